@@ -1,0 +1,62 @@
+"""Argument checks shared by every public function: one clear ``ValueError`` per mistake.
+
+Each check names the parameter, the allowed range and the value it got, e.g.
+``ValueError: batch_size must be an integer >= 1, got 0``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def _real(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def real_in(name: str, value, low: float = -math.inf, high: float = math.inf, *,
+            low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a float, checked to lie in the interval from ``low`` to ``high``."""
+    x = _real(name, value)
+    too_low = x <= low if low_open else x < low
+    too_high = x >= high if high_open else x > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        right = ")" if high_open else "]"
+        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value!r}")
+    return x
+
+
+def positive(name: str, value) -> float:
+    """``value`` as a float, checked > 0 and finite."""
+    x = _real(name, value)
+    if x <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+    return x
+
+
+def nonnegative(name: str, value) -> float:
+    """``value`` as a float, checked >= 0 and finite."""
+    x = _real(name, value)
+    if x < 0:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return x
+
+
+def integer_at_least(name: str, value, low: int = 1, high: int | None = None) -> int:
+    """``value`` as an int, checked to be a whole number >= ``low`` (and <= ``high``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
+    return value
