@@ -1,0 +1,88 @@
+"""Loss functions and populations the book experiments on.
+
+:class:`Quadratic1D` is the lecture's one-dimensional example,
+loss(β, y) = ½(β − y)² with y drawn from a population of mean μ and per-example
+standard deviation σ. Everything about it is known in closed form, so the book can
+put a simulation next to the exact answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from . import _checks
+
+__all__ = ["Quadratic1D"]
+
+
+@dataclass(frozen=True)
+class Quadratic1D:
+    """loss(β, y) = ½(β − y)², y ~ N(μ, σ²) per example.
+
+    Population gradient g(β) = β − μ; batch gradient ĝ(β) = β − ȳ with ȳ the mean of
+    a batch of B draws; optimum β* = μ. Raises ``ValueError`` for a non-finite
+    ``mean`` or a ``sigma`` that is not > 0.
+    """
+
+    mean: float = 0.0
+    sigma: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "mean", _checks.real_in("mean", self.mean))
+        object.__setattr__(self, "sigma", _checks.positive("sigma", self.sigma))
+
+    @property
+    def optimum(self) -> float:
+        """β* = μ, where g(β*) = 0."""
+        return self.mean
+
+    def loss(self, beta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-example loss ½(β − y)² (broadcasts)."""
+        return 0.5 * (beta - y) ** 2
+
+    def population_loss(self, beta: torch.Tensor) -> torch.Tensor:
+        """E_y loss(β, y) = ½((β − μ)² + σ²)."""
+        return 0.5 * ((beta - self.mean) ** 2 + self.sigma**2)
+
+    def gradient(self, beta: torch.Tensor) -> torch.Tensor:
+        """g = E_{y∼Pop} ∇_β loss = β − μ."""
+        return beta - self.mean
+
+    def sample(self, shape, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
+        """Draws y of the given shape, on ``generator``'s device."""
+        y = torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
+        return self.mean + self.sigma * y
+
+    def batch_gradient(self, beta: torch.Tensor, y: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        """ĝ = E_{y∼Batch} ∇_β loss = β − mean of ``y`` along ``dim`` (the batch axis)."""
+        return beta - y.mean(dim=dim)
+
+    def gradient_variance(self, batch_size: int) -> float:
+        """Var ĝ = σ²/B, the same at every β (the noise does not depend on β here)."""
+        B = _checks.integer_at_least("batch_size", batch_size, 1)
+        return self.sigma**2 / B
+
+    def sgd_mean(self, beta0: float, lr: float, t: torch.Tensor) -> torch.Tensor:
+        """E β_t = μ + (1 − η)^t (β_0 − μ) for constant-step SGD (curvature h = 1)."""
+        return self.mean + (1.0 - lr) ** t * (beta0 - self.mean)
+
+    def sgd_variance(self, lr: float, batch_size: int, t: torch.Tensor) -> torch.Tensor:
+        """Var β_t = η²σ²/B · (1 − (1 − η)^{2t}) / (1 − (1 − η)²), from a fixed β_0.
+
+        The error e_t = β_t − μ obeys e_{t+1} = (1 − η) e_t + η(ȳ_t − μ), a linear
+        recursion driven by independent noise of variance σ²/B.
+        """
+        lr = _checks.real_in("lr", lr, 0.0, 2.0, low_open=True, high_open=True)
+        rho2 = (1.0 - lr) ** 2
+        return lr**2 * self.gradient_variance(batch_size) * (1 - rho2**t) / (1 - rho2)
+
+    def stationary_variance(self, lr: float, batch_size: int) -> float:
+        """lim_t Var β_t = η σ² / (B (2 − η)), finite for 0 < η < 2.
+
+        For small η this is ≈ η σ²/(2B): the learning rate acts as a temperature.
+        Raises ``ValueError`` unless 0 < lr < 2 (outside that range SGD diverges).
+        """
+        lr = _checks.real_in("lr", lr, 0.0, 2.0, low_open=True, high_open=True)
+        return lr * self.gradient_variance(batch_size) / (2.0 - lr)
