@@ -1,0 +1,96 @@
+"""The book as a reader gets it: every chapter executed, a strict clean build, sane HTML."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from bs4 import BeautifulSoup
+
+from conftest import ROOT, chapter_files, notebook_files, toc_files
+
+pytestmark = pytest.mark.book
+
+
+def _page(built_book: Path, doc: str) -> BeautifulSoup:
+    return BeautifulSoup((built_book / f"{doc}.html").read_text(), "html.parser")
+
+
+def _main_text(soup: BeautifulSoup) -> str:
+    """The article's visible text, with math, code and scripts removed."""
+    article = soup.find("article") or soup
+    article = BeautifulSoup(str(article), "html.parser")
+    for tag in article.select("script, style, pre, code, .math, span.math, div.math"):
+        tag.decompose()
+    return article.get_text(" ")
+
+
+def test_every_toc_entry_exists_and_notebooks_declare_python():
+    for doc in toc_files():
+        path = ROOT / f"{doc}.md"
+        assert path.exists(), f"{doc} is in _toc.yml but {path} is missing"
+    for doc in notebook_files():
+        head = (ROOT / f"{doc}.md").read_text().split("---")[1]
+        assert "language: python" in head, f"{doc}: kernelspec needs language: python"
+
+
+@pytest.mark.parametrize("doc", notebook_files())
+def test_notebook_executed_without_errors_or_warnings(built_book, doc):
+    executed = ROOT / "_build" / "jupyter_execute" / f"{doc}.ipynb"
+    assert executed.exists(), f"{doc} was not executed by the build"
+    nb = nbformat.read(executed, as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert code_cells, f"{doc} has no code"
+    for i, cell in enumerate(code_cells):
+        assert cell.get("execution_count"), f"{doc}: code cell {i} did not run"
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", f"{doc}: cell {i} raised {out.get('ename')}"
+            if out.output_type == "stream" and out.name == "stderr":
+                pytest.fail(f"{doc}: cell {i} wrote to stderr:\n{out.text[:2000]}")
+
+
+@pytest.mark.parametrize("doc", toc_files())
+def test_page_has_no_error_output_and_typeset_ready_math(built_book, doc):
+    html = (built_book / f"{doc}.html").read_text()
+    soup = BeautifulSoup(html, "html.parser")
+    for marker in ("Traceback (most recent call last)", 'class="output traceback',
+                   "output error"):
+        assert marker not in html, f"{doc}: error output on the page ({marker!r})"
+    text = _main_text(soup)
+    # Math that MyST did not turn into a math node would stay as raw $...$ on the page.
+    raw = re.findall(r"\$\$|(?<![\\\w])\$[^$\s][^$]*\$", text)
+    assert not raw, f"{doc}: raw TeX left outside math nodes: {raw[:3]}"
+    if "$" in (ROOT / f"{doc}.md").read_text():
+        assert soup.select(".math"), f"{doc}: source has math but the page has no math nodes"
+        assert "mathjax" in html.lower(), f"{doc}: MathJax is not loaded"
+
+
+@pytest.mark.parametrize("doc", chapter_files())
+def test_chapter_page_teaches(built_book, doc):
+    """A chapter has math, a figure, a proof block, exercises with solutions, citations."""
+    soup = _page(built_book, doc)
+    images = [img for img in soup.select("article img") if img.get("src")]
+    assert images, f"{doc}: no figure"
+    for img in images:
+        src = img["src"]
+        if not src.startswith(("data:", "http")):
+            assert (built_book / Path(doc).parent / src).resolve().exists(), f"{doc}: missing {src}"
+    assert soup.select(".math"), f"{doc}: no math"
+    assert soup.select(".proof, .prf, [class*='proof']"), f"{doc}: no prf: block"
+    exercises = soup.select(".exercise")
+    solutions = soup.select(".solution")
+    assert len(exercises) >= 3, f"{doc}: {len(exercises)} exercises, want at least 3"
+    assert len(solutions) >= len(exercises), f"{doc}: an exercise has no solution"
+    assert all("dropdown" in s.get("class", []) for s in solutions), \
+        f"{doc}: solutions must be dropdowns"
+    assert soup.select("a[href*='references']"), f"{doc}: no citation"
+    assert "application/vnd.jupyter.widget-state+json" in str(soup), \
+        f"{doc}: no explorer widget state embedded"
+
+
+def test_bibliography_lists_every_cited_work(built_book):
+    soup = _page(built_book, "book/references")
+    entries = soup.select(".citation, dl.citation > dt, div.citation")
+    assert entries, "the references page lists no entries"

@@ -1,0 +1,55 @@
+"""lab.problems.Quadratic1D against its closed forms."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import lab
+from lab.problems import Quadratic1D
+
+
+@pytest.mark.parametrize("kwargs, name", [({"sigma": 0.0}, "sigma"), ({"sigma": -1}, "sigma"),
+                                          ({"mean": float("inf")}, "mean")])
+def test_bad_parameters_raise_naming_them(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        Quadratic1D(**kwargs)
+
+
+def test_batch_gradient_is_beta_minus_batch_mean_and_matches_autograd():
+    p = Quadratic1D(mean=1.0, sigma=2.0)
+    y = p.sample((7,), lab.generator(0))
+    beta = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
+    p.loss(beta, y).mean().backward()
+    assert torch.allclose(beta.grad, p.batch_gradient(beta.detach(), y), rtol=0, atol=1e-15)
+    assert p.gradient(torch.tensor(p.optimum)) == 0
+
+
+def test_population_loss_is_mean_of_per_example_losses():
+    p = Quadratic1D(mean=-0.5, sigma=1.5)
+    y = p.sample((400_000,), lab.generator(1))
+    beta = torch.tensor(0.7, dtype=torch.float64)
+    empirical = p.loss(beta, y).mean().item()
+    # loss values are ½(β − y)²; their sd is below 2 here, so 5 s.e. ≈ 5·2/√n.
+    assert abs(empirical - p.population_loss(beta).item()) < 5 * 2 / 400_000**0.5
+
+
+def test_sgd_variance_tends_to_stationary_variance():
+    p = Quadratic1D(sigma=3.0)
+    t = torch.tensor([0.0, 1.0, 10_000.0], dtype=torch.float64)
+    v = p.sgd_variance(0.3, 4, t)
+    assert v[0] == 0
+    assert torch.isclose(v[1], torch.tensor(0.3**2 * 9 / 4, dtype=torch.float64))
+    assert abs(v[2].item() - p.stationary_variance(0.3, 4)) < 1e-12
+
+
+@pytest.mark.parametrize("lr", [0.0, 2.0, -0.1, 3.0])
+def test_stationary_variance_rejects_divergent_learning_rates(lr):
+    with pytest.raises(ValueError, match="lr"):
+        Quadratic1D().stationary_variance(lr, 1)
+
+
+def test_stationary_variance_at_lr_one_is_batch_mean_variance():
+    # At η = 1, β_{t+1} = ȳ_t exactly, so the variance is σ²/B.
+    p = Quadratic1D(sigma=2.0)
+    assert p.stationary_variance(1.0, 8) == pytest.approx(4.0 / 8, rel=1e-15)
