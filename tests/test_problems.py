@@ -53,3 +53,17 @@ def test_stationary_variance_at_lr_one_is_batch_mean_variance():
     # At η = 1, β_{t+1} = ȳ_t exactly, so the variance is σ²/B.
     p = Quadratic1D(sigma=2.0)
     assert p.stationary_variance(1.0, 8) == pytest.approx(4.0 / 8, rel=1e-15)
+
+
+@pytest.mark.parametrize("n, B", [(6, 1), (6, 2), (6, 4), (6, 6), (7, 3)])
+def test_without_replacement_variance_of_exercise_1_2(n, B):
+    # Exact enumeration of every batch drawn without replacement from n fixed values.
+    import itertools
+    from fractions import Fraction
+
+    values = [Fraction(v) for v in (3, -1, 4, 1, -5, 9, 2)[:n]]
+    mu = sum(values) / n
+    sigma2 = sum((v - mu) ** 2 for v in values) / n  # population variance (divide by n)
+    means = [sum(c) / B for c in itertools.combinations(values, B)]
+    var = sum((m - mu) ** 2 for m in means) / len(means)
+    assert var == sigma2 / B * Fraction(n - B, n - 1)
