@@ -71,7 +71,9 @@ class Explorer(widgets.VBox):
         self.state = self._compute(**self.values(), **self._fixed)
         self._draw(self.figure, self.state)
         buffer = io.BytesIO()
-        self.figure.savefig(buffer, format="png", dpi=self._dpi)
+        # Fast PNG compression: the image is re-sent on every slider move.
+        self.figure.savefig(buffer, format="png", dpi=self._dpi,
+                            pil_kwargs={"compress_level": 1})
         self.image.value = buffer.getvalue()
 
 
