@@ -1,0 +1,117 @@
+"""Optimizer step time per parameter: lab.optim against torch.optim.Adam.
+
+For 1M and 10M float32 parameters, as one tensor and as many small tensors (1000 or
+10000 tensors of 1000), on CPU and on CUDA when available. Beside each row: the
+memory-bandwidth floor, bytes moved per parameter (SGD 12, momentum/RMSProp 20,
+Adam/SNR 28: read p, g and each state tensor, write p and each state tensor) times the
+count, divided by the copy bandwidth measured in the same run (``dst.copy_(src)``
+counted as 8 bytes per float32). Each time is the fastest of several steps after
+warm-up (the least disturbed by other work on a shared machine), with
+``torch.cuda.synchronize`` around CUDA steps.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from lab import optim as O
+
+BYTES = {"SGD": 12, "Momentum": 20, "RMSProp": 20, "Adam": 28, "SNR": 28}
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _best_time(fn, device, repeats, warmup=3):
+    for _ in range(warmup):
+        fn()
+    _sync(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def copy_bandwidth(n, device, repeats):
+    """Bytes per second of ``dst.copy_(src)`` for ``n`` float32 (read + write)."""
+    src = torch.randn(n, device=device)
+    dst = torch.empty_like(src)
+    return 8 * n / _best_time(lambda: dst.copy_(src), device, repeats)
+
+
+def _params(n, layout, device):
+    if layout == "one tensor":
+        shapes = [n]
+    else:
+        shapes = [1000] * (n // 1000)
+    g = torch.Generator(device=device).manual_seed(0)
+    params = [torch.zeros(s, device=device, requires_grad=True) for s in shapes]
+    for p in params:
+        p.grad = torch.randn(p.shape, device=device, generator=g) * 1e-2 + 1e-3
+    return params
+
+
+def _candidates():
+    """(label, kind, factory) for every optimizer configuration timed."""
+    return [
+        ("torch Adam single", "Adam", lambda ps: torch.optim.Adam(ps, foreach=False)),
+        ("torch Adam foreach", "Adam", lambda ps: torch.optim.Adam(ps, foreach=True)),
+        ("torch Adam fused", "Adam", lambda ps: torch.optim.Adam(ps, fused=True)),
+        ("lab SGD", "SGD", lambda ps: O.SGD(ps, lr=1e-3)),
+        ("lab Momentum", "Momentum", lambda ps: O.Momentum(ps, lr=1e-3, N=10)),
+        ("lab RMSProp", "RMSProp", lambda ps: O.RMSProp(ps, lr=1e-3, N_s=100)),
+        ("lab Adam (auto=fused)", "Adam", lambda ps: O.Adam(ps, lr=1e-3)),
+        ("lab Adam foreach", "Adam", lambda ps: O.Adam(ps, lr=1e-3, impl="foreach")),
+        ("lab Adam no check", "Adam", lambda ps: O.Adam(ps, lr=1e-3, check_finite=False)),
+        ("lab SNR (auto=foreach)", "SNR",
+         lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2)),
+    ]
+
+
+def run(device, sizes, layouts, repeats):
+    bandwidth = copy_bandwidth(max(sizes), device, repeats)
+    print(f"device {device}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}; "
+          f"copy bandwidth {bandwidth / 1e9:.1f} GB/s")
+    header = f"{'optimizer':24} {'params':>6} {'layout':>17} {'ns/param':>9} " \
+             f"{'floor':>7} {'x floor':>8} {'x torch fastest':>16}"
+    print(header)
+    print("-" * len(header))
+    results = {}
+    for n in sizes:
+        for layout in layouts:
+            label_layout = layout if layout == "one tensor" else f"{n // 1000} x 1000"
+            fastest = None
+            for label, kind, factory in _candidates():
+                params = _params(n, layout, device)
+                opt = factory(params)
+                opt.step()  # create the state outside the timing
+                seconds = _best_time(opt.step, device, repeats)
+                ns = seconds / n * 1e9
+                floor = BYTES[kind] / bandwidth * 1e9
+                if label.startswith("torch"):
+                    fastest = ns if fastest is None else min(fastest, ns)
+                ratio = "" if label.startswith("torch") else f"{ns / fastest:.2f}"
+                print(f"{label:24} {n // 10**6:>5}M {label_layout:>17} {ns:9.3f} "
+                      f"{floor:7.3f} {ns / floor:8.2f} {ratio:>16}", flush=True)
+                results[(label, n, layout)] = ns
+                del opt, params
+            print()
+    return results
+
+
+def main(quick: bool = False) -> None:
+    sizes = [10**6] if quick else [10**6, 10**7]
+    repeats = 5 if quick else 15
+    layouts = ["one tensor", "many small tensors"]
+    run(torch.device("cpu"), sizes, layouts, repeats)
+    if torch.cuda.is_available():
+        run(torch.device("cuda"), sizes, layouts, repeats)
+    else:
+        print("CUDA not available: CPU only.")

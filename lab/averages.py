@@ -1,0 +1,282 @@
+"""Running averages and their bias corrections: the primitive every optimizer is built from.
+
+The lecture's running average of a sequence :math:`x_1, x_2, \\dots` is
+
+.. math::
+
+    \\hat\\mu_0 = 0, \\qquad \\hat\\mu_t = (1 - w_t)\\,\\hat\\mu_{t-1} + w_t\\, x_t ,
+
+and the lecture's averages differ only in the weight schedule :math:`w_t`
+(see :func:`running_average_weight`):
+
+- ``"none"``: :math:`w_t = 1/N`, the running average, biased toward 0 early;
+- ``"cumulative"``: :math:`w_t = 1/t`, the mean of :math:`x_1, \\dots, x_t`;
+- ``"min"``: :math:`w_t = 1/\\min(N, t)`, the lecture's corrected average;
+- ``"adam"``: :math:`w_t = (1-\\beta)/(1-\\beta^t)` with :math:`\\beta = 1 - 1/N`, Adam's
+  debiased average.
+
+Momentum averages :math:`\\hat g`, RMSProp averages :math:`\\hat g^2`, Adam averages both
+(:mod:`lab.optim`). Functions here take a whole sequence (a torch tensor on any device
+or a numpy array, the sequence along ``dim``); :class:`RunningAverage` and
+:func:`update_average_` are the streaming forms the optimizers use.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from lab._checks import integer_at_least, nonnegative
+
+__all__ = [
+    "CORRECTIONS",
+    "running_average_weight",
+    "update_average_",
+    "weighted_running_average",
+    "running_average",
+    "cumulative_average",
+    "corrected_average",
+    "adam_average",
+    "window_average",
+    "ema_weights",
+    "expected_running_average",
+    "running_average_variance",
+    "RunningAverage",
+]
+
+#: The weight schedules :func:`running_average_weight` knows.
+CORRECTIONS = ("none", "cumulative", "min", "adam")
+
+
+def _check_correction(correction: str) -> str:
+    if correction not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
+    return correction
+
+
+def running_average_weight(t: int, N: float = 1, correction: str = "none") -> float:
+    """The weight :math:`w_t` of :math:`x_t` in :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`.
+
+    ``"none"``: :math:`1/N`; ``"cumulative"``: :math:`1/t`; ``"min"``: :math:`1/\\min(N, t)`;
+    ``"adam"``: :math:`(1-\\beta)/(1-\\beta^t)` with :math:`\\beta = 1 - 1/N`, which makes
+    the published debiased average :math:`m_t/(1-\\beta^t)` a running average too.
+    ``t`` is the 1-based index of the value being added. Raises ``ValueError`` for
+    ``t < 1``, ``N < 1`` or an unknown ``correction``.
+    """
+    t = integer_at_least("t", t, 1)
+    N = _check_N("N", N)
+    _check_correction(correction)
+    if correction == "none":
+        return 1.0 / N
+    if correction == "cumulative":
+        return 1.0 / t
+    if correction == "min":
+        return 1.0 / min(N, t)
+    # 1 - beta**t computed as -expm1(t log beta): accurate when beta is close to 1.
+    if N == 1:
+        return 1.0
+    return (1.0 / N) / -math.expm1(t * math.log1p(-1.0 / N))
+
+
+def _check_N(name: str, N) -> float:
+    N = nonnegative(name, N)
+    if N < 1:
+        raise ValueError(f"{name} must be >= 1, got {N!r}")
+    return N
+
+
+def update_average_(average: torch.Tensor, x: torch.Tensor, weight) -> torch.Tensor:
+    """One streaming step in place: :math:`\\hat\\mu \\leftarrow (1-w)\\,\\hat\\mu + w\\,x`.
+
+    ``weight`` is a float or a tensor broadcastable to ``average`` (per-coordinate
+    weights, as in the lecture's complete algorithm). Implemented as ``torch.lerp``,
+    which returns exactly ``x`` when ``w = 1``. Returns ``average``.
+    """
+    return average.lerp_(x, weight)
+
+
+def _as_tensor(x):
+    """``x`` as a floating torch tensor and a function that converts results back."""
+    if isinstance(x, torch.Tensor):
+        if not (x.is_floating_point() or x.is_complex()):
+            x = x.to(torch.get_default_dtype())
+        return x, lambda y: y
+    arr = np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    return torch.from_numpy(np.ascontiguousarray(arr)), lambda y: y.numpy()
+
+
+def _check_dim(x: torch.Tensor, dim: int) -> int:
+    if x.dim() == 0:
+        raise ValueError("x must have at least one dimension (the sequence)")
+    if not -x.dim() <= dim < x.dim():
+        raise ValueError(f"dim must be in [{-x.dim()}, {x.dim() - 1}], got {dim!r}")
+    return dim % x.dim()
+
+
+def weighted_running_average(x, weights, dim: int = 0):
+    """The running average with weights :math:`w_t`: :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`, :math:`\\hat\\mu_0 = 0`.
+
+    ``x``: a torch tensor (any device, any shape) or numpy array holding the sequence
+    :math:`x_1..x_T` along ``dim``; ``weights``: :math:`T` numbers (a sequence, array or
+    1-d tensor). Returns :math:`\\hat\\mu_1..\\hat\\mu_T` with the shape, type and device
+    of ``x``. Raises ``ValueError`` when ``len(weights)`` is not the length of ``x``
+    along ``dim`` or a weight is outside [0, 1].
+    """
+    xt, back = _as_tensor(x)
+    dim = _check_dim(xt, dim)
+    w = [float(v) for v in (weights.tolist() if hasattr(weights, "tolist") else weights)]
+    T = xt.shape[dim]
+    if len(w) != T:
+        raise ValueError(f"weights must have one entry per step ({T}), got {len(w)}")
+    if any(not (0.0 <= v <= 1.0) for v in w):
+        raise ValueError("weights must lie in [0, 1]")
+    seq = xt.movedim(dim, 0)
+    out = torch.empty_like(seq)
+    mu = torch.zeros_like(seq[0]) if T else None
+    for t in range(T):
+        update_average_(mu, seq[t], w[t])
+        out[t] = mu
+    return back(out.movedim(0, dim))
+
+
+def _weights(T: int, N: float, correction: str) -> list[float]:
+    return [running_average_weight(t, N, correction) for t in range(1, T + 1)]
+
+
+def _length(x, dim: int) -> int:
+    shape = x.shape if hasattr(x, "shape") else np.shape(x)
+    if len(shape) == 0:
+        raise ValueError("x must have at least one dimension (the sequence)")
+    if not -len(shape) <= dim < len(shape):
+        raise ValueError(f"dim must be in [{-len(shape)}, {len(shape) - 1}], got {dim!r}")
+    return shape[dim]
+
+
+def running_average(x, N: float, dim: int = 0):
+    """The lecture's running average :math:`\\hat\\mu_t = (1 - 1/N)\\hat\\mu_{t-1} + x_t/N` from :math:`\\hat\\mu_0 = 0`.
+
+    Unrolled, :math:`\\hat\\mu_t = \\sum_{s \\le t} \\frac1N (1-\\frac1N)^{t-s} x_s`
+    (:func:`ema_weights`; the slide prints the exponent as :math:`-(t-s)`, a sign typo),
+    so :math:`E\\hat\\mu_t = (1-(1-1/N)^t)\\mu`: biased toward 0 for :math:`t \\lesssim N`.
+    ``x`` as in :func:`weighted_running_average`. Raises ``ValueError`` for ``N < 1``.
+    """
+    N = _check_N("N", N)
+    return weighted_running_average(x, _weights(_length(x, dim), N, "none"), dim)
+
+
+def cumulative_average(x, dim: int = 0):
+    """The mean of :math:`x_1..x_t`, as the running average with weight :math:`1/t`.
+
+    :math:`\\hat\\mu_t = (1 - 1/t)\\hat\\mu_{t-1} + x_t/t`: unbiased, but it stops
+    tracking a moving average for :math:`t \\gg N`. ``x`` as in :func:`weighted_running_average`.
+    """
+    return weighted_running_average(x, _weights(_length(x, dim), 1, "cumulative"), dim)
+
+
+def corrected_average(x, N: float, dim: int = 0):
+    """The lecture's corrected average: weight :math:`1/\\min(N, t)`.
+
+    :math:`\\hat\\mu_t = (1 - \\frac{1}{\\min(N,t)})\\hat\\mu_{t-1} + \\frac{1}{\\min(N,t)} x_t`:
+    exactly the mean of :math:`x_1..x_t` for :math:`t \\le N`, the running average after.
+    ``x`` as in :func:`weighted_running_average`. Raises ``ValueError`` for ``N < 1``.
+    """
+    N = _check_N("N", N)
+    return weighted_running_average(x, _weights(_length(x, dim), N, "min"), dim)
+
+
+def adam_average(x, N: float, dim: int = 0):
+    """Adam's published debiased average :math:`\\hat m_t = m_t / (1 - \\beta^t)`, :math:`\\beta = 1 - 1/N`.
+
+    Here :math:`m_t = \\beta m_{t-1} + (1-\\beta) x_t`, :math:`m_0 = 0`. It equals the
+    running average with weight :math:`w_t = (1-\\beta)/(1-\\beta^t)`, which is how it is
+    computed. ``x`` as in :func:`weighted_running_average`. Raises ``ValueError`` for ``N < 1``.
+    """
+    N = _check_N("N", N)
+    return weighted_running_average(x, _weights(_length(x, dim), N, "adam"), dim)
+
+
+def window_average(x, N: int, dim: int = 0):
+    """The mean of the :math:`N` most recent values, :math:`\\tilde\\mu_t = \\frac1N\\sum_{s=t-N+1}^{t} x_s`.
+
+    For :math:`t < N` it is the mean of the :math:`t` values there are (so it equals
+    :func:`corrected_average` there). ``x`` as in :func:`weighted_running_average`.
+    Raises ``ValueError`` unless ``N`` is an integer >= 1.
+    """
+    N = integer_at_least("N", N, 1)
+    xt, back = _as_tensor(x)
+    dim = _check_dim(xt, dim)
+    seq = xt.movedim(dim, -1)
+    T = seq.shape[-1]
+    padded = torch.nn.functional.pad(seq, (N - 1, 0))
+    sums = padded.unfold(-1, N, 1).sum(-1)
+    counts = torch.clamp(torch.arange(1, T + 1, device=seq.device), max=N).to(seq.dtype)
+    return back((sums / counts).movedim(-1, dim))
+
+
+def ema_weights(N: float, t: int) -> np.ndarray:
+    """The weights of :math:`x_1..x_t` in the running average :math:`\\hat\\mu_t`: :math:`\\frac1N(1-\\frac1N)^{t-s}`.
+
+    Returns a float64 array of length ``t`` (index ``s - 1``); it sums to
+    :math:`1 - (1-1/N)^t`. Raises ``ValueError`` for ``N < 1`` or ``t < 1``.
+    """
+    N = _check_N("N", N)
+    t = integer_at_least("t", t, 1)
+    s = np.arange(1, t + 1)
+    return (1.0 / N) * (1.0 - 1.0 / N) ** (t - s)
+
+
+def expected_running_average(mu, N: float, t):
+    """:math:`E\\hat\\mu_t = (1 - (1-1/N)^t)\\,\\mu` for values with mean :math:`\\mu`.
+
+    ``mu`` and ``t`` may be numbers or numpy arrays (broadcast). Raises ``ValueError``
+    for ``N < 1``.
+    """
+    N = _check_N("N", N)
+    return (1.0 - (1.0 - 1.0 / N) ** np.asarray(t)) * mu
+
+
+def running_average_variance(sigma2, N: float, t=None):
+    """:math:`\\mathrm{Var}\\,\\hat\\mu_t = \\frac{\\sigma^2}{2N-1}(1 - (1-1/N)^{2t})` for independent values.
+
+    With ``t=None`` the stationary limit :math:`\\sigma^2/(2N-1)`. Raises ``ValueError``
+    for ``N < 1``.
+    """
+    N = _check_N("N", N)
+    stationary = np.asarray(sigma2) / (2.0 * N - 1.0)
+    if t is None:
+        return stationary
+    return stationary * (1.0 - (1.0 - 1.0 / N) ** (2 * np.asarray(t)))
+
+
+class RunningAverage:
+    """A streaming running average, updated in place: :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`.
+
+    ``N`` and ``correction`` choose :math:`w_t` (:func:`running_average_weight`).
+    :meth:`update` takes :math:`x_t` (a tensor of any shape on any device; the first
+    call fixes shape, dtype and device) and returns :attr:`value`, :math:`\\hat\\mu_t`.
+    :attr:`t` counts the values seen. Raises ``ValueError`` for ``N < 1`` or an unknown
+    ``correction``.
+    """
+
+    def __init__(self, N: float = 1, correction: str = "none"):
+        self.N = _check_N("N", N)
+        self.correction = _check_correction(correction)
+        self.t = 0
+        self.value: torch.Tensor | None = None
+
+    def update(self, x) -> torch.Tensor:
+        """Add :math:`x_t` and return :math:`\\hat\\mu_t`."""
+        x = torch.as_tensor(x)
+        if not x.is_floating_point():
+            x = x.to(torch.get_default_dtype())
+        if self.value is None:
+            self.value = torch.zeros_like(x)
+        self.t += 1
+        return update_average_(self.value, x, running_average_weight(self.t, self.N, self.correction))
+
+    def __repr__(self) -> str:
+        return f"RunningAverage(N={self.N}, correction={self.correction!r}, t={self.t})"

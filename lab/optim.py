@@ -1,0 +1,769 @@
+"""The lecture's optimizers as drop-in ``torch.optim.Optimizer`` subclasses.
+
+Each optimizer is a running average (:mod:`lab.averages`) of :math:`\\hat g` or
+:math:`\\hat g^2` followed by a step on :math:`\\Phi`:
+
+- :class:`SGD`: :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g`;
+- :class:`Momentum`: :math:`v_t = (1-\\frac1N) v_{t-1} + \\eta\\,\\hat g_t`, :math:`\\Phi \\mathrel{-}= v_t`;
+- :class:`AveragedMomentum`: :math:`\\mu_t` a running average of :math:`\\hat g`, :math:`\\Phi \\mathrel{-}= \\eta'\\mu_t`;
+- :class:`RMSProp`: :math:`s_t` a running average of :math:`\\hat g^2`,
+  :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g_t/\\sqrt{s_t + \\epsilon}`;
+- :class:`Adam`: both, with a bias-correcting weight schedule,
+  :math:`\\Phi \\mathrel{-}= \\eta\\,\\mu_t/(\\sqrt{s_t} + \\epsilon)`;
+- :class:`SNR`: the lecture's complete algorithm, a per-coordinate learning rate
+  :math:`\\eta[i] = \\lambda_\\eta \\tilde g[i]^2/\\tilde\\sigma[i]^2`.
+
+Every optimizer has a readable single-tensor reference function (``sgd_update``,
+``momentum_update``, ...), a ``torch._foreach_*`` fast path tested equal to it, and
+:class:`Adam` also torch's fused Adam kernel. Choose with ``impl``. All of them accept
+param groups, ``step(closure)``, ``torch.optim.lr_scheduler`` (``lr`` is read from the
+group on every step), ``state_dict``/``load_state_dict`` (a resumed run is bitwise
+identical to an uninterrupted one), float32/float64 parameters on any device, and
+float16/bfloat16 parameters with float32 state. Parameters whose ``grad`` is None are
+skipped. Sparse gradients raise ``RuntimeError``; a non-finite gradient raises
+``FloatingPointError`` before any state changes (``check_finite=False`` turns the
+check off and lets NaN propagate, as torch does).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import torch
+
+from lab._checks import integer_at_least, nonnegative, positive
+from lab.averages import running_average_weight, update_average_
+
+__all__ = [
+    "SGD",
+    "Momentum",
+    "AveragedMomentum",
+    "RMSProp",
+    "Adam",
+    "SNR",
+    "sgd_update",
+    "momentum_update",
+    "averaged_momentum_update",
+    "rmsprop_update",
+    "adam_update",
+    "snr_update",
+    "snr_variance",
+    "snr_batch_size_star",
+    "snr_weight",
+    "snr_learning_rate",
+]
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+_SUPPORTED = (torch.float32, torch.float64) + _LOW_PRECISION
+
+
+def _tiny(t: torch.Tensor) -> float:
+    # The smallest normal number: a floor for denominators that are 0 only when the
+    # numerator is 0 too, so 0/0 becomes 0 instead of NaN.
+    return torch.finfo(t.dtype).tiny
+
+
+def _N(name: str, value) -> float:
+    value = nonnegative(name, value)
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------------------
+# Reference single-tensor updates: the lecture's equations, one line each.
+# --------------------------------------------------------------------------------------
+
+
+def sgd_update(param: torch.Tensor, grad: torch.Tensor, *, lr: float) -> None:
+    """Vanilla SGD in place: :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g`."""
+    param.sub_(lr * grad)
+
+
+def momentum_update(param, grad, v, *, lr: float, N: float) -> None:
+    """Momentum in place: :math:`v_t = (1-\\frac1N)v_{t-1} + \\eta\\,\\hat g_t`, :math:`\\Phi \\mathrel{-}= v_t`."""
+    v.mul_(1 - 1 / N).add_(lr * grad)
+    param.sub_(v)
+
+
+def averaged_momentum_update(param, grad, mu, *, lr: float, N: float) -> None:
+    """Averaged momentum in place: :math:`\\mu_t = (1-\\frac1N)\\mu_{t-1} + \\frac1N\\hat g_t`, :math:`\\Phi \\mathrel{-}= \\eta'\\mu_t`."""
+    update_average_(mu, grad, 1 / N)
+    param.sub_(lr * mu)
+
+
+def rmsprop_update(param, grad, s, *, lr: float, N_s: float, eps: float) -> None:
+    """RMSProp in place: :math:`s_t = (1-\\frac{1}{N_s})s_{t-1} + \\frac{1}{N_s}\\hat g_t^2`, :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g_t/\\sqrt{s_t+\\epsilon}`.
+
+    Where :math:`s_t + \\epsilon = 0` the gradient is 0 too and the coordinate stays put.
+    """
+    update_average_(s, grad * grad, 1 / N_s)
+    denom = (s + eps).sqrt().clamp_min(_tiny(s))
+    param.sub_(lr * (grad / denom))
+
+
+def adam_update(param, grad, mu, s, *, lr: float, w_g: float, w_s: float, eps: float) -> None:
+    """Adam in place with weights :math:`w_g, w_s`: :math:`\\Phi \\mathrel{-}= \\eta\\,\\mu_t/(\\sqrt{s_t}+\\epsilon)`.
+
+    :math:`\\mu_t = (1-w_g)\\mu_{t-1} + w_g\\hat g_t` and
+    :math:`s_t = (1-w_s)s_{t-1} + w_s\\hat g_t^2`; the weights come from
+    :func:`lab.averages.running_average_weight`. Where :math:`\\sqrt{s_t}+\\epsilon = 0`
+    all gradients so far were 0 and the coordinate stays put.
+    """
+    update_average_(mu, grad, w_g)
+    update_average_(s, grad * grad, w_s)
+    denom = (s.sqrt() + eps).clamp_min(_tiny(s))
+    param.sub_(lr * (mu / denom))
+
+
+def snr_variance(g_tilde, s_tilde, batch_size: int, second_moment: str = "batch"):
+    """The per-example gradient variance estimate :math:`\\tilde\\sigma^2 = \\tilde s - \\tilde g^2`, clipped at 0.
+
+    With ``second_moment="batch"`` :math:`\\tilde s` averages squared batch means, whose
+    variance is :math:`\\sigma^2/B`, so the result is :math:`B(\\tilde s - \\tilde g^2)`;
+    with ``"examples"`` :math:`\\tilde s` averages per-example squares and the result is
+    :math:`\\tilde s - \\tilde g^2`. Both estimate the per-example :math:`\\sigma^2` and
+    agree with the slide for :math:`B = 1`. Negative values (round-off) become 0.
+    """
+    var = (s_tilde - g_tilde * g_tilde).clamp_min(0)
+    return var * batch_size if second_moment == "batch" else var
+
+
+def snr_batch_size_star(g_tilde, s_tilde, t: int, *, batch_size: int, lambda_B: float,
+                        K: int, eps: float, second_moment: str = "batch"):
+    """:math:`B^*(t)[i]`: :math:`K` for :math:`t \\le K`, else :math:`\\lambda_B\\tilde\\sigma^2[i]/(\\tilde g[i]^2+\\epsilon)`.
+
+    Computed from the averages after step ``t``; it weights the next gradient
+    (:func:`snr_weight`). Not capped: values below ``batch_size`` are allowed here.
+    """
+    if t <= K:
+        return torch.full_like(g_tilde, float(K))
+    var = snr_variance(g_tilde, s_tilde, batch_size, second_moment)
+    return lambda_B * var / (g_tilde * g_tilde + eps)
+
+
+def snr_weight(g_tilde, s_tilde, t: int, *, batch_size: int, lambda_B: float, K: int,
+               eps: float, second_moment: str = "batch"):
+    """The weight :math:`\\min(1, B/B^*(t)[i])` of the next gradient in :math:`\\tilde g, \\tilde s`.
+
+    The slide's weight :math:`B/B^*` exceeds 1 when :math:`B^* < B` (a batch already
+    larger than the optimal one, or :math:`\\tilde\\sigma^2 = 0`); a weight above 1
+    would extrapolate past the newest gradient, so it is capped at 1 (the averages
+    then restart from the newest gradient). Returns a float during warm-up
+    (:math:`t \\le K`: :math:`\\min(1, B/K)`), else a tensor.
+    """
+    if t <= K:
+        return 1.0 if K == 0 else min(1.0, batch_size / K)
+    var = snr_variance(g_tilde, s_tilde, batch_size, second_moment)
+    numerator = batch_size * (g_tilde * g_tilde + eps)
+    return (numerator / (lambda_B * var).clamp_min(_tiny(var))).clamp_max(1.0)
+
+
+def snr_learning_rate(g_tilde, s_tilde, t: int, *, batch_size: int, lambda_eta: float,
+                      K: int, eta_max: float, second_moment: str = "batch"):
+    """:math:`\\eta^t[i]`: 0 for :math:`t \\le K`, else :math:`\\min(\\lambda_\\eta\\tilde g[i]^2/\\tilde\\sigma[i]^2,\\ \\eta_{\\max})`.
+
+    :math:`\\tilde\\sigma^2 \\to 0` makes the slide's :math:`\\eta` unbounded; the cap
+    :math:`\\eta_{\\max}` (default :math:`\\lambda_\\eta\\lambda_B/B`, the value at
+    :math:`B^* = B`, which is :math:`\\eta^* = 1/(2L)` for the lecture's
+    :math:`\\lambda_\\eta = B/(32L)`, :math:`\\lambda_B = 16`) bounds it. Where
+    :math:`\\tilde\\sigma^2 = \\tilde g^2 = 0` the result is 0.
+    """
+    if t <= K:
+        return torch.zeros_like(g_tilde)
+    var = snr_variance(g_tilde, s_tilde, batch_size, second_moment)
+    return (lambda_eta * (g_tilde * g_tilde / var.clamp_min(_tiny(var)))).clamp_max(eta_max)
+
+
+def snr_update(param, grad, g_tilde, s_tilde, t: int, *, batch_size: int, lambda_eta: float,
+               lambda_B: float, K: int, eps: float, eta_max: float, lr: float = 1.0,
+               second_moment: str = "batch", grad_sq=None) -> None:
+    """One step of the lecture's complete algorithm in place, for the ``t``-th gradient.
+
+    .. math::
+
+        w &= \\min(1, B/B^*(t-1)[i]),\\\\
+        \\tilde g^t &= (1-w)\\,\\tilde g^{t-1} + w\\,\\hat g^t, \\qquad
+        \\tilde s^t = (1-w)\\,\\tilde s^{t-1} + w\\,(\\hat g^t)^2,\\\\
+        \\Phi^{t+1} &= \\Phi^t - \\mathrm{lr}\\cdot\\eta^t\\,\\hat g^t .
+
+    ``grad_sq`` replaces :math:`(\\hat g^t)^2` with the batch mean of per-example squares
+    when ``second_moment="examples"``. See :func:`snr_weight`, :func:`snr_learning_rate`.
+    """
+    hyper = dict(batch_size=batch_size, K=K, second_moment=second_moment)
+    w = snr_weight(g_tilde, s_tilde, t - 1, lambda_B=lambda_B, eps=eps, **hyper)
+    update_average_(g_tilde, grad, w)
+    update_average_(s_tilde, grad * grad if grad_sq is None else grad_sq, w)
+    if t > K:
+        eta = snr_learning_rate(g_tilde, s_tilde, t, lambda_eta=lambda_eta, eta_max=eta_max,
+                                **hyper)
+        param.sub_(lr * (eta * grad))
+
+
+# --------------------------------------------------------------------------------------
+# The shared Optimizer machinery.
+# --------------------------------------------------------------------------------------
+
+
+class _LabOptimizer(torch.optim.Optimizer):
+    """Param groups, lazy state, checks, and the dispatch to reference/foreach/fused."""
+
+    _state_names: tuple[str, ...] = ()
+    _impls: tuple[str, ...] = ("auto", "reference", "foreach")
+    _bucket_by_step = False
+
+    def __init__(self, params, defaults: dict, impl: str, check_finite: bool):
+        if impl not in self._impls:
+            raise ValueError(f"impl must be one of {self._impls}, got {impl!r}")
+        if not isinstance(check_finite, bool):
+            raise ValueError(f"check_finite must be True or False, got {check_finite!r}")
+        defaults = dict(defaults, impl=impl, check_finite=check_finite)
+        self._validate(defaults)
+        super().__init__(params, defaults)
+
+    def _validate(self, group: dict) -> None:
+        raise NotImplementedError
+
+    def add_param_group(self, param_group: dict) -> None:
+        super().add_param_group(param_group)
+        self._validate(self.param_groups[-1])
+
+    # State -------------------------------------------------------------------------
+    @staticmethod
+    def _state_dtype(p: torch.Tensor) -> torch.dtype:
+        return torch.float32 if p.dtype in _LOW_PRECISION else p.dtype
+
+    def _state(self, p: torch.Tensor) -> dict:
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            for name in self._state_names:
+                state[name] = torch.zeros_like(p, dtype=self._state_dtype(p),
+                                               memory_format=torch.preserve_format)
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Load a state saved by :meth:`state_dict`; a resumed run is bitwise identical."""
+        super().load_state_dict(state_dict)
+        # torch casts floating state to the parameter's dtype; half-precision
+        # parameters keep float32 state, so restore the saved tensors unrounded.
+        saved = state_dict["state"]
+        ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, p in zip(ids, params):
+            if i in saved and p in self.state:
+                for name in self._state_names:
+                    if name in saved[i]:
+                        self.state[p][name] = saved[i][name].to(
+                            device=p.device, dtype=self._state_dtype(p), copy=True)
+
+    # Step --------------------------------------------------------------------------
+    def _collect(self):
+        work = []
+        name = type(self).__name__
+        for gi, group in enumerate(self.param_groups):
+            params, grads, where = [], [], []
+            for pi, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                if p.grad.layout != torch.strided:
+                    raise RuntimeError(
+                        f"{name} does not support sparse gradients (parameter {pi} of group "
+                        f"{gi} has a {p.grad.layout} gradient); use torch.optim.SparseAdam")
+                if p.dtype not in _SUPPORTED:
+                    raise TypeError(
+                        f"{name} supports float16, bfloat16, float32 and float64 parameters; "
+                        f"parameter {pi} of group {gi} is {p.dtype}")
+                params.append(p)
+                grads.append(p.grad)
+                where.append((gi, pi))
+            work.append((group, params, grads, where))
+        return work
+
+    def _extra_grads(self, group, params):
+        return []
+
+    def _check_finite(self, work) -> None:
+        by_kind = defaultdict(list)
+        for group, params, grads, where in work:
+            if not group["check_finite"]:
+                continue
+            extra = self._extra_grads(group, params)
+            for g, loc in list(zip(grads, where)) + list(zip(extra, where)):
+                by_kind[(g.device, g.dtype)].append((g, loc))
+        for items in by_kind.values():
+            tensors = [g for g, _ in items]
+            # One reduction per tensor and one host sync per device/dtype. A finite
+            # gradient whose 1-norm overflows is caught by the exact check below.
+            norms = torch._foreach_norm(tensors, 1)
+            if bool(torch.isfinite(torch.stack(norms)).all()):
+                continue
+            for g, (gi, pi) in items:
+                bad = int((~torch.isfinite(g)).sum())
+                if bad:
+                    raise FloatingPointError(
+                        f"{type(self).__name__}: the gradient of parameter {pi} in group {gi} "
+                        f"has {bad} non-finite entries (of {g.numel()}); no parameter or state "
+                        "was changed. Skip this step (torch.amp.GradScaler does), clip the "
+                        "gradient, or lower the learning rate.")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """Take one step; ``closure`` (optional) re-evaluates the model and returns the loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        work = self._collect()
+        self._check_finite(work)
+        for group, params, grads, _ in work:
+            if params:
+                self._update_group(group, params, grads)
+        return loss
+
+    def _update_group(self, group, params, grads) -> None:
+        states = [self._state(p) for p in params]
+        for s in states:
+            s["step"] += 1
+        buckets = defaultdict(list)
+        for p, g, s in zip(params, grads, states):
+            if group["impl"] == "reference" or p.dtype in _LOW_PRECISION:
+                self._reference_step(group, p, g, s)
+            else:
+                key = (p.device, p.dtype, s["step"] if self._bucket_by_step else None)
+                buckets[key].append((p, g, s))
+        for (_, _, step), items in buckets.items():
+            ps, gs, ss = (list(x) for x in zip(*items))
+            self._fast_step(group, ps, gs, ss, step)
+
+    def _reference_step(self, group, p, g, state) -> None:
+        if p.dtype in _LOW_PRECISION:
+            p32 = p.float()
+            self._reference(group, p32, g.float(), state)
+            p.copy_(p32)
+        else:
+            self._reference(group, p, g, state)
+
+    def _reference(self, group, p, g, state) -> None:
+        raise NotImplementedError
+
+    def _fast_step(self, group, ps, gs, states, step) -> None:
+        raise NotImplementedError
+
+
+class SGD(_LabOptimizer):
+    """Vanilla SGD: :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g`.
+
+    ``lr`` is :math:`\\eta \\ge 0`. ``impl``: ``"auto"`` (foreach), ``"reference"``
+    (:func:`sgd_update`, one tensor at a time) or ``"foreach"``. Raises ``ValueError``
+    for ``lr < 0``.
+    """
+
+    def __init__(self, params, lr: float, *, impl: str = "auto", check_finite: bool = True):
+        super().__init__(params, dict(lr=lr), impl, check_finite)
+
+    def _validate(self, group):
+        group["lr"] = nonnegative("lr", group["lr"])
+
+    def _reference(self, group, p, g, state):
+        sgd_update(p, g, lr=group["lr"])
+
+    def _fast_step(self, group, ps, gs, states, step):
+        torch._foreach_add_(ps, gs, alpha=-group["lr"])
+
+
+class Momentum(_LabOptimizer):
+    """The lecture's momentum: :math:`v_t = (1-\\frac1N)v_{t-1} + \\eta\\,\\hat g_t`, :math:`\\Phi \\mathrel{-}= v_t`.
+
+    ``lr`` is :math:`\\eta \\ge 0`, ``N`` :math:`\\ge 1` the averaging time. At constant
+    :math:`\\eta` this is ``torch.optim.SGD(lr=η, momentum=1-1/N)``; the two part ways
+    when :math:`\\eta` changes, because here :math:`v` accumulates
+    :math:`\\eta_s\\hat g_s` (each gradient keeps the learning rate of its step) while
+    torch multiplies its whole buffer by the current learning rate. State: ``v``.
+    ``impl``: ``"auto"`` (foreach), ``"reference"`` (:func:`momentum_update`) or
+    ``"foreach"``. Raises ``ValueError`` for ``lr < 0`` or ``N < 1``.
+    """
+
+    _state_names = ("v",)
+
+    def __init__(self, params, lr: float, N: float = 10, *, impl: str = "auto",
+                 check_finite: bool = True):
+        super().__init__(params, dict(lr=lr, N=N), impl, check_finite)
+
+    def _validate(self, group):
+        group["lr"] = nonnegative("lr", group["lr"])
+        group["N"] = _N("N", group["N"])
+
+    def _reference(self, group, p, g, state):
+        momentum_update(p, g, state["v"], lr=group["lr"], N=group["N"])
+
+    def _fast_step(self, group, ps, gs, states, step):
+        vs = [s["v"] for s in states]
+        torch._foreach_mul_(vs, 1 - 1 / group["N"])
+        torch._foreach_add_(vs, torch._foreach_mul(gs, group["lr"]))
+        torch._foreach_sub_(ps, vs)
+
+
+class AveragedMomentum(_LabOptimizer):
+    """Momentum as a running average: :math:`\\mu_t = (1-\\frac1N)\\mu_{t-1} + \\frac1N\\hat g_t`, :math:`\\Phi \\mathrel{-}= \\eta'\\mu_t`.
+
+    ``lr`` is :math:`\\eta' = N\\eta \\ge 0`, ``N`` :math:`\\ge 1`. Equal to
+    ``Momentum(lr=η'/N, N)`` and to ``torch.optim.SGD(lr=η'/N, momentum=1-1/N)``
+    (not to torch's ``dampening=1/N``, whose first step is undamped). State: ``mu``.
+    ``impl``: ``"auto"`` (foreach), ``"reference"`` (:func:`averaged_momentum_update`)
+    or ``"foreach"``. Raises ``ValueError`` for ``lr < 0`` or ``N < 1``.
+    """
+
+    _state_names = ("mu",)
+
+    def __init__(self, params, lr: float, N: float = 10, *, impl: str = "auto",
+                 check_finite: bool = True):
+        super().__init__(params, dict(lr=lr, N=N), impl, check_finite)
+
+    def _validate(self, group):
+        group["lr"] = nonnegative("lr", group["lr"])
+        group["N"] = _N("N", group["N"])
+
+    def _reference(self, group, p, g, state):
+        averaged_momentum_update(p, g, state["mu"], lr=group["lr"], N=group["N"])
+
+    def _fast_step(self, group, ps, gs, states, step):
+        mus = [s["mu"] for s in states]
+        torch._foreach_lerp_(mus, gs, 1 / group["N"])
+        torch._foreach_sub_(ps, torch._foreach_mul(mus, group["lr"]))
+
+
+class RMSProp(_LabOptimizer):
+    """RMSProp: :math:`s_t = (1-\\frac{1}{N_s})s_{t-1} + \\frac{1}{N_s}\\hat g_t^2`, :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g_t/\\sqrt{s_t + \\epsilon}`.
+
+    ``lr`` is :math:`\\eta \\ge 0`, ``N_s \\ge 1``, ``eps`` :math:`\\epsilon \\ge 0`. The
+    lecture puts :math:`\\epsilon` inside the square root, torch outside: with
+    ``eps=0`` this is ``torch.optim.RMSprop(lr=η, alpha=1-1/N_s, eps=0)``. State:
+    ``s``. ``impl``: ``"auto"`` (foreach), ``"reference"`` (:func:`rmsprop_update`) or
+    ``"foreach"``. Raises ``ValueError`` for ``lr < 0``, ``N_s < 1`` or ``eps < 0``.
+    """
+
+    _state_names = ("s",)
+
+    def __init__(self, params, lr: float = 1e-2, N_s: float = 100, eps: float = 1e-8, *,
+                 impl: str = "auto", check_finite: bool = True):
+        super().__init__(params, dict(lr=lr, N_s=N_s, eps=eps), impl, check_finite)
+
+    def _validate(self, group):
+        group["lr"] = nonnegative("lr", group["lr"])
+        group["N_s"] = _N("N_s", group["N_s"])
+        group["eps"] = nonnegative("eps", group["eps"])
+
+    def _reference(self, group, p, g, state):
+        rmsprop_update(p, g, state["s"], lr=group["lr"], N_s=group["N_s"], eps=group["eps"])
+
+    def _fast_step(self, group, ps, gs, states, step):
+        ss = [s["s"] for s in states]
+        torch._foreach_lerp_(ss, torch._foreach_mul(gs, gs), 1 / group["N_s"])
+        denom = torch._foreach_add(ss, group["eps"])
+        torch._foreach_sqrt_(denom)
+        torch._foreach_clamp_min_(denom, _tiny(ps[0]))
+        torch._foreach_sub_(ps, torch._foreach_mul(torch._foreach_div(gs, denom), group["lr"]))
+
+
+_BIAS_CORRECTIONS = {"min": "min", "adam": "adam", "none": "none"}
+
+
+class Adam(_LabOptimizer):
+    """The lecture's simplified Adam: running averages of :math:`\\hat g` and :math:`\\hat g^2`, :math:`\\Phi \\mathrel{-}= \\eta\\,\\mu_t/(\\sqrt{s_t}+\\epsilon)`.
+
+    .. math::
+
+        \\mu_t = (1 - w_t^{g})\\,\\mu_{t-1} + w_t^{g}\\,\\hat g_t, \\qquad
+        s_t = (1 - w_t^{s})\\,s_{t-1} + w_t^{s}\\,\\hat g_t^2 .
+
+    ``bias_correction`` picks the weights: ``"min"`` (the lecture's,
+    :math:`w_t = 1/\\min(t, N)`), ``"adam"`` (the published Kingma-Ba debiasing,
+    :math:`w_t = (1-\\beta)/(1-\\beta^t)` with :math:`\\beta_1 = 1-1/N_g`,
+    :math:`\\beta_2 = 1-1/N_s`: the state holds the debiased :math:`\\hat m_t, \\hat v_t`,
+    and the run equals ``torch.optim.Adam(betas=(β1, β2))``) or ``"none"``
+    (:math:`w_t = 1/N`). ``lr`` is :math:`\\eta \\ge 0`; ``N_g, N_s \\ge 1``;
+    ``eps \\ge 0``. State: ``mu``, ``s``, ``step``. ``impl``: ``"auto"`` (torch's fused
+    Adam kernel where it applies, foreach elsewhere), ``"reference"``
+    (:func:`adam_update`), ``"foreach"`` or ``"fused"``. The fused kernel is driven with
+    :math:`\\beta = 1 - w_t` and an infinite step count, so its bias correction
+    :math:`1-\\beta^\\infty` is 1 and it computes the weighted averages above; it
+    applies to float32/float64 tensors on CPU or CUDA with ``eps > 0`` (non-contiguous
+    tensors take the foreach path). Raises ``ValueError`` for an argument out of range,
+    or at a step with ``impl="fused"`` where the kernel cannot apply (``eps = 0``,
+    another device).
+    """
+
+    _state_names = ("mu", "s")
+    _impls = ("auto", "reference", "foreach", "fused")
+    _bucket_by_step = True
+
+    def __init__(self, params, lr: float = 1e-3, N_g: float = 10, N_s: float = 1000,
+                 eps: float = 1e-8, bias_correction: str = "min", *, impl: str = "auto",
+                 check_finite: bool = True):
+        defaults = dict(lr=lr, N_g=N_g, N_s=N_s, eps=eps, bias_correction=bias_correction)
+        self._inf_steps: dict = {}
+        super().__init__(params, defaults, impl, check_finite)
+
+    def _validate(self, group):
+        group["lr"] = nonnegative("lr", group["lr"])
+        group["N_g"] = _N("N_g", group["N_g"])
+        group["N_s"] = _N("N_s", group["N_s"])
+        group["eps"] = nonnegative("eps", group["eps"])
+        if group["bias_correction"] not in _BIAS_CORRECTIONS:
+            raise ValueError("bias_correction must be one of ('min', 'adam', 'none'), got "
+                             f"{group['bias_correction']!r}")
+
+    @staticmethod
+    def _weights(group, t):
+        kind = _BIAS_CORRECTIONS[group["bias_correction"]]
+        return (running_average_weight(t, group["N_g"], kind),
+                running_average_weight(t, group["N_s"], kind))
+
+    def _reference(self, group, p, g, state):
+        w_g, w_s = self._weights(group, state["step"])
+        adam_update(p, g, state["mu"], state["s"], lr=group["lr"], w_g=w_g, w_s=w_s,
+                    eps=group["eps"])
+
+    @staticmethod
+    def _fusable(group, device, w_g, w_s) -> bool:
+        return (group["eps"] > 0 and 1 - w_g < 1 and 1 - w_s < 1
+                and device.type in ("cpu", "cuda"))
+
+    def _fast_step(self, group, ps, gs, states, step):
+        w_g, w_s = self._weights(group, step)
+        impl = group["impl"]
+        if impl in ("auto", "fused") and self._fusable(group, ps[0].device, w_g, w_s):
+            fused = [all(t.is_contiguous() for t in (p, g, s["mu"], s["s"]))
+                     for p, g, s in zip(ps, gs, states)]
+            self._fused(group, *(_pick(x, fused, True) for x in (ps, gs, states)), w_g, w_s)
+            ps, gs, states = (_pick(x, fused, False) for x in (ps, gs, states))
+        elif impl == "fused":
+            raise ValueError("impl='fused' needs float32/float64 tensors on CPU or CUDA and "
+                             "eps > 0; use impl='auto' to fall back to foreach")
+        if ps:
+            self._foreach(group, ps, gs, states, w_g, w_s)
+
+    def _fused(self, group, ps, gs, states, w_g, w_s):
+        if not ps:
+            return
+        device = ps[0].device
+        if device not in self._inf_steps:
+            self._inf_steps[device] = torch.tensor(math.inf, device=device)
+        torch._fused_adam_(ps, gs, [s["mu"] for s in states], [s["s"] for s in states], [],
+                           [self._inf_steps[device]] * len(ps), lr=group["lr"],
+                           beta1=1 - w_g, beta2=1 - w_s, weight_decay=0.0, eps=group["eps"],
+                           amsgrad=False, maximize=False)
+
+    @staticmethod
+    def _foreach(group, ps, gs, states, w_g, w_s):
+        mus = [s["mu"] for s in states]
+        ss = [s["s"] for s in states]
+        torch._foreach_lerp_(mus, gs, w_g)
+        torch._foreach_lerp_(ss, torch._foreach_mul(gs, gs), w_s)
+        denom = torch._foreach_sqrt(ss)
+        torch._foreach_add_(denom, group["eps"])
+        torch._foreach_clamp_min_(denom, _tiny(ps[0]))
+        torch._foreach_sub_(ps, torch._foreach_mul(torch._foreach_div(mus, denom), group["lr"]))
+
+
+def _pick(items, flags, value):
+    return [x for x, f in zip(items, flags) if f == value]
+
+
+class SNR(_LabOptimizer):
+    """The lecture's complete algorithm: a learning rate per coordinate from the gradient's signal-to-noise ratio.
+
+    For the :math:`t`-th gradient, per coordinate :math:`i`:
+
+    .. math::
+
+        w &= \\min\\bigl(1,\\ B/B^*(t-1)[i]\\bigr),\\\\
+        \\tilde g^t[i] &= (1-w)\\,\\tilde g^{t-1}[i] + w\\,\\hat g^t[i], \\qquad
+        \\tilde s^t[i] = (1-w)\\,\\tilde s^{t-1}[i] + w\\,\\hat g^t[i]^2,\\\\
+        \\tilde\\sigma^t[i]^2 &= \\max(\\tilde s^t[i] - \\tilde g^t[i]^2,\\ 0)\\quad(\\times B,\\ \\text{see below}),\\\\
+        B^*(t)[i] &= K \\text{ for } t \\le K, \\text{ else }
+            \\lambda_B\\,\\tilde\\sigma^t[i]^2/(\\tilde g^t[i]^2 + \\epsilon),\\\\
+        \\eta^t[i] &= 0 \\text{ for } t \\le K, \\text{ else }
+            \\min\\bigl(\\lambda_\\eta\\,\\tilde g^t[i]^2/\\tilde\\sigma^t[i]^2,\\ \\eta_{\\max}\\bigr),\\\\
+        \\Phi^{t+1}[i] &= \\Phi^t[i] - \\mathrm{lr}\\cdot\\eta^t[i]\\,\\hat g^t[i].
+
+    Choices where the slide is silent, each tested:
+
+    - the weight :math:`B/B^*` is capped at 1 (:func:`snr_weight`);
+    - :math:`\\tilde s - \\tilde g^2 < 0` from round-off is taken as 0;
+    - :math:`\\eta` is capped at ``eta_max``, default :math:`\\lambda_\\eta\\lambda_B/B`,
+      its value at :math:`B^* = B` (:func:`snr_learning_rate`);
+    - ``second_moment="batch"`` (default): :math:`\\tilde s` averages the squared batch
+      mean, whose variance is :math:`\\sigma^2/B`, and :math:`\\tilde\\sigma^2` is
+      :math:`B(\\tilde s - \\tilde g^2)`, the per-example variance; ``"examples"``:
+      :math:`\\tilde s` averages per-example squares, read from the attribute
+      ``p.grad_sq`` (the batch mean of squared per-example gradients, set by the caller
+      next to ``p.grad``), and :math:`\\tilde\\sigma^2 = \\tilde s - \\tilde g^2`. The two
+      agree with the slide for :math:`B = 1` (see the lecture's slide on scaling
+      :math:`N_s`).
+    - ``eps`` must be > 0: it keeps :math:`B^*` finite where :math:`\\tilde g = 0`.
+    - During warm-up the averages use the constant weight :math:`\\min(1, B/K)` from 0,
+      so like the uncorrected running average they start biased toward 0.
+
+    ``batch_size`` :math:`B \\ge 1`, ``lambda_eta`` :math:`\\lambda_\\eta > 0`,
+    ``lambda_B`` :math:`\\lambda_B > 0` (16 in the lecture's derivation), ``K \\ge 0``
+    (an integer), ``eps > 0``, ``eta_max > 0`` or None, ``lr \\ge 0`` a multiplier on
+    :math:`\\eta` (1 is the lecture's algorithm; it lets torch's schedulers anneal).
+    State: ``g_tilde``, ``s_tilde``, ``step``; :meth:`B_star` and :meth:`eta` give
+    :math:`B^*[i]` and :math:`\\eta[i]` for plotting. ``impl``: ``"auto"`` (foreach),
+    ``"reference"`` (:func:`snr_update`) or ``"foreach"``. Raises ``ValueError`` for an
+    argument out of range, or at a step in ``"examples"`` mode when ``p.grad_sq`` is
+    missing or has the wrong shape.
+    """
+
+    _state_names = ("g_tilde", "s_tilde")
+    _bucket_by_step = True
+
+    def __init__(self, params, batch_size: int, lambda_eta: float, lambda_B: float = 16.0,
+                 K: int = 10, eps: float = 1e-8, *, eta_max: float | None = None,
+                 second_moment: str = "batch", lr: float = 1.0, impl: str = "auto",
+                 check_finite: bool = True):
+        defaults = dict(batch_size=batch_size, lambda_eta=lambda_eta, lambda_B=lambda_B, K=K,
+                        eps=eps, eta_max=eta_max, second_moment=second_moment, lr=lr)
+        super().__init__(params, defaults, impl, check_finite)
+
+    def _validate(self, group):
+        group["batch_size"] = integer_at_least("batch_size", group["batch_size"], 1)
+        group["lambda_eta"] = positive("lambda_eta", group["lambda_eta"])
+        group["lambda_B"] = positive("lambda_B", group["lambda_B"])
+        group["K"] = integer_at_least("K", group["K"], 0)
+        group["eps"] = positive("eps", group["eps"])
+        if group["eta_max"] is not None:
+            group["eta_max"] = positive("eta_max", group["eta_max"])
+        group["lr"] = nonnegative("lr", group["lr"])
+        if group["second_moment"] not in ("batch", "examples"):
+            raise ValueError("second_moment must be 'batch' or 'examples', got "
+                             f"{group['second_moment']!r}")
+
+    @staticmethod
+    def _eta_max(group) -> float:
+        if group["eta_max"] is not None:
+            return group["eta_max"]
+        return group["lambda_eta"] * group["lambda_B"] / group["batch_size"]
+
+    def _extra_grads(self, group, params):
+        if group["second_moment"] != "examples":
+            return []
+        out = []
+        for p in params:
+            sq = getattr(p, "grad_sq", None)
+            if not isinstance(sq, torch.Tensor) or sq.shape != p.shape or sq.device != p.device:
+                raise ValueError(
+                    "SNR(second_moment='examples') needs p.grad_sq, a tensor shaped like p on "
+                    "its device holding the batch mean of squared per-example gradients")
+            out.append(sq)
+        return out
+
+    def _collect(self):
+        work = super()._collect()
+        for group, params, _, _ in work:
+            self._extra_grads(group, params)
+        return work
+
+    def _group_hyper(self, group):
+        return dict(batch_size=group["batch_size"], K=group["K"],
+                    second_moment=group["second_moment"])
+
+    def _grad_sq(self, group, p, dtype):
+        if group["second_moment"] != "examples":
+            return None
+        return p.grad_sq.to(dtype)
+
+    def _reference(self, group, p, g, state):
+        snr_update(p, g, state["g_tilde"], state["s_tilde"], state["step"],
+                   lambda_eta=group["lambda_eta"], lambda_B=group["lambda_B"], eps=group["eps"],
+                   eta_max=self._eta_max(group), lr=group["lr"],
+                   grad_sq=self._grad_sq(group, p, state["g_tilde"].dtype),
+                   **self._group_hyper(group))
+
+    def _reference_step(self, group, p, g, state):
+        # p.grad_sq travels with p, so the float32 copy used for half parameters needs it.
+        if p.dtype in _LOW_PRECISION:
+            p32 = p.float()
+            snr_update(p32, g.float(), state["g_tilde"], state["s_tilde"], state["step"],
+                       lambda_eta=group["lambda_eta"], lambda_B=group["lambda_B"],
+                       eps=group["eps"], eta_max=self._eta_max(group), lr=group["lr"],
+                       grad_sq=self._grad_sq(group, p, torch.float32),
+                       **self._group_hyper(group))
+            p.copy_(p32)
+        else:
+            self._reference(group, p, g, state)
+
+    def _variance(self, group, gts, sts):
+        var = torch._foreach_sub(sts, torch._foreach_mul(gts, gts))
+        torch._foreach_clamp_min_(var, 0.0)
+        if group["second_moment"] == "batch":
+            torch._foreach_mul_(var, group["batch_size"])
+        return var
+
+    def _fast_step(self, group, ps, gs, states, step):
+        B, K, tiny = group["batch_size"], group["K"], _tiny(ps[0])
+        gts = [s["g_tilde"] for s in states]
+        sts = [s["s_tilde"] for s in states]
+        if step - 1 <= K:
+            w = 1.0 if K == 0 else min(1.0, B / K)
+        else:
+            var = self._variance(group, gts, sts)
+            numerator = torch._foreach_add(torch._foreach_mul(gts, gts), group["eps"])
+            torch._foreach_mul_(numerator, B)
+            torch._foreach_mul_(var, group["lambda_B"])
+            torch._foreach_clamp_min_(var, tiny)
+            w = torch._foreach_div(numerator, var)
+            torch._foreach_clamp_max_(w, 1.0)
+        if group["second_moment"] == "examples":
+            second = [p.grad_sq.to(p.dtype) for p in ps]
+        else:
+            second = torch._foreach_mul(gs, gs)
+        torch._foreach_lerp_(gts, gs, w)
+        torch._foreach_lerp_(sts, second, w)
+        if step <= K:
+            return
+        var = self._variance(group, gts, sts)
+        torch._foreach_clamp_min_(var, tiny)
+        eta = torch._foreach_div(torch._foreach_mul(gts, gts), var)
+        torch._foreach_mul_(eta, group["lambda_eta"])
+        torch._foreach_clamp_max_(eta, self._eta_max(group))
+        torch._foreach_mul_(eta, gs)
+        torch._foreach_mul_(eta, group["lr"])
+        torch._foreach_sub_(ps, eta)
+
+    def _find(self, p):
+        for group in self.param_groups:
+            if any(p is q for q in group["params"]):
+                return group
+        raise ValueError("p is not a parameter of this optimizer")
+
+    def B_star(self, p: torch.Tensor) -> torch.Tensor:
+        """:math:`B^*(t)[i]` for parameter ``p`` after its latest step (:func:`snr_batch_size_star`).
+
+        Before the first step: :math:`K` everywhere. Same shape as ``p``, float32 for
+        half-precision ``p``. Raises ``ValueError`` if ``p`` is not optimized here.
+        """
+        group = self._find(p)
+        state = self.state.get(p)
+        if not state:
+            return torch.full_like(p, float(group["K"]), dtype=self._state_dtype(p))
+        return snr_batch_size_star(state["g_tilde"], state["s_tilde"], state["step"],
+                                   lambda_B=group["lambda_B"], eps=group["eps"],
+                                   **self._group_hyper(group))
+
+    def eta(self, p: torch.Tensor) -> torch.Tensor:
+        """:math:`\\eta^t[i]` used at parameter ``p``'s latest step (:func:`snr_learning_rate`), before ``lr``.
+
+        Before the first step: 0 everywhere. Raises ``ValueError`` if ``p`` is not
+        optimized here.
+        """
+        group = self._find(p)
+        state = self.state.get(p)
+        if not state:
+            return torch.zeros_like(p, dtype=self._state_dtype(p))
+        return snr_learning_rate(state["g_tilde"], state["s_tilde"], state["step"],
+                                 lambda_eta=group["lambda_eta"], eta_max=self._eta_max(group),
+                                 **self._group_hyper(group))

@@ -1,0 +1,649 @@
+"""lab.optim: each optimizer against the lecture's equation, torch.optim, and its own fast path."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lab import optim as O
+
+settings.register_profile("lab", max_examples=40, deadline=None)
+settings.load_profile("lab")
+
+# float64 round-off: each step adds a few ulp relative to the size of the numbers; over
+# at most 30 steps 1e-12 relative (plus 1e-12 absolute for values near 0) is generous
+# yet 1e4 times tighter than any of the differences the tests below tell apart.
+TIGHT = dict(rtol=1e-12, atol=1e-12)
+F64 = torch.float64
+
+
+# ---------------------------------------------------------------------------------------
+# Plain transcriptions of the lecture's equations (numpy, float64, whole arrays).
+# ---------------------------------------------------------------------------------------
+
+def lecture_sgd(phi, grads, lrs, **_):
+    for g, lr in zip(grads, lrs):
+        phi = phi - lr * g
+    return phi
+
+
+def lecture_momentum(phi, grads, lrs, N, **_):
+    v = np.zeros_like(phi)
+    for g, lr in zip(grads, lrs):
+        v = (1 - 1 / N) * v + lr * g
+        phi = phi - v
+    return phi
+
+
+def lecture_averaged_momentum(phi, grads, lrs, N, **_):
+    mu = np.zeros_like(phi)
+    for g, lr in zip(grads, lrs):
+        mu = (1 - 1 / N) * mu + g / N
+        phi = phi - lr * mu
+    return phi
+
+
+def lecture_rmsprop(phi, grads, lrs, N_s, eps, **_):
+    s = np.zeros_like(phi)
+    for g, lr in zip(grads, lrs):
+        s = (1 - 1 / N_s) * s + g**2 / N_s
+        phi = phi - lr / np.sqrt(s + eps) * g
+    return phi
+
+
+def lecture_adam(phi, grads, lrs, N_g, N_s, eps, bias_correction="min", **_):
+    mu, s = np.zeros_like(phi), np.zeros_like(phi)
+    m, v = np.zeros_like(phi), np.zeros_like(phi)
+    b1, b2 = 1 - 1 / N_g, 1 - 1 / N_s
+    for t, (g, lr) in enumerate(zip(grads, lrs), start=1):
+        if bias_correction == "adam":  # Kingma and Ba, Algorithm 1
+            m = b1 * m + (1 - b1) * g
+            v = b2 * v + (1 - b2) * g**2
+            mu, s = m / (1 - b1**t), v / (1 - b2**t)
+        else:
+            Ng, Ns = (min(t, N_g), min(t, N_s)) if bias_correction == "min" else (N_g, N_s)
+            mu = (1 - 1 / Ng) * mu + g / Ng
+            s = (1 - 1 / Ns) * s + g**2 / Ns
+        phi = phi - lr / (np.sqrt(s) + eps) * mu
+    return phi
+
+
+def lecture_snr(phi, grads, lrs, batch_size, lambda_eta, lambda_B, K, eps, eta_max=None,
+                second_moment="batch", grad_sqs=None, **_):
+    """The 'complete algorithm' slides, with the documented choices marked CHOICE."""
+    B = batch_size
+    eta_max = lambda_eta * lambda_B / B if eta_max is None else eta_max
+    g_t, s_t = np.zeros_like(phi), np.zeros_like(phi)
+    B_star = np.full_like(phi, K)  # B*(0) = K since 0 <= K
+    scale = B if second_moment == "batch" else 1  # CHOICE: per-example variance
+    for t, (g, lr) in enumerate(zip(grads, lrs), start=1):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = np.where(B_star > 0, B / B_star, np.inf)
+        w = np.minimum(w, 1.0)  # CHOICE: weight capped at 1
+        sq = g**2 if grad_sqs is None else grad_sqs[t - 1]
+        g_t = (1 - w) * g_t + w * g
+        s_t = (1 - w) * s_t + w * sq
+        sigma2 = scale * np.maximum(s_t - g_t**2, 0)  # CHOICE: round-off negatives -> 0
+        B_star = np.full_like(phi, K) if t <= K else lambda_B * sigma2 / (g_t**2 + eps)
+        if t <= K:
+            eta = np.zeros_like(phi)
+        else:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                eta = np.where(sigma2 > 0, lambda_eta * g_t**2 / sigma2,
+                               np.where(g_t**2 > 0, np.inf, 0.0))
+            eta = np.minimum(eta, eta_max)  # CHOICE: eta capped
+        phi = phi - lr * eta * g
+    return phi
+
+
+CASES = {
+    "SGD": (O.SGD, lecture_sgd, dict(lr=0.1)),
+    "Momentum": (O.Momentum, lecture_momentum, dict(lr=0.05, N=7)),
+    "AveragedMomentum": (O.AveragedMomentum, lecture_averaged_momentum, dict(lr=0.3, N=7)),
+    "RMSProp": (O.RMSProp, lecture_rmsprop, dict(lr=0.01, N_s=20, eps=1e-6)),
+    "Adam-min": (O.Adam, lecture_adam, dict(lr=0.01, N_g=5, N_s=30, eps=1e-8)),
+    "Adam-adam": (O.Adam, lecture_adam, dict(lr=0.01, N_g=5, N_s=30, eps=1e-8,
+                                             bias_correction="adam")),
+    "Adam-none": (O.Adam, lecture_adam, dict(lr=0.01, N_g=5, N_s=30, eps=1e-8,
+                                             bias_correction="none")),
+    "SNR": (O.SNR, lecture_snr, dict(batch_size=4, lambda_eta=0.05, lambda_B=16.0, K=3,
+                                     eps=1e-8)),
+}
+IMPLS = {name: ("reference", "foreach") + (("fused",) if cls is O.Adam else ())
+         for name, (cls, _, _) in CASES.items()}
+
+
+def make_param(shape, kind, seed=0):
+    """A float64 leaf: contiguous, or a non-contiguous transposed view of a leaf."""
+    g = torch.Generator().manual_seed(seed)
+    if kind == "transposed" and len(shape) == 2:
+        base = torch.randn(shape[::-1], generator=g, dtype=F64)
+        return base.t().requires_grad_()
+    return torch.randn(shape, generator=g, dtype=F64).requires_grad_()
+
+
+def grad_like(p, g, mean=0.5):
+    # Gradients of the same layout as p (non-contiguous for a transposed p).
+    return (mean + torch.randn(p.shape, generator=g, dtype=F64)).as_strided(p.shape, p.stride())
+
+
+def grad_sequence(p, T, seed, mean=0.5):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(T):
+        x = torch.empty_like(p)
+        x.copy_(mean + torch.randn(p.shape, generator=g, dtype=F64))
+        out.append(x)
+    return out
+
+
+def run(opt_cls, params, grads_per_step, impl="auto", lrs=None, **kw):
+    opt = opt_cls(params, impl=impl, **kw)
+    for t, grads in enumerate(grads_per_step):
+        if lrs is not None:
+            for group in opt.param_groups:
+                group["lr"] = lrs[t]
+        for p, g in zip(params, grads):
+            p.grad = g
+        opt.step()
+    return opt
+
+
+# ---------------------------------------------------------------------------------------
+# The lecture's equations.
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", CASES)
+@given(shape=st.sampled_from([(), (5,), (3, 4)]), kind=st.sampled_from(["plain", "transposed"]),
+       T=st.integers(1, 12), seed=st.integers(0, 10_000),
+       impl=st.sampled_from(["reference", "foreach", "auto"]))
+@settings(max_examples=15)
+def test_every_optimizer_is_the_lectures_equation(name, shape, kind, T, seed, impl):
+    cls, lecture, kw = CASES[name]
+    p = make_param(shape, kind, seed)
+    phi0 = p.detach().numpy().copy()
+    grads = grad_sequence(p, T, seed)
+    lrs = [kw.get("lr", 1.0)] * T
+    run(cls, [p], [[g] for g in grads], impl=impl, **kw)
+    want = lecture(phi0, [g.numpy() for g in grads], lrs, **kw)
+    np.testing.assert_allclose(p.detach().numpy(), want, **TIGHT)
+
+
+@given(N=st.floats(1, 50), lr=st.floats(0, 1), T=st.integers(1, 20), seed=st.integers(0, 999))
+def test_momentum_equals_torch_sgd_with_momentum_one_minus_one_over_N(N, lr, T, seed):
+    a, b = make_param((4,), "plain", seed), make_param((4,), "plain", seed)
+    ours, theirs = O.Momentum([a], lr=lr, N=N), torch.optim.SGD([b], lr=lr, momentum=1 - 1 / N)
+    for g in grad_sequence(a, T, seed):
+        a.grad, b.grad = g, g.clone()
+        ours.step()
+        theirs.step()
+    torch.testing.assert_close(a, b, **TIGHT)
+
+
+def test_momentum_and_torch_sgd_part_ways_when_the_learning_rate_changes():
+    # Here v accumulates eta_s g_s; torch rescales its whole buffer by the current eta.
+    lrs = [0.1] * 5 + [0.01] * 5
+    a, b = make_param((3,), "plain"), make_param((3,), "plain")
+    phi0 = a.detach().numpy().copy()
+    ours = O.Momentum([a], lr=lrs[0], N=5)
+    theirs = torch.optim.SGD([b], lr=lrs[0], momentum=0.8)
+    sched_ours = torch.optim.lr_scheduler.StepLR(ours, step_size=5, gamma=0.1)
+    sched_theirs = torch.optim.lr_scheduler.StepLR(theirs, step_size=5, gamma=0.1)
+    grads = grad_sequence(a, 10, 3)
+    for g in grads:
+        a.grad, b.grad = g, g.clone()
+        ours.step()
+        theirs.step()
+        sched_ours.step()
+        sched_theirs.step()
+    want = lecture_momentum(phi0, [g.numpy() for g in grads], lrs, N=5)
+    np.testing.assert_allclose(a.detach().numpy(), want, **TIGHT)
+    assert (a - b).abs().max() > 1e-3
+
+
+@given(N=st.floats(1, 50), lr=st.floats(0, 2), T=st.integers(1, 20), seed=st.integers(0, 999))
+def test_averaged_momentum_is_momentum_with_lr_over_N_and_torch_sgd(N, lr, T, seed):
+    ps = [make_param((4,), "plain", seed) for _ in range(3)]
+    opts = [O.AveragedMomentum([ps[0]], lr=lr, N=N), O.Momentum([ps[1]], lr=lr / N, N=N),
+            torch.optim.SGD([ps[2]], lr=lr / N, momentum=1 - 1 / N)]
+    for g in grad_sequence(ps[0], T, seed):
+        for p, opt in zip(ps, opts):
+            p.grad = g.clone()
+            opt.step()
+    torch.testing.assert_close(ps[0], ps[1], **TIGHT)
+    torch.testing.assert_close(ps[0], ps[2], **TIGHT)
+
+
+def test_torch_dampening_is_not_the_averaged_form():
+    # torch's first momentum step copies g undamped; the running average takes g/N.
+    N, lr = 10, 1.0
+    a, b = torch.zeros(1, dtype=F64, requires_grad=True), torch.zeros(1, dtype=F64,
+                                                                        requires_grad=True)
+    ours = O.AveragedMomentum([a], lr=lr, N=N)
+    damped = torch.optim.SGD([b], lr=lr, momentum=1 - 1 / N, dampening=1 / N)
+    a.grad, b.grad = torch.ones(1, dtype=F64), torch.ones(1, dtype=F64)
+    ours.step()
+    damped.step()
+    assert a.item() == pytest.approx(-1 / N) and b.item() == pytest.approx(-1.0)
+
+
+@given(N_s=st.floats(1, 200), lr=st.floats(0, 1), T=st.integers(1, 20), seed=st.integers(0, 999))
+def test_rmsprop_eps0_equals_torch_rmsprop(N_s, lr, T, seed):
+    a, b = make_param((4,), "plain", seed), make_param((4,), "plain", seed)
+    ours = O.RMSProp([a], lr=lr, N_s=N_s, eps=0.0)
+    theirs = torch.optim.RMSprop([b], lr=lr, alpha=1 - 1 / N_s, eps=0.0)
+    for g in grad_sequence(a, T, seed):
+        a.grad, b.grad = g, g.clone()
+        ours.step()
+        theirs.step()
+    torch.testing.assert_close(a, b, **TIGHT)
+
+
+@pytest.mark.parametrize("impl", ["reference", "foreach", "fused"])
+@given(N_g=st.floats(1, 50), N_s=st.floats(1, 2000), lr=st.floats(0, 0.1),
+       eps=st.sampled_from([1e-8, 1e-3]), T=st.integers(1, 20), seed=st.integers(0, 999))
+@settings(max_examples=20)
+def test_adam_with_adam_correction_equals_torch_adam(impl, N_g, N_s, lr, eps, T, seed):
+    a, b = make_param((4,), "plain", seed), make_param((4,), "plain", seed)
+    ours = O.Adam([a], lr=lr, N_g=N_g, N_s=N_s, eps=eps, bias_correction="adam", impl=impl)
+    theirs = torch.optim.Adam([b], lr=lr, betas=(1 - 1 / N_g, 1 - 1 / N_s), eps=eps)
+    for g in grad_sequence(a, T, seed):
+        a.grad, b.grad = g, g.clone()
+        ours.step()
+        theirs.step()
+    # Dividing by 1 - beta2**t (down to 1/N_s) amplifies round-off by up to N_s.
+    torch.testing.assert_close(a, b, rtol=1e-12 * N_s, atol=1e-12 * N_s)
+
+
+# ---------------------------------------------------------------------------------------
+# Fast paths, state, checks.
+# ---------------------------------------------------------------------------------------
+
+MIXED_SHAPES = [((3, 4), "plain"), ((), "plain"), ((4, 3), "transposed"), ((7,), "plain")]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_fast_paths_equal_reference_every_step(name):
+    cls, _, kw = CASES[name]
+    for impl in IMPLS[name][1:] + ("auto",):
+        runs = {}
+        for which in ("reference", impl):
+            params = [make_param(s, k, i) for i, (s, k) in enumerate(MIXED_SHAPES)]
+            runs[which] = (params, cls(params, impl=which, **kw))
+        g = torch.Generator().manual_seed(0)
+        for _ in range(12):
+            grads = [grad_like(p, g) for p in runs["reference"][0]]
+            for params, opt in runs.values():
+                for p, gr in zip(params, grads):
+                    p.grad = gr.clone()
+                opt.step()
+            (pr, opt_r), (pf, opt_f) = runs["reference"], runs[impl]
+            for a, b in zip(pr, pf):
+                torch.testing.assert_close(b, a, **TIGHT)
+                for key, value in opt_r.state[a].items():
+                    if isinstance(value, torch.Tensor):
+                        torch.testing.assert_close(opt_f.state[b][key], value, **TIGHT)
+                    else:
+                        assert opt_f.state[b][key] == value
+
+
+def test_fused_adam_raises_when_it_cannot_apply():
+    p = make_param((3,), "plain")
+    p.grad = torch.ones_like(p)
+    with pytest.raises(ValueError, match="impl='fused'"):
+        O.Adam([p], eps=0.0, impl="fused").step()
+    O.Adam([p], eps=0.0, impl="auto").step()  # falls back to foreach
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_resume_from_saved_state_is_bitwise_identical(name):
+    cls, _, kw = CASES[name]
+
+    def model():
+        return [make_param(s, k, i) for i, (s, k) in enumerate(MIXED_SHAPES)]
+
+    def grads(step, params):
+        g = torch.Generator().manual_seed(step)
+        return [grad_like(p, g) for p in params]
+
+    straight = model()
+    opt = cls([{"params": straight[:2]}, {"params": straight[2:], "lr": 0.02}], **kw)
+    for t in range(10):
+        for p, g in zip(straight, grads(t, straight)):
+            p.grad = g
+        opt.step()
+
+    first = model()
+    opt = cls([{"params": first[:2]}, {"params": first[2:], "lr": 0.02}], **kw)
+    for t in range(5):
+        for p, g in zip(first, grads(t, first)):
+            p.grad = g
+        opt.step()
+    buffer = io.BytesIO()
+    torch.save({"model": [p.detach() for p in first], "opt": opt.state_dict()}, buffer)
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    resumed = [make_param(s, k, i) for i, (s, k) in enumerate(MIXED_SHAPES)]
+    with torch.no_grad():
+        for p, q in zip(resumed, saved["model"]):
+            p.copy_(q)
+    opt = cls([{"params": resumed[:2]}, {"params": resumed[2:], "lr": 0.02}], **kw)
+    opt.load_state_dict(saved["opt"])
+    for t in range(5, 10):
+        for p, g in zip(resumed, grads(t, resumed)):
+            p.grad = g
+        opt.step()
+    for a, b in zip(straight, resumed):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_lr_scheduler_drives_the_learning_rate(name):
+    cls, lecture, kw = CASES[name]
+    p = make_param((4,), "plain")
+    phi0 = p.detach().numpy().copy()
+    opt = cls([p], **kw)
+    base = opt.param_groups[0]["lr"]
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1 / (1 + t))
+    grads = grad_sequence(p, 8, 1)
+    for g in grads:
+        p.grad = g
+        opt.step()
+        sched.step()
+    lrs = [base / (1 + t) for t in range(8)]
+    want = lecture(phi0, [g.numpy() for g in grads], lrs, **kw)
+    np.testing.assert_allclose(p.detach().numpy(), want, **TIGHT)
+
+
+def test_step_calls_closure_and_returns_loss():
+    p = torch.tensor([2.0], dtype=F64, requires_grad=True)
+    opt = O.Adam([p], lr=0.1)
+
+    def closure():
+        opt.zero_grad()
+        loss = (p**2).sum()
+        loss.backward()
+        return loss
+
+    assert opt.step(closure).item() == pytest.approx(4.0)
+    # First 'min' step: mu = g, s = g^2, so the step is lr * g / (|g| + eps) ~ lr.
+    assert p.item() == pytest.approx(1.9, abs=1e-8)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_parameters_without_grad_are_skipped(name):
+    cls, _, kw = CASES[name]
+    a, b = make_param((3,), "plain", 0), make_param((3,), "plain", 1)
+    before = b.detach().clone()
+    opt = cls([a, b], **kw)
+    for _ in range(5):
+        a.grad = torch.ones_like(a)
+        opt.step()
+    assert torch.equal(b, before) and len(opt.state[b]) == 0
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_sparse_gradients_are_rejected(name):
+    cls, _, kw = CASES[name]
+    p = make_param((3,), "plain")
+    p.grad = torch.ones(3, dtype=F64).to_sparse()
+    with pytest.raises(RuntimeError, match="sparse gradients"):
+        cls([p], **kw).step()
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_gradient_raises_and_changes_nothing(name, bad):
+    cls, _, kw = CASES[name]
+    a, b = make_param((3,), "plain", 0), make_param((4,), "plain", 1)
+    opt = cls([a, b], **kw)
+    for _ in range(5):
+        a.grad, b.grad = torch.ones_like(a), torch.full_like(b, 0.5)
+        opt.step()
+    before = [p.detach().clone() for p in (a, b)]
+    state = {k: (v.clone() if isinstance(v, torch.Tensor) else v)
+             for p in (a, b) for k, v in opt.state[p].items()}
+    b.grad = b.grad.clone()
+    b.grad[2] = bad
+    with pytest.raises(FloatingPointError, match="parameter 1 in group 0 has 1 non-finite"):
+        opt.step()
+    assert all(torch.equal(p, q) for p, q in zip((a, b), before))
+    after = {k: v for p in (a, b) for k, v in opt.state[p].items()}
+    for k, v in state.items():
+        assert torch.equal(after[k], v) if isinstance(v, torch.Tensor) else after[k] == v
+
+
+def test_a_huge_but_finite_gradient_is_not_called_non_finite():
+    # Its 1-norm overflows float32, so the fast check fails and the exact one clears it.
+    p = torch.zeros(4, requires_grad=True)
+    p.grad = torch.full((4,), 3e38)
+    O.SGD([p], lr=1e-40).step()
+    assert torch.isfinite(p).all()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_float32_and_bfloat16_parameters(name):
+    cls, lecture, kw = CASES[name]
+    runs = {}
+    for dtype in (torch.float64, torch.float32, torch.bfloat16):
+        p = torch.linspace(-1, 1, 6, dtype=dtype).requires_grad_()
+        opt = cls([p], **kw)
+        g = torch.Generator().manual_seed(0)
+        for _ in range(6):
+            p.grad = (0.5 + torch.randn(6, generator=g, dtype=F64)).to(dtype)
+            opt.step()
+        assert p.dtype == dtype
+        for key in opt._state_names:
+            assert opt.state[p][key].dtype == (torch.float32 if dtype == torch.bfloat16 else dtype)
+        runs[dtype] = p.detach().to(F64)
+    # float32 round-off, and bfloat16's 8-bit mantissa (2^-8 relative per rounding).
+    torch.testing.assert_close(runs[torch.float32], runs[torch.float64], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(runs[torch.bfloat16], runs[torch.float64], rtol=0.05, atol=0.05)
+
+
+def test_bfloat16_state_survives_state_dict_in_float32():
+    p = torch.linspace(-1, 1, 6, dtype=torch.bfloat16).requires_grad_()
+    opt = O.Adam([p], lr=0.01)
+    p.grad = torch.full_like(p, 1 / 3)
+    opt.step()
+    q = p.detach().clone().requires_grad_()
+    opt2 = O.Adam([q], lr=0.01)
+    opt2.load_state_dict(opt.state_dict())
+    assert opt2.state[q]["mu"].dtype == torch.float32
+    assert torch.equal(opt2.state[q]["mu"], opt.state[p]["mu"])
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda p: O.SGD(p, lr=-0.1), "lr must be >= 0"),
+    (lambda p: O.Momentum(p, lr=0.1, N=0.5), "N must be >= 1"),
+    (lambda p: O.AveragedMomentum(p, lr=math.nan, N=2), "lr must be finite"),
+    (lambda p: O.RMSProp(p, lr=0.1, N_s=10, eps=-1), "eps must be >= 0"),
+    (lambda p: O.RMSProp(p, lr=0.1, N_s=0), "N_s must be >= 0|N_s must be >= 1"),
+    (lambda p: O.Adam(p, N_g=0.9), "N_g must be >= 1"),
+    (lambda p: O.Adam(p, N_s=-3), "N_s must be >= 0"),
+    (lambda p: O.Adam(p, bias_correction="kingma"), "bias_correction must be one of"),
+    (lambda p: O.Adam(p, impl="compiled"), "impl must be one of"),
+    (lambda p: O.SNR(p, batch_size=0, lambda_eta=0.1), "batch_size must be an integer >= 1"),
+    (lambda p: O.SNR(p, batch_size=2, lambda_eta=0), "lambda_eta must be > 0"),
+    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, lambda_B=-1), "lambda_B must be > 0"),
+    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, K=-1), "K must be an integer >= 0"),
+    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, K=2.5), "K must be an integer >= 0"),
+    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, eps=0), "eps must be > 0"),
+    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, second_moment="x"), "second_moment"),
+    (lambda p: O.SGD([{"params": p, "lr": -1}], lr=0.1), "lr must be >= 0"),
+])
+def test_bad_hyperparameters_raise_value_error_naming_them(call, match):
+    with pytest.raises(ValueError, match=match):
+        call([make_param((2,), "plain")])
+
+
+# ---------------------------------------------------------------------------------------
+# SNR: the cases the slide leaves open.
+# ---------------------------------------------------------------------------------------
+
+SNR_KW = dict(batch_size=4, lambda_eta=0.05, lambda_B=16.0, K=3, eps=1e-8)
+
+
+def test_snr_warm_up_does_not_move_and_reports_B_star_K():
+    p = make_param((5,), "plain")
+    before = p.detach().clone()
+    opt = O.SNR([p], **SNR_KW)
+    assert torch.equal(opt.B_star(p), torch.full_like(p, 3.0))
+    for g in grad_sequence(p, 3, 0):
+        p.grad = g
+        opt.step()
+        assert torch.equal(p, before) and torch.equal(opt.eta(p), torch.zeros_like(p))
+        assert torch.equal(opt.B_star(p), torch.full_like(p, 3.0))
+
+
+def test_snr_eta_is_the_learning_rate_it_used():
+    p = make_param((5,), "plain")
+    opt = O.SNR([p], **SNR_KW)
+    for g in grad_sequence(p, 10, 0, mean=2.0):
+        before = p.detach().clone()
+        p.grad = g
+        opt.step()
+        torch.testing.assert_close(before - p.detach(), opt.eta(p) * g, **TIGHT)
+    assert (opt.eta(p) > 0).all()
+
+
+def test_snr_weight_above_one_is_capped():
+    # Noise-free gradients: sigma~ = 0 after warm-up, so B* = 0 < B and B/B* = inf.
+    g_tilde, s_tilde = torch.tensor([2.0], dtype=F64), torch.tensor([4.0], dtype=F64)
+    w = O.snr_weight(g_tilde, s_tilde, 10, batch_size=4, lambda_B=16, K=3, eps=1e-8)
+    assert w.item() == 1.0
+    assert O.snr_weight(g_tilde, s_tilde, 1, batch_size=8, lambda_B=16, K=3, eps=1e-8) == 1.0
+    p = torch.zeros(3, dtype=F64, requires_grad=True)
+    opt = O.SNR([p], **SNR_KW)
+    for t in range(8):
+        p.grad = torch.full_like(p, 1.0 + t)
+        opt.step()
+    # With weight 1 the average is the newest gradient.
+    assert torch.equal(opt.state[p]["g_tilde"], torch.full_like(p, 8.0))
+
+
+def test_snr_negative_variance_from_round_off_is_zero_and_eta_stays_finite():
+    g_tilde = torch.tensor([0.1, 3.0], dtype=F64)
+    s_tilde = g_tilde**2 * (1 - 1e-15)  # s~ - g~^2 < 0 by round-off only
+    var = O.snr_variance(g_tilde, s_tilde, 4)
+    assert torch.equal(var, torch.zeros(2, dtype=F64))
+    eta = O.snr_learning_rate(g_tilde, s_tilde, 10, batch_size=4, lambda_eta=0.05, K=3,
+                              eta_max=0.2)
+    assert torch.equal(eta, torch.full((2,), 0.2, dtype=F64))
+    B_star = O.snr_batch_size_star(g_tilde, s_tilde, 10, batch_size=4, lambda_B=16, K=3,
+                                   eps=1e-8)
+    assert torch.equal(B_star, torch.zeros(2, dtype=F64))
+
+
+def test_snr_eta_is_capped_as_sigma_goes_to_zero():
+    p = torch.zeros(2, dtype=F64, requires_grad=True)
+    opt = O.SNR([p], **SNR_KW)
+    cap = SNR_KW["lambda_eta"] * SNR_KW["lambda_B"] / SNR_KW["batch_size"]
+    for t in range(10):
+        p.grad = torch.tensor([1.0, 0.0], dtype=F64)  # no noise at all; a dead coordinate
+        opt.step()
+    assert opt.eta(p).tolist() == [cap, 0.0]
+    assert torch.isfinite(p).all() and p[1].item() == 0.0
+    assert p[0].item() == pytest.approx(-cap * (10 - SNR_KW["K"]), rel=1e-14)
+
+
+def test_snr_zero_K_starts_at_once():
+    p = torch.zeros(3, dtype=F64, requires_grad=True)
+    opt = O.SNR([p], batch_size=1, lambda_eta=0.1, K=0)
+    p.grad = torch.ones_like(p)
+    opt.step()
+    assert (p < 0).all()
+
+
+def _per_example_problem(B, T, sigma, mean, seed):
+    """Per-example gradients mean + sigma z: batch means and batch means of squares."""
+    g = torch.Generator().manual_seed(seed)
+    ex = mean + sigma * torch.randn(T, B, 3, generator=g, dtype=F64)
+    return ex.mean(1), (ex**2).mean(1)
+
+
+@pytest.mark.parametrize("B", [1, 16])
+def test_snr_second_moment_modes_both_estimate_per_example_variance(B):
+    # Whole-run means stand in for the running averages g~ and s~ they approximate.
+    T, sigma, mean = 4000, 2.0, 0.3
+    grads, grad_sqs = _per_example_problem(B, T, sigma, mean, seed=B)
+    g_tilde = grads.mean(0)
+    batch = O.snr_variance(g_tilde, (grads**2).mean(0), B, "batch")
+    examples = O.snr_variance(g_tilde, grad_sqs.mean(0), B, "examples")
+    # A sample variance from T (batch) or T*B (examples) normals has relative standard
+    # error sqrt(2/T) at most; allow 5 of them.
+    tol = 5 * math.sqrt(2 / T)
+    for est in (batch, examples):
+        assert torch.all((est / sigma**2 - 1).abs() < tol), est
+    # Without the factor B the batch mode would estimate sigma^2 / B instead.
+    if B > 1:
+        assert torch.all(batch / B / sigma**2 < 0.5)
+
+
+def test_snr_second_moment_modes_agree_for_batch_size_one():
+    grads, grad_sqs = _per_example_problem(1, 15, 1.0, 0.5, seed=4)
+    result = {}
+    for mode in ("batch", "examples"):
+        p = torch.zeros(3, dtype=F64, requires_grad=True)
+        opt = O.SNR([p], batch_size=1, lambda_eta=0.05, K=3, second_moment=mode)
+        for g, sq in zip(grads, grad_sqs):
+            p.grad, p.grad_sq = g, sq
+            opt.step()
+        result[mode] = p.detach()
+    torch.testing.assert_close(result["batch"], result["examples"], **TIGHT)
+
+
+def test_snr_examples_mode_needs_grad_sq():
+    p = make_param((3,), "plain")
+    p.grad = torch.ones_like(p)
+    with pytest.raises(ValueError, match="p.grad_sq"):
+        O.SNR([p], batch_size=2, lambda_eta=0.1, second_moment="examples").step()
+
+
+def test_snr_examples_mode_matches_transcription():
+    B, T = 8, 12
+    grads, grad_sqs = _per_example_problem(B, T, 1.0, 0.5, seed=0)
+    p = torch.zeros(3, dtype=F64, requires_grad=True)
+    kw = dict(SNR_KW, batch_size=B, second_moment="examples")
+    for impl in ("reference", "foreach"):
+        with torch.no_grad():
+            p.zero_()
+        opt = O.SNR([p], impl=impl, **kw)
+        for g, sq in zip(grads, grad_sqs):
+            p.grad, p.grad_sq = g, sq
+            opt.step()
+        want = lecture_snr(np.zeros(3), grads.numpy(), [1.0] * T,
+                           grad_sqs=grad_sqs.numpy(), **kw)
+        np.testing.assert_allclose(p.detach().numpy(), want, **TIGHT)
+
+
+# ---------------------------------------------------------------------------------------
+# CUDA.
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cuda_equals_cpu(name, dtype):
+    cls, _, kw = CASES[name]
+    result = {}
+    for device in ("cpu", "cuda"):
+        params = [make_param(s, k, i).detach().to(device, dtype).requires_grad_()
+                  for i, (s, k) in enumerate(MIXED_SHAPES)]
+        opt = cls(params, **kw)
+        g = torch.Generator().manual_seed(0)
+        for _ in range(10):
+            for p in params:
+                p.grad = (0.5 + torch.randn(p.shape, generator=g, dtype=F64)).to(device, dtype)
+            opt.step()
+        result[device] = [p.detach().cpu() for p in params]
+    tol = TIGHT if dtype == F64 else dict(rtol=1e-5, atol=1e-5)
+    for a, b in zip(result["cpu"], result["cuda"]):
+        torch.testing.assert_close(b, a, **tol)
