@@ -75,3 +75,39 @@ def vanilla_sgd_figure(fig, state: dict):
     ax_path.set_title(f"SGD from β₀ = {p['beta0']:.2g} with η = {p['lr']:.2g}", fontsize=9)
     ax_path.legend(fontsize=8, loc="upper right")
     return ax_hist, ax_path
+
+
+def schedule_mse_figure(fig, state: dict):
+    """The Chapter 2 explorer: E e_t² under η_t = c/t^p (log-log) and a few SGD paths.
+
+    ``state`` comes from ``lab.widgets.schedule_state``. Returns the two axes.
+    """
+    fig.clf()
+    ax_mse, ax_path = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.08, right=0.985, bottom=0.15, top=0.9, wspace=0.25)
+    p, t = state["params"], state["t"]
+    ax_mse.loglog(t[1:], state["mse"][1:], color=COLORS["theory"], lw=2,
+                  label=r"exact $E\,e_t^2$")
+    ax_mse.loglog(t[1:], state["sim_mse"][1:], ".", color=COLORS["data"], ms=2, alpha=0.6,
+                  label=f"mean over {state['paths'].shape[1]} runs")
+    ax_mse.loglog(t[1:], state["bias2"][1:] + 1e-300, color=COLORS["muted"], lw=1, ls="--",
+                  label=r"bias$^2$ $(E\,e_t)^2$")
+    ax_mse.set_ylim(max(1e-8, state["mse"][1:].min() / 5), state["mse"].max() * 5)
+    ax_mse.set_xlabel("step $t$")
+    ax_mse.set_ylabel(r"$E(\beta_t-\beta^*)^2$")
+    ax_mse.set_title(f"η_t = {p['c']:.2g}/t^{p['p']:.2g}, B = {p['batch_size']}: "
+                     f"Σ η_t {state['sum_verdict']}, Σ η_t² {state['sum_sq_verdict']}",
+                     fontsize=9)
+    ax_mse.legend(fontsize=8, loc="lower left")
+    ax_path.semilogx(t[1:], state["paths"][1:, :8], color=COLORS["data"], lw=0.6, alpha=0.5)
+    ax_path.semilogx(t[1:], state["mean"][1:] + state["optimum"], color=COLORS["theory"], lw=2,
+                     label=r"exact $E\beta_t$")
+    ax_path.axhline(state["optimum"], color="black", lw=1, ls="--", label=r"$\beta^*$")
+    ax_path.set_xlabel("step $t$")
+    ax_path.set_ylabel(r"$\beta_t$")
+    ax_path.set_title("eight SGD runs", fontsize=9)
+    ax_path.legend(fontsize=8, loc="upper right")
+    # Log axes build hundreds of minor-tick artists per draw: skip them to keep updates fast.
+    for ax in (ax_mse, ax_path):
+        ax.minorticks_off()
+    return ax_mse, ax_path
