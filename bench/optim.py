@@ -26,16 +26,19 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def _best_time(fn, device, repeats, warmup=3):
+def _best_time(fn, device, repeats, warmup=2, budget_s=0.6):
+    """The fastest of up to ``repeats`` calls (at least 3), stopping after ``budget_s``."""
     for _ in range(warmup):
         fn()
     _sync(device)
     times = []
-    for _ in range(repeats):
+    spent = 0.0
+    while len(times) < repeats and (len(times) < 3 or spent < budget_s):
         start = time.perf_counter()
         fn()
         _sync(device)
         times.append(time.perf_counter() - start)
+        spent += times[-1]
     return min(times)
 
 

@@ -28,7 +28,7 @@ import math
 import numpy as np
 import torch
 
-from lab._checks import integer_at_least, nonnegative
+from lab._checks import integer_at_least, real_in
 
 __all__ = [
     "CORRECTIONS",
@@ -81,10 +81,7 @@ def running_average_weight(t: int, N: float = 1, correction: str = "none") -> fl
 
 
 def _check_N(name: str, N) -> float:
-    N = nonnegative(name, N)
-    if N < 1:
-        raise ValueError(f"{name} must be >= 1, got {N!r}")
-    return N
+    return real_in(name, N, 1.0)
 
 
 def update_average_(average: torch.Tensor, x: torch.Tensor, weight) -> torch.Tensor:
@@ -257,8 +254,8 @@ class RunningAverage:
 
     ``N`` and ``correction`` choose :math:`w_t` (:func:`running_average_weight`).
     :meth:`update` takes :math:`x_t` (a tensor of any shape on any device; the first
-    call fixes shape, dtype and device) and returns :attr:`value`, :math:`\\hat\\mu_t`.
-    :attr:`t` counts the values seen. Raises ``ValueError`` for ``N < 1`` or an unknown
+    call fixes shape, dtype and device) and returns ``value``, :math:`\\hat\\mu_t`.
+    ``t`` counts the values seen. Raises ``ValueError`` for ``N < 1`` or an unknown
     ``correction``.
     """
 

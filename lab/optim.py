@@ -32,7 +32,7 @@ from collections import defaultdict
 
 import torch
 
-from lab._checks import integer_at_least, nonnegative, positive
+from lab._checks import integer_at_least, nonnegative, positive, real_in
 from lab.averages import running_average_weight, update_average_
 
 __all__ = [
@@ -65,10 +65,7 @@ def _tiny(t: torch.Tensor) -> float:
 
 
 def _N(name: str, value) -> float:
-    value = nonnegative(name, value)
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value!r}")
-    return value
+    return real_in(name, value, 1.0)
 
 
 # --------------------------------------------------------------------------------------
@@ -227,7 +224,10 @@ class _LabOptimizer(torch.optim.Optimizer):
 
     def add_param_group(self, param_group: dict) -> None:
         super().add_param_group(param_group)
-        self._validate(self.param_groups[-1])
+        group = self.param_groups[-1]
+        if group["impl"] not in self._impls:
+            raise ValueError(f"impl must be one of {self._impls}, got {group['impl']!r}")
+        self._validate(group)
 
     # State -------------------------------------------------------------------------
     @staticmethod
@@ -294,10 +294,14 @@ class _LabOptimizer(torch.optim.Optimizer):
                 by_kind[(g.device, g.dtype)].append((g, loc))
         for items in by_kind.values():
             tensors = [g for g, _ in items]
-            # One reduction per tensor and one host sync per device/dtype. A finite
-            # gradient whose 1-norm overflows is caught by the exact check below.
-            norms = torch._foreach_norm(tensors, 1)
-            if bool(torch.isfinite(torch.stack(norms)).all()):
+            # One cheap reduction per tensor (NaN and inf propagate into it) and one host
+            # sync per device/dtype; a finite gradient whose sum or norm overflows is
+            # cleared by the exact check below.
+            if len(tensors) <= 16:
+                sums = [t.sum() for t in tensors]
+            else:
+                sums = torch._foreach_norm(tensors, 2)
+            if bool(torch.isfinite(torch.stack(sums)).all()):
                 continue
             for g, (gi, pi) in items:
                 bad = int((~torch.isfinite(g)).sum())
@@ -401,7 +405,7 @@ class Momentum(_LabOptimizer):
     def _fast_step(self, group, ps, gs, states, step):
         vs = [s["v"] for s in states]
         torch._foreach_mul_(vs, 1 - 1 / group["N"])
-        torch._foreach_add_(vs, torch._foreach_mul(gs, group["lr"]))
+        torch._foreach_add_(vs, gs, alpha=group["lr"])
         torch._foreach_sub_(ps, vs)
 
 
@@ -431,7 +435,7 @@ class AveragedMomentum(_LabOptimizer):
     def _fast_step(self, group, ps, gs, states, step):
         mus = [s["mu"] for s in states]
         torch._foreach_lerp_(mus, gs, 1 / group["N"])
-        torch._foreach_sub_(ps, torch._foreach_mul(mus, group["lr"]))
+        torch._foreach_add_(ps, mus, alpha=-group["lr"])
 
 
 class RMSProp(_LabOptimizer):
@@ -460,11 +464,14 @@ class RMSProp(_LabOptimizer):
 
     def _fast_step(self, group, ps, gs, states, step):
         ss = [s["s"] for s in states]
-        torch._foreach_lerp_(ss, torch._foreach_mul(gs, gs), 1 / group["N_s"])
+        # In place where possible: a fresh large temporary costs page faults on CPU.
+        w = 1 / group["N_s"]
+        torch._foreach_mul_(ss, 1 - w)
+        torch._foreach_addcmul_(ss, gs, gs, value=w)
         denom = torch._foreach_add(ss, group["eps"])
         torch._foreach_sqrt_(denom)
         torch._foreach_clamp_min_(denom, _tiny(ps[0]))
-        torch._foreach_sub_(ps, torch._foreach_mul(torch._foreach_div(gs, denom), group["lr"]))
+        torch._foreach_addcdiv_(ps, gs, denom, value=-group["lr"])
 
 
 _BIAS_CORRECTIONS = {"min": "min", "adam": "adam", "none": "none"}
@@ -561,11 +568,12 @@ class Adam(_LabOptimizer):
         mus = [s["mu"] for s in states]
         ss = [s["s"] for s in states]
         torch._foreach_lerp_(mus, gs, w_g)
-        torch._foreach_lerp_(ss, torch._foreach_mul(gs, gs), w_s)
+        torch._foreach_mul_(ss, 1 - w_s)
+        torch._foreach_addcmul_(ss, gs, gs, value=w_s)
         denom = torch._foreach_sqrt(ss)
         torch._foreach_add_(denom, group["eps"])
         torch._foreach_clamp_min_(denom, _tiny(ps[0]))
-        torch._foreach_sub_(ps, torch._foreach_mul(torch._foreach_div(mus, denom), group["lr"]))
+        torch._foreach_addcdiv_(ps, mus, denom, value=-group["lr"])
 
 
 def _pick(items, flags, value):
@@ -696,38 +704,49 @@ class SNR(_LabOptimizer):
         else:
             self._reference(group, p, g, state)
 
-    def _variance(self, group, gts, sts):
-        var = torch._foreach_sub(sts, torch._foreach_mul(gts, gts))
-        torch._foreach_clamp_min_(var, 0.0)
+    def _variance_into(self, group, out, gts, sts):
+        """out <- sigma~^2, computed as in snr_variance."""
+        torch._foreach_copy_(out, gts)
+        torch._foreach_mul_(out, gts)
+        torch._foreach_neg_(out)
+        torch._foreach_add_(out, sts)
+        torch._foreach_clamp_min_(out, 0.0)
         if group["second_moment"] == "batch":
-            torch._foreach_mul_(var, group["batch_size"])
-        return var
+            torch._foreach_mul_(out, group["batch_size"])
+        return out
 
     def _fast_step(self, group, ps, gs, states, step):
+        # Two scratch lists, reused: a fresh large temporary costs page faults on CPU.
         B, K, tiny = group["batch_size"], group["K"], _tiny(ps[0])
         gts = [s["g_tilde"] for s in states]
         sts = [s["s_tilde"] for s in states]
+        a = [torch.empty_like(g_) for g_ in gts]
         if step - 1 <= K:
             w = 1.0 if K == 0 else min(1.0, B / K)
         else:
-            var = self._variance(group, gts, sts)
-            numerator = torch._foreach_add(torch._foreach_mul(gts, gts), group["eps"])
-            torch._foreach_mul_(numerator, B)
+            var = self._variance_into(group, a, gts, sts)
             torch._foreach_mul_(var, group["lambda_B"])
             torch._foreach_clamp_min_(var, tiny)
-            w = torch._foreach_div(numerator, var)
+            w = torch._foreach_mul(gts, gts)
+            torch._foreach_add_(w, group["eps"])
+            torch._foreach_mul_(w, B)
+            torch._foreach_div_(w, var)
             torch._foreach_clamp_max_(w, 1.0)
-        if group["second_moment"] == "examples":
-            second = [p.grad_sq.to(p.dtype) for p in ps]
-        else:
-            second = torch._foreach_mul(gs, gs)
         torch._foreach_lerp_(gts, gs, w)
-        torch._foreach_lerp_(sts, second, w)
+        if group["second_moment"] == "examples":
+            torch._foreach_copy_(a, [p.grad_sq for p in ps])
+        else:
+            torch._foreach_copy_(a, gs)
+            torch._foreach_mul_(a, gs)
+        torch._foreach_lerp_(sts, a, w)
         if step <= K:
             return
-        var = self._variance(group, gts, sts)
+        var = self._variance_into(group, a, gts, sts)
         torch._foreach_clamp_min_(var, tiny)
-        eta = torch._foreach_div(torch._foreach_mul(gts, gts), var)
+        eta = w if isinstance(w, list) else [torch.empty_like(g_) for g_ in gts]
+        torch._foreach_copy_(eta, gts)
+        torch._foreach_mul_(eta, gts)
+        torch._foreach_div_(eta, var)
         torch._foreach_mul_(eta, group["lambda_eta"])
         torch._foreach_clamp_max_(eta, self._eta_max(group))
         torch._foreach_mul_(eta, gs)

@@ -167,8 +167,8 @@ def test_update_average_accepts_per_coordinate_weights():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: A.running_average(np.ones(3), 0.5), "N must be >= 1"),
-    (lambda: A.corrected_average(np.ones(3), -1), "N must be >= 0"),
+    (lambda: A.running_average(np.ones(3), 0.5), r"N must be in \[1.0, inf\], got 0.5"),
+    (lambda: A.corrected_average(np.ones(3), -1), r"N must be in \[1.0, inf\]"),
     (lambda: A.window_average(np.ones(3), 1.5), "N must be an integer >= 1"),
     (lambda: A.running_average(np.ones(3), 2, dim=1), "dim must be in"),
     (lambda: A.running_average(np.float64(1.0), 2), "at least one dimension"),
