@@ -1,0 +1,30 @@
+"""The explorer latency benchmark measures real redraws (a smoke run of bench/widgets.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import widgets as bench_widgets
+from lab.widgets import EXPLORERS
+
+
+@pytest.mark.parametrize("name", sorted(EXPLORERS))
+def test_every_slider_move_is_timed_to_a_new_image(name):
+    explorer = EXPLORERS[name]()
+    before = explorer.image.value
+    times = bench_widgets.time_updates(explorer, changes=len(explorer.sliders))
+    assert times.shape == (len(explorer.sliders),)
+    assert np.all(np.isfinite(times)) and np.all(times > 0)
+    assert explorer.image.value != before, "the timed changes did not redraw the figure"
+
+
+def test_candidate_values_stay_on_the_slider():
+    explorer = EXPLORERS[sorted(EXPLORERS)[0]]()
+    for slider in explorer.sliders.values():
+        values = bench_widgets._candidate_values(slider)
+        assert len(values) >= 2
+        if hasattr(slider, "options"):
+            assert set(values) == set(slider._options_values)
+        else:
+            assert min(values) >= slider.min - 1e-12 and max(values) <= slider.max + 1e-12
