@@ -111,3 +111,37 @@ def schedule_mse_figure(fig, state: dict):
     for ax in (ax_mse, ax_path):
         ax.minorticks_off()
     return ax_mse, ax_path
+
+
+def temperature_figure(fig, state: dict):
+    """The Chapter 3 explorer: Gibbs density, SGD histogram, and occupancy of the deep valley.
+
+    ``state`` comes from ``lab.widgets.temperature_state``. Returns the two axes.
+    """
+    fig.clf()
+    ax_den, ax_occ = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.25)
+    p, x = state["params"], state["grid"]
+    ax_den.hist(state["final"], bins=60, range=(x[0], x[-1]), density=True,
+                color=COLORS["data"], alpha=0.5, label=f"SGD after {state['steps']} steps")
+    ax_den.plot(x, state["gibbs"], color=COLORS["theory"], lw=2,
+                label=r"Gibbs $\propto e^{-f/T}$")
+    loss_ax = ax_den.twinx()
+    loss_ax.plot(x, state["loss"], color=COLORS["muted"], lw=1, ls="--")
+    loss_ax.set_ylim(state["loss"].min() - 0.2, state["loss"].min() + 3)
+    loss_ax.set_yticks([])
+    ax_den.set_xlabel(r"$\beta$ (dashed: the loss $f$)")
+    ax_den.set_ylabel("density")
+    ax_den.set_title(f"η = {p['lr']:.3g}, B = {p['batch_size']}: T = ησ²/2B = "
+                     f"{state['temperature']:.3g}", fontsize=9)
+    ax_den.legend(fontsize=8, loc="upper right")
+    ax_occ.plot(state["t"], state["left_fraction"], color=COLORS["data"], lw=2,
+                label="SGD runs left of the barrier")
+    ax_occ.axhline(state["gibbs_left"], color=COLORS["theory"], ls="--",
+                   label=f"Gibbs: {state['gibbs_left']:.2f}")
+    ax_occ.set_ylim(-0.02, 1.02)
+    ax_occ.set_xlabel("step $t$")
+    ax_occ.set_ylabel(r"fraction with $\beta_t < 0$")
+    ax_occ.set_title("runs start in the shallow valley (β₀ = 1)", fontsize=9)
+    ax_occ.legend(fontsize=8, loc="lower right")
+    return ax_den, ax_occ

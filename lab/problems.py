@@ -3,7 +3,8 @@
 :class:`Quadratic1D` is the lecture's one-dimensional example,
 loss(β, y) = ½(β − y)² with y drawn from a population of mean μ and per-example
 standard deviation σ. Everything about it is known in closed form, so the book can
-put a simulation next to the exact answer.
+put a simulation next to the exact answer. :class:`DoubleWell1D` is the smallest
+non-convex problem with the same kind of gradient noise: two valleys to explore.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from . import _checks
 
-__all__ = ["Quadratic1D"]
+__all__ = ["Quadratic1D", "DoubleWell1D"]
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,67 @@ class Quadratic1D:
         """
         lr = _checks.real_in("lr", lr, 0.0, 2.0, low_open=True, high_open=True)
         return lr * self.gradient_variance(batch_size) / (2.0 - lr)
+
+
+@dataclass(frozen=True)
+class DoubleWell1D:
+    """A non-convex 1-D problem: two valleys, the left one deeper (for tilt > 0).
+
+    loss(β, y) = a(β² − 1)² + tilt·β − yβ with y ~ N(0, σ²) per example, so the
+    population loss is f(β) = a(β² − 1)² + tilt·β, g(β) = f′(β) = 4aβ(β² − 1) + tilt,
+    and ĝ = g(β) − ȳ: the gradient noise is additive with variance σ²/B, as in
+    :class:`Quadratic1D`. Raises ``ValueError`` for a ≤ 0, σ ≤ 0 or a non-finite tilt.
+    """
+
+    a: float = 1.0
+    tilt: float = 0.25
+    sigma: float = 4.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "a", _checks.positive("a", self.a))
+        object.__setattr__(self, "tilt", _checks.real_in("tilt", self.tilt))
+        object.__setattr__(self, "sigma", _checks.positive("sigma", self.sigma))
+
+    @property
+    def mean(self) -> float:
+        """E y = 0: the population the examples come from is centred."""
+        return 0.0
+
+    def loss(self, beta, y):
+        """Per-example loss a(β² − 1)² + tilt·β − yβ (broadcasts)."""
+        return self.population_loss(beta) - y * beta
+
+    def population_loss(self, beta):
+        """f(β) = E_y loss(β, y) = a(β² − 1)² + tilt·β (tensors or numpy arrays)."""
+        return self.a * (beta * beta - 1) ** 2 + self.tilt * beta
+
+    def gradient(self, beta):
+        """g = f′(β) = 4aβ(β² − 1) + tilt."""
+        return 4 * self.a * beta * (beta * beta - 1) + self.tilt
+
+    def sample(self, shape, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
+        """Draws y ~ N(0, σ²) of the given shape, on ``generator``'s device."""
+        return self.sigma * torch.randn(shape, generator=generator, device=generator.device,
+                                        dtype=dtype)
+
+    def batch_gradient(self, beta, y, dim: int = -1):
+        """ĝ = g(β) − ȳ with ȳ the batch mean of ``y`` along ``dim``."""
+        return self.gradient(beta) - y.mean(dim=dim)
+
+    def gradient_variance(self, batch_size: int) -> float:
+        """Var ĝ = σ²/B at every β."""
+        return self.sigma**2 / _checks.integer_at_least("batch_size", batch_size, 1)
+
+    def gibbs_density(self, grid, temperature: float):
+        """The Gibbs density exp(−f(β)/T)/Z on an evenly spaced numpy ``grid``.
+
+        Z is computed numerically on the grid (trapezoid-free Riemann sum, as the grid is
+        fine). Raises ``ValueError`` for T ≤ 0.
+        """
+        import numpy as np
+
+        T = _checks.positive("temperature", temperature)
+        grid = np.asarray(grid, dtype=np.float64)
+        f = self.population_loss(grid)
+        q = np.exp(-(f - f.min()) / T)
+        return q / (q.sum() * (grid[1] - grid[0]))

@@ -13,7 +13,7 @@ from . import _checks
 from .problems import Quadratic1D
 
 __all__ = ["gradient_estimates", "sgd_quadratic_1d", "power_schedule", "quadratic_moments",
-           "variance_tolerance"]
+           "sgd_1d", "temperature", "sgd_stationary_density", "variance_tolerance"]
 
 
 def gradient_estimates(problem: Quadratic1D, beta: float, batch_size: int, samples: int,
@@ -127,6 +127,89 @@ def quadratic_moments(lr, noise_variance: float, e0: float, curvature: float = 1
         mt, vt = a * mt, a * a * vt + et * et * V
         m[t + 1], v[t + 1] = mt, vt
     return m, v
+
+
+def sgd_1d(problem, beta0, lr: float, batch_size: int, steps: int, chains: int,
+           generator: torch.Generator, *, record_every: int = 1,
+           dtype=torch.float64) -> torch.Tensor:
+    """Constant-step SGD, β ← β − η(g(β) + ξ), on any 1-D problem with additive noise.
+
+    ``problem`` supplies ``gradient(beta)`` (g) and ``gradient_variance(B)`` (σ²/B); the
+    noise ξ = −(ȳ − E y) is drawn directly as N(0, σ²/B), which is exact for Gaussian
+    populations such as :class:`~lab.problems.Quadratic1D` and
+    :class:`~lab.problems.DoubleWell1D`. Returns β at t = 0, k, 2k, … (k =
+    ``record_every``), shape (steps // k + 1, chains). Raises ``ValueError`` for counts
+    < 1 or a learning rate that is not > 0.
+    """
+    lr = _checks.positive("lr", lr)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    T = _checks.integer_at_least("steps", steps, 1)
+    C = _checks.integer_at_least("chains", chains, 1)
+    k = _checks.integer_at_least("record_every", record_every, 1)
+    dev = generator.device
+    beta = torch.as_tensor(beta0, dtype=dtype, device=dev).expand(C).clone()
+    if not torch.isfinite(beta).all():
+        raise ValueError(f"beta0 must be finite, got {beta0!r}")
+    noise_sd = problem.gradient_variance(B) ** 0.5
+    out = torch.empty((T // k + 1, C), dtype=dtype, device=dev)
+    out[0] = beta
+    chunk = max(k, (2**22 // C) // k * k)
+    for start in range(0, T, chunk):
+        n = min(chunk, T - start)
+        kicks = (-lr * noise_sd) * torch.randn((n, C), generator=generator, device=dev,
+                                               dtype=dtype)
+        for i, kick in enumerate(kicks.unbind(0)):
+            beta = beta - lr * problem.gradient(beta) - kick  # ĝ = g(β) + ξ
+            t = start + i + 1
+            if t % k == 0:
+                out[t // k] = beta
+    if not torch.isfinite(out).all():
+        raise FloatingPointError("SGD diverged (non-finite β): lower lr")
+    return out
+
+
+def temperature(lr: float, sigma: float, batch_size: int) -> float:
+    """T = η σ² / (2B): the temperature of SGD with additive gradient noise.
+
+    Small-η SGD with noise variance σ²/B per step is a discretised Langevin diffusion
+    dβ = −f′(β) dt + √(2T) dW with time step η, whose stationary density is
+    ∝ exp(−f/T). Raises ``ValueError`` for non-positive arguments.
+    """
+    lr = _checks.positive("lr", lr)
+    sigma = _checks.positive("sigma", sigma)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    return lr * sigma**2 / (2 * B)
+
+
+def sgd_stationary_density(problem, lr: float, batch_size: int, grid):
+    """The exact stationary density of the SGD Markov chain on a 1-D problem, on a grid.
+
+    One SGD step maps β to N(β − η g(β), η²σ²/B). Discretising that transition kernel
+    on the evenly spaced numpy ``grid`` gives a column-stochastic matrix K; the
+    stationary density p solves K p = p with Σ p Δβ = 1. The grid must resolve the step
+    noise (spacing below η σ/√B / 3) and contain the bulk of the mass. Returns a numpy
+    array the shape of ``grid``. Raises ``ValueError`` for a grid too coarse for the noise.
+    """
+    import numpy as np
+
+    lr = _checks.positive("lr", lr)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    x = np.asarray(grid, dtype=np.float64)
+    dx = x[1] - x[0]
+    s = lr * problem.gradient_variance(B) ** 0.5
+    if dx > s / 3:
+        raise ValueError(f"grid spacing {dx:.3g} must be below a third of the step noise "
+                         f"η σ/√B = {s:.3g}: use a finer grid")
+    drift = x - lr * problem.gradient(x)
+    K = np.exp(-((x[:, None] - drift[None, :]) ** 2) / (2 * s * s))
+    K /= K.sum(axis=0, keepdims=True)  # mass leaving the grid is returned to it
+    n = x.size
+    A = K - np.eye(n)
+    A[-1, :] = dx  # replace one (redundant) balance equation by the normalisation
+    rhs = np.zeros(n)
+    rhs[-1] = 1.0
+    p = np.linalg.solve(A, rhs)
+    return np.clip(p, 0.0, None)
 
 
 def variance_tolerance(variance: float, samples: int, z: float = 5.0) -> float:

@@ -67,3 +67,32 @@ def test_without_replacement_variance_of_exercise_1_2(n, B):
     means = [sum(c) / B for c in itertools.combinations(values, B)]
     var = sum((m - mu) ** 2 for m in means) / len(means)
     assert var == sigma2 / B * Fraction(n - B, n - 1)
+
+
+def test_double_well_gradient_matches_autograd_and_noise_is_additive():
+    from lab.problems import DoubleWell1D
+
+    p = DoubleWell1D(a=1.3, tilt=0.2, sigma=2.0)
+    beta = torch.linspace(-2, 2, 9, dtype=torch.float64, requires_grad=True)
+    p.population_loss(beta).sum().backward()
+    assert torch.allclose(beta.grad, p.gradient(beta.detach()), atol=1e-12)
+    y = p.sample((9, 5), lab.generator(0))
+    assert torch.allclose(p.batch_gradient(beta.detach(), y), p.gradient(beta.detach()) - y.mean(-1))
+    # loss(β, y) = f(β) − yβ, so E_y loss = f (E y = 0).
+    assert torch.allclose(p.loss(beta.detach(), torch.zeros(9, dtype=torch.float64)),
+                          p.population_loss(beta.detach()))
+
+
+def test_gibbs_density_is_normalised_and_favours_the_deep_valley():
+    import numpy as np
+
+    from lab.problems import DoubleWell1D
+
+    p = DoubleWell1D()
+    x = np.linspace(-2.6, 2.6, 2001)
+    dx = x[1] - x[0]
+    cold, hot = p.gibbs_density(x, 0.1), p.gibbs_density(x, 2.0)
+    assert cold.sum() * dx == pytest.approx(1.0, abs=1e-12)
+    assert cold[x < 0].sum() * dx > hot[x < 0].sum() * dx > 0.5
+    with pytest.raises(ValueError, match="temperature"):
+        p.gibbs_density(x, 0.0)
