@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from bs4 import BeautifulSoup
 
 from browser_support import (
     PageWatch,
@@ -229,6 +230,22 @@ def test_chapter_explorers_render_their_figure_offline(site, doc):
     assert explorers, f"{doc}: no explorer (sliders) rendered"
     for i, widths in enumerate(explorers):
         assert widths and all(w > 0 for w in widths), f"{doc}: explorer {i} shows no figure"
+
+
+@pytest.mark.parametrize("doc", chapter_files())
+def test_each_explorer_follows_a_plain_figure_of_its_default_state(built_book, doc):
+    """Without JavaScript an explorer is blank, so a static figure must come before it."""
+    soup = BeautifulSoup((built_book / f"{doc}.html").read_text(encoding="utf-8"), "html.parser")
+    article = soup.find("article") or soup
+    figures_since_last, explorers = 0, 0
+    for tag in article.find_all(["img", "script"]):
+        if tag.name == "img" and tag.find_parent(class_="cell_output"):
+            figures_since_last += 1
+        elif tag.get("type") == "application/vnd.jupyter.widget-view+json":
+            explorers += 1
+            assert figures_since_last, \
+                f"{doc}: explorer {explorers} has no plain figure of its default state before it"
+            figures_since_last = 0
 
 
 def test_site_loads_nothing_from_a_cdn(built_book):
