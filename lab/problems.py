@@ -15,7 +15,7 @@ import torch
 
 from . import _checks
 
-__all__ = ["Quadratic1D", "DoubleWell1D"]
+__all__ = ["Quadratic1D", "DoubleWell1D", "NoisyQuadratic"]
 
 
 @dataclass(frozen=True)
@@ -151,3 +151,68 @@ class DoubleWell1D:
         f = self.population_loss(grid)
         q = np.exp(-(f - f.min()) / T)
         return q / (q.sum() * (grid[1] - grid[0]))
+
+
+class NoisyQuadratic:
+    """The noisy quadratic model: d independent coordinates with their own curvature and noise.
+
+    Per-example loss ½ Σ_i h_i Φ_i² − Σ_i y_i Φ_i with y_i ~ N(0, σ_i²) independent, so the
+    population loss is f(Φ) = ½ Σ_i h_i Φ_i² (optimum Φ* = 0), g_i = h_i Φ_i, and a batch
+    of B examples gives ĝ_i = h_i Φ_i − ȳ_i with Var ĝ_i = σ_i²/B. Curvatures that span
+    orders of magnitude make it the standard test bed for momentum, RMSProp and Adam
+    and for batch-size scaling. ``Phi`` may carry leading dimensions (chains or
+    configurations) before the last one, of size d. ``h`` and ``sigma`` are sequences of
+    length d (or scalars with ``dim``). Raises ``ValueError`` for non-positive entries.
+    """
+
+    def __init__(self, h, sigma, dim: int | None = None, dtype=torch.float64, device="cpu"):
+        h = torch.as_tensor(h, dtype=dtype, device=device)
+        sigma = torch.as_tensor(sigma, dtype=dtype, device=device)
+        if dim is not None:
+            d = _checks.integer_at_least("dim", dim, 1)
+            h, sigma = h.expand(d).clone(), sigma.expand(d).clone()
+        h, sigma = torch.broadcast_tensors(h.reshape(-1), sigma.reshape(-1))
+        if not (torch.isfinite(h).all() and (h > 0).all()):
+            raise ValueError("h (curvatures) must be finite and > 0")
+        if not (torch.isfinite(sigma).all() and (sigma >= 0).all()):
+            raise ValueError("sigma must be finite and >= 0")
+        self.h, self.sigma = h.clone(), sigma.clone()
+
+    @property
+    def dim(self) -> int:
+        return self.h.numel()
+
+    def population_loss(self, Phi: torch.Tensor) -> torch.Tensor:
+        """f(Φ) = ½ Σ_i h_i Φ_i² (summed over the last dimension)."""
+        return 0.5 * (self.h * Phi * Phi).sum(-1)
+
+    def gradient(self, Phi: torch.Tensor) -> torch.Tensor:
+        """g = h ⊙ Φ."""
+        return self.h * Phi
+
+    def sample(self, shape, generator: torch.Generator) -> torch.Tensor:
+        """Examples y of shape (*shape, d), y_i ~ N(0, σ_i²), on the generator's device."""
+        z = torch.randn((*shape, self.dim), generator=generator, device=generator.device,
+                        dtype=self.h.dtype)
+        return self.sigma * z
+
+    def batch_gradient(self, Phi: torch.Tensor, y: torch.Tensor, dim: int = -2) -> torch.Tensor:
+        """ĝ = h ⊙ Φ − ȳ with ȳ the mean of ``y`` over its batch axis ``dim``."""
+        return self.gradient(Phi) - y.mean(dim=dim)
+
+    def stochastic_gradient(self, Phi: torch.Tensor, batch_size: int,
+                            generator: torch.Generator) -> torch.Tensor:
+        """ĝ for a fresh batch of B examples, with ȳ drawn directly as N(0, σ²/B).
+
+        Exactly the distribution of :meth:`batch_gradient` for this Gaussian population,
+        at the cost of one draw per coordinate instead of B. Use it to set ``p.grad``
+        before ``optimizer.step()``.
+        """
+        B = _checks.integer_at_least("batch_size", batch_size, 1)
+        z = torch.randn(Phi.shape, generator=generator, device=generator.device,
+                        dtype=Phi.dtype)
+        return self.gradient(Phi) - (self.sigma / B**0.5).to(Phi.dtype) * z
+
+    def gradient_variance(self, batch_size: int) -> torch.Tensor:
+        """Var ĝ_i = σ_i²/B, per coordinate."""
+        return self.sigma**2 / _checks.integer_at_least("batch_size", batch_size, 1)

@@ -96,3 +96,31 @@ def test_gibbs_density_is_normalised_and_favours_the_deep_valley():
     assert cold[x < 0].sum() * dx > hot[x < 0].sum() * dx > 0.5
     with pytest.raises(ValueError, match="temperature"):
         p.gibbs_density(x, 0.0)
+
+
+def test_noisy_quadratic_gradients_are_unbiased_with_variance_sigma2_over_B():
+    from lab.problems import NoisyQuadratic
+    from lab.simulate import variance_tolerance
+
+    p = NoisyQuadratic(h=[1.0, 10.0, 100.0], sigma=[1.0, 0.5, 2.0])
+    Phi = torch.tensor([0.3, -0.2, 0.01], dtype=torch.float64).expand(20_000, 3)
+    g = lab.generator(0)
+    for ghat in (p.stochastic_gradient(Phi, 4, g),
+                 p.batch_gradient(Phi, p.sample((20_000, 4), g), dim=-2)):
+        exact = p.gradient_variance(4)
+        for i in range(3):
+            assert abs(ghat[:, i].var().item() - exact[i].item()) <= variance_tolerance(exact[i].item(), 20_000)
+            assert abs(ghat[:, i].mean().item() - p.gradient(Phi[0])[i].item()) <= 5 * (exact[i].item() / 20_000) ** 0.5
+
+
+def test_noisy_quadratic_population_loss_gradient_matches_autograd_and_rejects_bad_h():
+    from lab.problems import NoisyQuadratic
+
+    p = NoisyQuadratic(h=2.0, sigma=1.0, dim=4)
+    Phi = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    p.population_loss(Phi).sum().backward()
+    assert torch.allclose(Phi.grad, p.gradient(Phi.detach()))
+    with pytest.raises(ValueError, match="h"):
+        NoisyQuadratic(h=[1.0, 0.0], sigma=1.0)
+    with pytest.raises(ValueError, match="sigma"):
+        NoisyQuadratic(h=1.0, sigma=-1.0, dim=2)

@@ -1,0 +1,68 @@
+"""Chapter 1 explorer: the distribution of ĝ and SGD trajectories on the 1-D quadratic."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .. import _checks, plots
+from .. import generator as make_generator
+from ..problems import Quadratic1D
+from ..simulate import gradient_estimates, sgd_quadratic_1d
+from ._explorer import Explorer
+
+__all__ = ["VANILLA_SGD_CONTROLS", "vanilla_sgd_state", "vanilla_sgd_explorer"]
+
+#: Slider ranges of the Chapter 1 explorer (the tests sweep every extreme).
+VANILLA_SGD_CONTROLS = {
+    "batch_size": {"options": [2**k for k in range(9)], "value": 2, "description": "batch size B"},
+    "lr": {"min": 0.02, "max": 1.9, "step": 0.02, "value": 0.2, "description": "learning rate η"},
+    "sigma": {"min": 0.1, "max": 4.0, "step": 0.1, "value": 2.0, "description": "σ (per example)"},
+    "beta0": {"min": -10.0, "max": 10.0, "step": 0.5, "value": 4.0, "description": "start β₀"},
+}
+
+
+def vanilla_sgd_state(batch_size: int = 2, lr: float = 0.2, sigma: float = 2.0,
+                      beta0: float = 4.0, *, mean: float = 0.0, steps: int = 60,
+                      chains: int = 24, samples: int = 4000, seed: int = 0,
+                      device: str | torch.device = "cpu") -> dict:
+    """Everything the Chapter 1 explorer shows, for loss(β, y) = ½(β − y)², y ~ N(μ, σ²).
+
+    * ``ghat``: ``samples`` batch gradients ĝ at β* = μ (each from B real draws), with
+      ``ghat_variance`` = σ²/B and ``ghat_sample_variance`` their sample variance;
+    * ``paths``: ``chains`` SGD runs β_t, t = 0..steps, shape (steps + 1, chains);
+    * ``mean``, ``sd``: the exact E β_t and sd β_t; ``stationary_sd`` = √(ησ²/(B(2 − η))).
+
+    Raises ``ValueError`` naming the parameter for a batch size < 1, η outside (0, 2)
+    (SGD on this problem diverges for η ≥ 2), σ ≤ 0 or a non-finite β₀.
+    """
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    lr = _checks.real_in("lr", lr, 0.0, 2.0, low_open=True, high_open=True)
+    beta0 = _checks.real_in("beta0", beta0)
+    problem = Quadratic1D(mean=mean, sigma=sigma)
+    gen = make_generator(seed, device)
+    ghat = gradient_estimates(problem, problem.optimum, B, samples, gen)
+    paths = sgd_quadratic_1d(problem, beta0, lr, B, steps, chains, gen)
+    t = torch.arange(steps + 1, dtype=torch.float64)
+    return {
+        "params": {"batch_size": B, "lr": lr, "sigma": problem.sigma, "beta0": beta0},
+        "optimum": problem.optimum,
+        "ghat": ghat.cpu().numpy(),
+        "ghat_variance": problem.gradient_variance(B),
+        "ghat_sample_variance": float(ghat.var()),
+        "t": t.numpy(),
+        "paths": paths.cpu().numpy(),
+        "mean": problem.sgd_mean(beta0, lr, t).numpy(),
+        "sd": np.sqrt(problem.sgd_variance(lr, B, t).numpy()),
+        "stationary_sd": math.sqrt(problem.stationary_variance(lr, B)),
+    }
+
+
+def vanilla_sgd_explorer(**fixed) -> Explorer:
+    """The Chapter 1 explorer: sliders for B, η, σ and β₀ over :func:`vanilla_sgd_state`."""
+    return Explorer(vanilla_sgd_state, plots.vanilla_sgd_figure, VANILLA_SGD_CONTROLS, **fixed)
+
+
+REGISTRY = ("vanilla_sgd", vanilla_sgd_explorer, vanilla_sgd_state, VANILLA_SGD_CONTROLS)
