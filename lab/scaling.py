@@ -1,0 +1,265 @@
+"""Scaling η, N_μ and N_s with the batch size B (Chapter 8).
+
+Three rules of the lecture, each with the code that checks it:
+
+* **η_B = B η_1.** On the noisy quadratic model (:class:`~lab.problems.NoisyQuadratic`)
+  the expected loss of SGD is known in closed form (:func:`nqm_expected_loss`), so the
+  loss after a budget of examples can be compared across batch sizes instantly; the
+  rule breaks when η_B reaches the stability limit 2/h_max (:func:`critical_batch_size`).
+* **N_{μ,B} = N_{μ,1}/B.** A running average over N batches of B examples covers N·B
+  gradients (:func:`scaled_momentum_N`, :func:`running_average_memory`).
+* **N_s counts examples.** E ĝ_B[i]² = g[i]² + σ[i]²/B depends on B, the mean of the
+  per-example squares g_j[i]² does not (:func:`per_example_gradients`,
+  :func:`second_moment_estimates`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import _checks
+from .problems import NoisyQuadratic
+
+__all__ = ["nqm_second_moment", "nqm_expected_loss", "nqm_loss_after_examples",
+           "nqm_sgd_loss", "stability_limit", "critical_batch_size", "scaled_momentum_N",
+           "running_average_memory", "per_example_gradients", "second_moment_estimates",
+           "hessian_max_eigenvalue"]
+
+#: Exponents above this are clipped: e^700 is finite in float64, e^710 is not.
+_MAX_EXPONENT = 700.0
+
+
+def _as_array(name: str, value) -> np.ndarray:
+    a = np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite")
+    return a
+
+
+def nqm_second_moment(h, sigma, Phi0, lr: float, batch_size: int, steps) -> np.ndarray:
+    """E Φ_t[i]² of constant-step SGD on the noisy quadratic model, in closed form.
+
+    Coordinate i follows Φ_{t+1} = a Φ_t + η ξ_t with a = 1 − η h_i and ξ_t ~ (0, σ_i²/B)
+    independent, so
+
+        E Φ_t² = a^{2t} Φ_0² + η² σ_i²/B · (1 − a^{2t}) / (1 − a²)
+
+    (t η² σ_i²/B when a² = 1). ``h``, ``sigma``, ``Phi0``: length-d sequences (or
+    tensors); ``steps``: an integer or array of step counts. Returns an array of shape
+    (*steps.shape, d). A diverging coordinate (|a| > 1) grows like a^{2t}; its exponent
+    is clipped at 700 so the result stays finite (about 1e304). Raises ``ValueError`` for
+    η < 0, B < 1, negative steps or non-finite inputs.
+    """
+    h, sigma, Phi0 = (_as_array(n, v) for n, v in (("h", h), ("sigma", sigma), ("Phi0", Phi0)))
+    lr = _checks.nonnegative("lr", lr)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    t = _as_array("steps", steps)
+    if np.any(t < 0):
+        raise ValueError("steps must be >= 0")
+    t = t[..., None]
+    a2 = (1.0 - lr * h) ** 2
+    log_a2 = np.log(np.maximum(a2, 1e-300))
+    decay = np.exp(np.minimum(t * log_a2, _MAX_EXPONENT))  # a^{2t}
+    noise = lr**2 * sigma**2 / B
+    one_minus_a2 = 1.0 - a2
+    near_one = np.abs(one_minus_a2) < 1e-12
+    # (1 − a^{2t})/(1 − a²) = Σ_{k<t} a^{2k}; its a² → 1 limit is t.
+    geometric = np.where(near_one, t, (1.0 - decay) / np.where(near_one, 1.0, one_minus_a2))
+    return decay * Phi0**2 + noise * geometric
+
+
+def nqm_expected_loss(problem: NoisyQuadratic, Phi0, lr: float, batch_size: int,
+                      steps) -> np.ndarray:
+    """E f(Φ_t) = ½ Σ_i h_i E Φ_t[i]² for SGD with learning rate η and batch size B.
+
+    Exact for any population whose per-example noise has variance σ_i² (not only
+    Gaussian): only the first two moments enter. ``Phi0`` is a length-d start.
+    Returns an array shaped like ``steps``. See :func:`nqm_second_moment`.
+    """
+    h, sigma = problem.h.cpu().numpy(), problem.sigma.cpu().numpy()
+    m2 = nqm_second_moment(h, sigma, np.broadcast_to(_as_array("Phi0", Phi0), h.shape),
+                           lr, batch_size, steps)
+    return 0.5 * (m2 * h).sum(-1)
+
+
+def nqm_loss_after_examples(problem: NoisyQuadratic, Phi0, lr_1: float, batch_sizes,
+                            examples) -> np.ndarray:
+    """E f after a budget of examples, with the linear scaling rule η_B = B η_1.
+
+    For each B in ``batch_sizes`` and each budget E in ``examples`` (multiples of B are
+    exact; otherwise ⌊E/B⌋ steps are taken), SGD runs ⌊E/B⌋ steps at η_B = B η_1.
+    Returns an array of shape (len(batch_sizes), len(examples)).
+    """
+    lr_1 = _checks.positive("lr_1", lr_1)
+    E = _as_array("examples", examples)
+    rows = []
+    for B in batch_sizes:
+        B = _checks.integer_at_least("batch_size", B, 1)
+        rows.append(nqm_expected_loss(problem, Phi0, B * lr_1, B, np.floor(E / B)))
+    return np.array(rows)
+
+
+def nqm_sgd_loss(problem: NoisyQuadratic, Phi0, lr: float, batch_size: int, steps: int,
+                 chains: int, generator: torch.Generator, *, record=None) -> torch.Tensor:
+    """Monte Carlo: f(Φ_t) of ``chains`` SGD runs with :class:`lab.optim.SGD` on the NQM.
+
+    Every step sets ``Phi.grad`` to a fresh ĝ (:meth:`NoisyQuadratic.stochastic_gradient`)
+    and calls the optimizer, exactly as a training loop would. ``record``: the step
+    counts at which to record (default: every step). Returns a tensor of shape
+    (len(record), chains) on the generator's device.
+    """
+    from .optim import SGD
+
+    T = _checks.integer_at_least("steps", steps, 1)
+    C = _checks.integer_at_least("chains", chains, 1)
+    record = list(range(T + 1)) if record is None else [int(r) for r in record]
+    if any(r < 0 or r > T for r in record):
+        raise ValueError(f"record must lie in [0, {T}]")
+    dev = generator.device
+    h = problem.h.to(dev)
+    Phi = torch.as_tensor(Phi0, dtype=h.dtype, device=dev).expand(C, problem.dim).clone()
+    Phi.requires_grad_(True)
+    opt = SGD([Phi], lr=lr)
+    wanted = set(record)
+    out = {}
+    for t in range(T + 1):
+        if t in wanted:
+            out[t] = 0.5 * (h * Phi.detach() ** 2).sum(-1)
+        if t == T:
+            break
+        Phi.grad = problem.stochastic_gradient(Phi.detach(), batch_size, generator)
+        opt.step()
+    return torch.stack([out[r] for r in record])
+
+
+def stability_limit(h) -> float:
+    """η_max = 2/h_max: constant-step gradient descent on a quadratic diverges beyond it.
+
+    Along the stiffest direction the error is multiplied by 1 − η h_max each step;
+    |1 − η h_max| < 1 exactly when 0 < η < 2/h_max. Raises ``ValueError`` for a
+    curvature that is not > 0.
+    """
+    h = _as_array("h", h)
+    if h.size == 0 or np.any(h <= 0):
+        raise ValueError("h (curvatures) must be > 0")
+    return 2.0 / float(h.max())
+
+
+def critical_batch_size(lr_1: float, h) -> float:
+    """B_crit = 2/(η_1 h_max): linear scaling η_B = B η_1 reaches the stability limit there.
+
+    SGD's mean follows gradient descent, so for B ≥ B_crit the scaled learning rate
+    makes E Φ_t diverge along the stiffest direction. Raises ``ValueError`` for η_1 ≤ 0.
+    """
+    lr_1 = _checks.positive("lr_1", lr_1)
+    return stability_limit(h) / lr_1
+
+
+def scaled_momentum_N(N_1: float, batch_size: int) -> float:
+    """N_{μ,B} = N_{μ,1}/B: the averaging time that keeps N_{μ,B}·B = N_{μ,1} gradients.
+
+    Raises ``ValueError`` when N_{μ,1}/B < 1: a running average μ_t = (1 − 1/N)μ_{t−1}
+    + (1/N)ĝ_t with N < 1 gives the past a negative weight (and diverges for N ≤ ½);
+    there the rule is meaningless and momentum should be switched off (N = 1).
+    """
+    N_1 = _checks.real_in("N_1", N_1, 1.0)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    N_B = N_1 / B
+    if N_B < 1:
+        raise ValueError(f"batch_size must be <= N_1 = {N_1:g} for N_{{mu,B}} = N_1/B >= 1, "
+                         f"got {B} (N_1/B = {N_B:.3g} < 1: momentum cannot average fewer "
+                         "than one batch)")
+    return N_B
+
+
+def running_average_memory(N: float, batch_size: int) -> dict:
+    """What a running average with time N over batches of B examples remembers.
+
+    The weights (1/N)(1 − 1/N)^n of the batch n steps back sum to 1; their mean age is
+    Σ n w_n = N − 1 batches, and the stationary variance of the average of independent
+    batch means of variance σ²/B is σ²/(B(2N − 1)). Returns ``examples`` (N·B, the
+    number of gradients covered), ``age_batches`` (N − 1), ``age_examples`` ((N − 1)B)
+    and ``variance_factor`` (1/(B(2N − 1)), to multiply by σ²).
+    """
+    N = _checks.real_in("N", N, 1.0)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    return {"examples": N * B, "age_batches": N - 1.0, "age_examples": (N - 1.0) * B,
+            "variance_factor": 1.0 / (B * (2.0 * N - 1.0))}
+
+
+def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
+                          loss=torch.nn.functional.cross_entropy) -> torch.Tensor:
+    """The gradient of loss(Φ, x_j, y_j) for every example j, flattened: shape (n, P).
+
+    Uses ``torch.func``: ``vmap`` over examples of ``grad`` of the loss of a single
+    example under ``functional_call``. The mean over rows is the batch gradient ĝ.
+    Works on any device (that of ``X``).
+    """
+    from torch.func import functional_call, grad, vmap
+
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def single(p, x, target):
+        out = functional_call(model, p, (x.unsqueeze(0),))
+        return loss(out, target.unsqueeze(0))
+
+    grads = vmap(grad(single), in_dims=(None, 0, 0))(params, X, y)
+    return torch.cat([grads[k].reshape(X.shape[0], -1) for k in params], dim=1)
+
+
+def second_moment_estimates(per_example: torch.Tensor, batch_size: int, batches: int,
+                            generator: torch.Generator) -> dict:
+    """Two estimates of E g[i]², averaged over ``batches`` batches drawn with replacement.
+
+    ``per_example``: (n, P) per-example gradients g_j (the population is these n rows).
+    For each batch of B rows: ``batch_mean_sq`` averages ĝ[i]² with ĝ the batch mean
+    (its expectation is g[i]² + σ[i]²/B), ``per_example_sq`` averages the mean over the
+    batch of g_j[i]² (expectation g[i]² + σ[i]², independent of B). Also returns the
+    population values ``g2`` = g[i]² and ``var`` = σ[i]² (over the n rows, 1/n
+    normalisation), the per-coordinate standard errors ``*_se`` of both estimates and
+    the standard errors ``*_total_se`` of their sums over coordinates.
+    """
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    K = _checks.integer_at_least("batches", batches, 2)
+    G = per_example
+    n = G.shape[0]
+    idx = torch.randint(n, (K, B), generator=generator, device=generator.device).to(G.device)
+    # Batch k as a row of counts: a (K, n) @ (n, P) product instead of a (K, B, P) gather.
+    counts = torch.zeros((K, n), dtype=G.dtype, device=G.device)
+    counts.scatter_add_(1, idx, torch.ones_like(idx, dtype=G.dtype))
+    ghat_sq = (counts @ G / B) ** 2           # (K, P): ĝ[i]² per batch
+    mean_sq = counts @ (G * G) / B            # (K, P): mean over the batch of g_j[i]²
+    out = {"g2": G.mean(0) ** 2, "var": G.var(0, unbiased=False)}
+    for name, x in (("batch_mean_sq", ghat_sq), ("per_example_sq", mean_sq)):
+        out[name] = x.mean(0)
+        out[name + "_se"] = x.std(0) / math.sqrt(K)
+        out[name + "_total_se"] = float(x.sum(1).std() / math.sqrt(K))
+    return out
+
+
+def hessian_max_eigenvalue(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
+                           generator: torch.Generator, iters: int = 100,
+                           loss=torch.nn.functional.cross_entropy) -> float:
+    """h_max: the largest Hessian eigenvalue of the mean loss over (X, y), by power iteration.
+
+    Each iteration is one Hessian-vector product (double backward), so the P×P Hessian
+    is never formed. The start vector comes from ``generator``. Power iteration finds the
+    eigenvalue of largest magnitude; near a minimum that is h_max. Raises ``ValueError``
+    for ``iters`` < 1.
+    """
+    n_iter = _checks.integer_at_least("iters", iters, 1)
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss(model(X), y), params, create_graph=True)
+    v = [torch.randn(p.shape, generator=generator, device=generator.device,
+                     dtype=p.dtype).to(p.device) for p in params]
+    lam = 0.0
+    for _ in range(n_iter):
+        norm = torch.sqrt(sum((u * u).sum() for u in v))
+        v = [u / norm for u in v]
+        Hv = torch.autograd.grad(grads, params, v, retain_graph=True)
+        lam = float(sum((a * b).sum() for a, b in zip(Hv, v)))
+        v = [u.detach() for u in Hv]
+    return lam

@@ -1,0 +1,118 @@
+"""Chapter 8 explorer: the linear scaling rule η_B = B η_1 on the noisy quadratic model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+from ..plots import COLORS
+from ..problems import NoisyQuadratic
+from ..scaling import critical_batch_size, nqm_expected_loss, nqm_loss_after_examples
+from ._explorer import Explorer
+
+__all__ = ["BATCH_SCALING_CONTROLS", "batch_scaling_state", "batch_scaling_figure",
+           "batch_scaling_explorer", "chapter_nqm"]
+
+#: Slider ranges of the Chapter 8 explorer.
+BATCH_SCALING_CONTROLS = {
+    "lr_1": {"options": [0.0005, 0.001, 0.002, 0.004, 0.008], "value": 0.002,
+             "description": "η₁ (rate at B = 1)"},
+    "noise": {"options": [0.1, 0.3, 1.0, 3.0], "value": 1.0, "description": "noise scale"},
+    "examples": {"options": [1000, 10_000, 100_000, 1_000_000], "value": 10_000,
+                 "description": "budget (examples)"},
+}
+
+#: The batch sizes drawn as curves in the left panel.
+CURVE_BATCH_SIZES = (1, 8, 64, 256, 512, 1024)
+
+
+def chapter_nqm(noise: float = 1.0, dim: int = 50) -> NoisyQuadratic:
+    """The chapter's noisy quadratic: h_i log-spaced in [10⁻³, 1], σ_i = noise·√h_i.
+
+    Noise proportional to curvature (σ_i² ∝ h_i) is the setting of Zhang et al. (2019),
+    where the gradient covariance equals the Hessian. Start from Φ_0 = (1, …, 1).
+    """
+    noise = _checks.positive("noise", noise)
+    d = _checks.integer_at_least("dim", dim, 2)
+    h = np.logspace(-3, 0, d)
+    return NoisyQuadratic(h, noise * np.sqrt(h))
+
+
+def batch_scaling_state(lr_1: float = 0.002, noise: float = 1.0, examples: int = 10_000, *,
+                        dim: int = 50) -> dict:
+    """Everything the Chapter 8 explorer shows, from the closed form (no sampling).
+
+    * ``curves``: E f after E examples (``grid``, shape (6, 120), log-spaced from B to
+      10⁶) for each B in :data:`CURVE_BATCH_SIZES`, with η_B = B η_1, clipped at 10⁶ ×
+      the initial loss (``cap``) where the run diverges;
+    * ``ratio``: E f after ``examples`` examples at batch B divided by that at B = 1,
+      for B on ``batch_sizes`` (1 … 4096), clipped at 10⁶;
+    * ``b_crit`` = 2/(η_1 h_max), where η_B reaches the stability limit.
+
+    Raises ``ValueError`` for η_1 outside (0, 0.1], noise ≤ 0 or a budget < 1.
+    """
+    lr_1 = _checks.real_in("lr_1", lr_1, 0.0, 0.1, low_open=True)
+    E = _checks.integer_at_least("examples", examples, 1)
+    problem = chapter_nqm(noise, dim)
+    Phi0 = np.ones(problem.dim)
+    initial = 0.5 * float(problem.h.sum())
+    cap = 1e6 * initial
+    # Each curve on its own grid of examples, from one batch to 10⁶; the closed form
+    # takes fractional step counts, so the curves are smooth between whole steps.
+    grid = np.array([np.geomspace(B, 1e6, 120) for B in CURVE_BATCH_SIZES])
+    curves = np.array([nqm_expected_loss(problem, Phi0, B * lr_1, B, x / B)
+                       for B, x in zip(CURVE_BATCH_SIZES, grid)])
+    batch_sizes = np.unique(np.logspace(0, 12, 61, base=2).round()).astype(int)
+    at_budget = nqm_loss_after_examples(problem, Phi0, lr_1, batch_sizes, [E])[:, 0]
+    ratio = at_budget / at_budget[0]
+    return {
+        "params": {"lr_1": lr_1, "noise": float(noise), "examples": E},
+        "grid": grid,
+        "curve_batch_sizes": np.array(CURVE_BATCH_SIZES),
+        "curves": np.minimum(curves, cap),
+        "initial": initial,
+        "cap": cap,
+        "batch_sizes": batch_sizes,
+        "ratio": np.minimum(ratio, 1e6),
+        "b_crit": critical_batch_size(lr_1, problem.h.numpy()),
+    }
+
+
+def batch_scaling_figure(fig, state: dict):
+    """Left: E f against examples for several B with η_B = B η_1. Right: the loss ratio
+    to B = 1 after the budget, against B, with B_crit marked. Returns the two axes."""
+    fig.clf()
+    ax_c, ax_r = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.075, right=0.985, bottom=0.15, top=0.9, wspace=0.28)
+    p, grid = state["params"], state["grid"]
+    colors = ["#222222", "#4C72B0", "#55A868", "#DD8452", "#C44E52", "#8172B3"]
+    for B, x, curve, color in zip(state["curve_batch_sizes"], grid, state["curves"], colors):
+        ax_c.loglog(x, curve, color=color, lw=1.6,
+                    label=f"B = {B}" + (" (η_B h_max ≥ 2)" if B >= state["b_crit"] else ""))
+    ax_c.set_ylim(state["curves"].min() / 2, state["initial"] * 30)
+    ax_c.axvline(p["examples"], color=COLORS["muted"], lw=1, ls=":")
+    ax_c.set_xlabel("examples processed")
+    ax_c.set_ylabel(r"expected loss $E\,f(\Phi)$")
+    ax_c.set_title(f"η_B = B·η₁, η₁ = {p['lr_1']:g}", fontsize=9)
+    ax_c.legend(fontsize=7, loc="lower left")
+    B, r = state["batch_sizes"], state["ratio"]
+    ax_r.semilogx(B, r, color=COLORS["data"], lw=2)
+    ax_r.axvline(state["b_crit"], color=COLORS["theory"], ls="--", lw=1.2,
+                 label=f"B_crit = 2/(η₁h_max) = {state['b_crit']:.0f}")
+    ax_r.axhline(1.0, color=COLORS["muted"], lw=1)
+    ax_r.set_ylim(0.8, 3.0)
+    ax_r.set_xlabel("batch size B")
+    ax_r.set_ylabel("loss at budget / loss at B = 1")
+    ax_r.set_title(f"after {p['examples']:,} examples (noise scale {p['noise']:g})", fontsize=9)
+    ax_r.legend(fontsize=8, loc="upper left")
+    for ax in (ax_c, ax_r):
+        ax.minorticks_off()
+    return ax_c, ax_r
+
+
+def batch_scaling_explorer(**fixed) -> Explorer:
+    """The Chapter 8 explorer: sliders for η_1, the noise scale and the example budget."""
+    return Explorer(batch_scaling_state, batch_scaling_figure, BATCH_SCALING_CONTROLS, **fixed)
+
+
+REGISTRY = ("batch_scaling", batch_scaling_explorer, batch_scaling_state, BATCH_SCALING_CONTROLS)
