@@ -1,0 +1,305 @@
+"""Chapter 10: the optimal batch size B* and learning rate η*, and the SNR algorithm built on them.
+
+Closed forms (numpy, broadcasting), in the lecture's one-dimensional notation:
+
+- the lecture's *guarantee*: with :math:`|g - \\hat g| \\le 2\\hat\\sigma/\\sqrt B` and
+  loss'' :math:`\\le L`, a step :math:`\\beta \\mathrel{-}= \\eta\\hat g` lowers the loss by at
+  least :math:`\\eta(|\\hat g| - 2\\hat\\sigma/\\sqrt B)|\\hat g| - \\frac12 L\\eta^2\\hat g^2`
+  (:func:`guaranteed_decrease`), largest at
+  :math:`\\eta^*(B) = \\frac1L(1 - 2\\hat\\sigma/(|\\hat g|\\sqrt B))_+` (:func:`bound_lr`);
+  per example it is largest at :math:`B^* = 16\\hat\\sigma^2/\\hat g^2`
+  (:func:`bound_batch_size_star`) where :math:`\\eta^* = 1/(2L)`;
+- the *expected-value* version: with :math:`\\mathbb E\\hat g^2 = g^2 + \\sigma^2/B`,
+  :math:`\\eta(B) = \\frac1L\\,B/(B + B_{\\rm noise})`, :math:`B_{\\rm noise} = \\sigma^2/g^2`
+  (:func:`expected_lr`, :func:`expected_decrease`, :func:`noise_scale`).
+
+Experiments: :func:`guarantee_trials` takes the lecture's step on a quadratic and
+compares the actual loss change with the guarantee; :func:`guarantee_failure_probability`
+is the exact probability that the guarantee fails for Gaussian per-example gradients.
+:func:`run_quadratic` runs any ``torch.optim.Optimizer`` (e.g. :class:`lab.optim.SNR`) on
+the noisy quadratic model, many independent chains at once, and records the SNR
+optimizer's :math:`B^*(t)` and :math:`\\eta(t)`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import _checks
+from .optim import snr_variance
+from .problems import NoisyQuadratic
+
+__all__ = [
+    "bound_lr",
+    "guaranteed_decrease",
+    "bound_batch_size_star",
+    "lecture_lr_B",
+    "noise_scale",
+    "expected_lr",
+    "expected_decrease",
+    "guarantee_trials",
+    "guarantee_failure_probability",
+    "run_quadratic",
+    "snr_lecture_lambda_eta",
+]
+
+
+def _array(name: str, x, *, positive: bool = False, nonnegative: bool = False) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got {x!r}")
+    if positive and not np.all(a > 0):
+        raise ValueError(f"{name} must be > 0, got {x!r}")
+    if nonnegative and not np.all(a >= 0):
+        raise ValueError(f"{name} must be >= 0, got {x!r}")
+    return a
+
+
+# --------------------------------------------------------------------------------------
+# The lecture's bound: g = ĝ ± 2σ̂/√B.
+# --------------------------------------------------------------------------------------
+
+
+def bound_lr(batch_size, g_hat, sigma_hat, L):
+    """η*(B) = (1/L)(1 − 2σ̂/(|ĝ|√B)), or 0 where that is negative (no guaranteed progress).
+
+    The maximiser over η of the guaranteed decrease (:func:`guaranteed_decrease`).
+    Broadcasts over arrays; ``batch_size`` > 0 (real, for plotting), ``sigma_hat`` ≥ 0,
+    ``L`` > 0. Where ĝ = 0 the result is 0. Raises ``ValueError`` otherwise.
+    """
+    B = _array("batch_size", batch_size, positive=True)
+    g = np.abs(_array("g_hat", g_hat))
+    s = _array("sigma_hat", sigma_hat, nonnegative=True)
+    L = _array("L", L, positive=True)
+    margin = g - 2 * s / np.sqrt(B)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.where(margin > 0, margin / np.where(g > 0, g, 1.0), 0.0) / L
+    return eta
+
+
+def guaranteed_decrease(lr, batch_size, g_hat, sigma_hat, L):
+    """The lecture's guarantee: loss(β) − loss(β − ηĝ) ≥ η(|ĝ| − 2σ̂/√B)|ĝ| − ½Lη²ĝ².
+
+    The slide writes ĝ for |ĝ| (it takes ĝ > 0; the sign-symmetric form is this one).
+    At η = η*(B) the value is (L/2)η*(B)²ĝ². Broadcasts; ``lr`` ≥ 0.
+    """
+    eta = _array("lr", lr, nonnegative=True)
+    B = _array("batch_size", batch_size, positive=True)
+    g = np.abs(_array("g_hat", g_hat))
+    s = _array("sigma_hat", sigma_hat, nonnegative=True)
+    L = _array("L", L, positive=True)
+    return eta * (g - 2 * s / np.sqrt(B)) * g - 0.5 * L * eta**2 * g**2
+
+
+def bound_batch_size_star(g_hat, sigma_hat):
+    """B* = 16σ̂²/ĝ², the batch size maximising the guaranteed decrease per example.
+
+    Infinite where ĝ = 0. Broadcasts; raises ``ValueError`` for non-finite input.
+    """
+    g = _array("g_hat", g_hat)
+    s = _array("sigma_hat", sigma_hat, nonnegative=True)
+    with np.errstate(divide="ignore"):
+        return np.where(g != 0, 16 * s**2 / np.where(g != 0, g, 1.0) ** 2, np.inf)
+
+
+def lecture_lr_B(batch_size, g_hat, sigma_hat, L):
+    """η_B = (B/B*) η* = B ĝ²/(32 σ̂² L): the lecture's learning rate for B ≪ B*.
+
+    Raises ``ValueError`` for σ̂ ≤ 0 (η_B is then unbounded) or other bad input.
+    """
+    B = _array("batch_size", batch_size, positive=True)
+    g = _array("g_hat", g_hat)
+    s = _array("sigma_hat", sigma_hat, positive=True)
+    L = _array("L", L, positive=True)
+    return B * g**2 / (32 * s**2 * L)
+
+
+# --------------------------------------------------------------------------------------
+# The expected-value version: E ĝ² = g² + σ²/B.
+# --------------------------------------------------------------------------------------
+
+
+def noise_scale(g, sigma):
+    """B_noise = σ²/g², the simple noise scale of McCandlish et al. (one dimension).
+
+    Equals B*/16 for the lecture's B* with ĝ = g, σ̂ = σ. Infinite where g = 0.
+    """
+    g = _array("g", g)
+    s = _array("sigma", sigma, nonnegative=True)
+    with np.errstate(divide="ignore"):
+        return np.where(g != 0, s**2 / np.where(g != 0, g, 1.0) ** 2, np.inf)
+
+
+def expected_lr(batch_size, g, sigma, L):
+    """η(B) = (1/L) · B/(B + B_noise): the maximiser of the expected decrease.
+
+    From E loss(β − ηĝ) ≤ loss(β) − ηg² + ½Lη²(g² + σ²/B). Broadcasts; 0 where g = 0.
+    """
+    B = _array("batch_size", batch_size, positive=True)
+    g = _array("g", g)
+    s = _array("sigma", sigma, nonnegative=True)
+    L = _array("L", L, positive=True)
+    num, den = B * g**2, B * g**2 + s**2
+    # den = 0 only where g = σ = 0: no gradient, no step.
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0) / L
+
+
+def expected_decrease(batch_size, g, sigma, L, lr=None):
+    """The bound on the expected decrease, ηg² − ½Lη²(g² + σ²/B); at η = η(B) (``lr=None``)
+    it is (g²/2L) · B/(B + B_noise).
+
+    On a quadratic of curvature exactly L the bound is an equality.
+    """
+    B = _array("batch_size", batch_size, positive=True)
+    g = _array("g", g)
+    s = _array("sigma", sigma, nonnegative=True)
+    L = _array("L", L, positive=True)
+    eta = expected_lr(B, g, s, L) if lr is None else _array("lr", lr, nonnegative=True)
+    return eta * g**2 - 0.5 * L * eta**2 * (g**2 + s**2 / B)
+
+
+# --------------------------------------------------------------------------------------
+# What the guarantee guarantees: Monte Carlo and the exact probability.
+# --------------------------------------------------------------------------------------
+
+
+def guarantee_trials(g: float, sigma: float, batch_size: int, L: float, trials: int,
+                     generator: torch.Generator, *, h: float | None = None) -> dict:
+    """``trials`` independent single steps with the lecture's η*(B), on a quadratic.
+
+    At a point β where the population gradient is ``g`` and the loss has curvature
+    ``h`` ≤ L (default h = L), draw B per-example gradients g + σz (z ~ N(0, 1)), form
+    ĝ (their mean) and σ̂ (their standard deviation with divisor B, as on the slide),
+    step Δ = η*(B) ĝ and compare the actual decrease gΔ − ½hΔ² with the guarantee
+    η(|ĝ| − 2σ̂/√B)|ĝ| − ½Lη²ĝ². Returns numpy arrays ``g_hat``, ``sigma_hat``, ``lr``,
+    ``actual``, ``guaranteed`` and the boolean ``holds`` (actual ≥ guaranteed, with a
+    float64 round-off allowance). Raises ``ValueError`` for B < 2 (σ̂ needs two
+    examples), σ ≤ 0, L ≤ 0 or h outside (0, L].
+    """
+    g = _checks.real_in("g", g)
+    sigma = _checks.positive("sigma", sigma)
+    B = _checks.integer_at_least("batch_size", batch_size, 2)
+    L = _checks.positive("L", L)
+    h = L if h is None else _checks.real_in("h", h, 0.0, L, low_open=True)
+    n = _checks.integer_at_least("trials", trials, 1)
+    z = torch.randn((n, B), generator=generator, device=generator.device, dtype=torch.float64)
+    x = (g + sigma * z).cpu().numpy()
+    g_hat = x.mean(axis=1)
+    sigma_hat = x.std(axis=1)  # divisor B: the slide's E over the batch
+    eta = bound_lr(B, g_hat, sigma_hat, L)
+    step = eta * g_hat
+    actual = g * step - 0.5 * h * step**2
+    guaranteed = guaranteed_decrease(eta, B, g_hat, sigma_hat, L)
+    # Both sides are sums of a few float64 products of size ~ (g² + σ²)/L.
+    slack = 1e-12 * (g * g + sigma * sigma) / L
+    return {"g_hat": g_hat, "sigma_hat": sigma_hat, "lr": eta, "actual": actual,
+            "guaranteed": guaranteed, "holds": actual >= guaranteed - slack}
+
+
+def guarantee_failure_probability(g: float, sigma: float, batch_size: int) -> float:
+    """P(the guarantee fails) for one step at η*(B) on a quadratic of curvature exactly L.
+
+    With Gaussian per-example gradients of mean g ≥ 0 and standard deviation σ, the
+    step fails its guarantee exactly when ĝ − g > 2σ̂/√B (the overestimate the slide
+    rules out) or ĝ < −2σ̂/√B (a confident step the wrong way). With s² the unbiased
+    sample variance, σ̂² = (B−1)s²/B and k = 2√((B−1)/B):
+
+    .. math::
+
+        P = 1 - F_{t_{B-1}}(k) + F_{t_{B-1}, \\delta}(-k), \\qquad \\delta = g\\sqrt B/\\sigma,
+
+    Student's t and the noncentral t (scipy). Independent of L. Raises ``ValueError``
+    for B < 2 or σ ≤ 0.
+    """
+    from scipy import stats
+
+    g = abs(_checks.real_in("g", g))
+    sigma = _checks.positive("sigma", sigma)
+    B = _checks.integer_at_least("batch_size", batch_size, 2)
+    k = 2 * math.sqrt((B - 1) / B)
+    over = stats.t.sf(k, B - 1)
+    wrong_way = stats.nct.cdf(-k, B - 1, g * math.sqrt(B) / sigma) if g > 0 else stats.t.cdf(-k, B - 1)
+    return float(over + wrong_way)
+
+
+# --------------------------------------------------------------------------------------
+# Running optimizers on the noisy quadratic model.
+# --------------------------------------------------------------------------------------
+
+
+def snr_lecture_lambda_eta(batch_size: int, L: float) -> float:
+    """λ_η = B/(32L): the lecture's η_B = B g̃²/(32σ̃²L) in the form η = λ_η g̃²/σ̃²."""
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    return B / (32 * _checks.positive("L", L))
+
+
+def run_quadratic(make_optimizer, problem: NoisyQuadratic, batch_size: int, steps: int,
+                  chains: int, generator: torch.Generator, *, phi0=1.0,
+                  record_at=None, examples: bool = False) -> dict:
+    """Run ``chains`` independent copies of an optimizer on the noisy quadratic model.
+
+    The parameter is one tensor of shape (chains, d); every optimizer in
+    :mod:`lab.optim` acts coordinate-wise, so the rows are independent runs.
+    ``make_optimizer([p])`` builds the optimizer. Each step sets ``p.grad`` to ĝ for a
+    fresh batch of B examples (:meth:`NoisyQuadratic.stochastic_gradient`), or, with
+    ``examples=True``, draws the B examples and also sets ``p.grad_sq`` (the batch mean
+    of squared per-example gradients, for ``SNR(second_moment="examples")``).
+
+    Records at the steps ``record_at`` (default: about 60 log-spaced steps): ``loss``
+    (chains,) population loss f(Φ) per chain, ``sq_error`` (chains, d) Φ², and for an
+    optimizer with ``B_star``/``eta`` methods (:class:`lab.optim.SNR`) ``B_star``,
+    ``eta``, ``g_tilde``, ``sigma2`` (σ̃², :func:`lab.optim.snr_variance`) and ``sum_eta``
+    (Σ_{s ≤ t} η_s), each (chains, d). Returns numpy arrays stacked along a first axis
+    of recorded steps, plus ``t``.
+    """
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    T = _checks.integer_at_least("steps", steps, 1)
+    n = _checks.integer_at_least("chains", chains, 1)
+    if record_at is None:
+        record_at = np.unique(np.geomspace(1, T, 60).round().astype(int))
+    record_at = sorted({int(_checks.integer_at_least("record_at", r, 0, T)) for r in record_at})
+    dtype, dev = problem.h.dtype, generator.device
+    start = torch.as_tensor(phi0, dtype=dtype, device=dev).expand(n, problem.dim).clone()
+    p = torch.nn.Parameter(start)
+    opt = make_optimizer([p])
+    has_snr = hasattr(opt, "B_star") and hasattr(opt, "eta")
+    rec = {"t": [], "loss": [], "sq_error": []}
+    if has_snr:
+        rec.update(B_star=[], eta=[], sigma2=[], g_tilde=[], sum_eta=[])
+    sum_eta = torch.zeros_like(start)
+
+    def record(t):
+        phi = p.detach()
+        rec["t"].append(t)
+        rec["loss"].append(problem.population_loss(phi).cpu().numpy())
+        rec["sq_error"].append((phi * phi).cpu().numpy())
+        if has_snr:
+            rec["B_star"].append(opt.B_star(p).cpu().numpy())
+            rec["eta"].append(opt.eta(p).cpu().numpy())
+            state, group = opt.state[p], opt.param_groups[0]
+            rec["sigma2"].append(snr_variance(state["g_tilde"], state["s_tilde"],
+                                              group["batch_size"],
+                                              group["second_moment"]).cpu().numpy())
+            rec["g_tilde"].append(state["g_tilde"].detach().cpu().numpy().copy())
+            rec["sum_eta"].append(sum_eta.cpu().numpy().copy())
+
+    wanted = set(record_at)
+    if 0 in wanted:
+        record(0)
+    for t in range(1, T + 1):
+        if examples:
+            y = problem.sample((n, B), generator)
+            per_example = problem.gradient(p.detach()).unsqueeze(1) - y
+            p.grad = per_example.mean(1)
+            p.grad_sq = (per_example * per_example).mean(1)
+        else:
+            p.grad = problem.stochastic_gradient(p.detach(), B, generator)
+        opt.step()
+        if has_snr:
+            sum_eta += opt.eta(p)
+        if t in wanted:
+            record(t)
+    return {k: np.asarray(v) for k, v in rec.items()}

@@ -1,0 +1,216 @@
+"""Chapter 10: B*, η*, the guarantee's failure probability, the expected-value version, SNR runs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lab
+from lab import optim
+from lab import optimal_batch as ob
+from lab.derivations import progress_guarantee
+from lab.problems import NoisyQuadratic
+from lab.widgets import optimal_batch_state
+
+settings.register_profile("ch10", max_examples=40, deadline=None)
+settings.load_profile("ch10")
+
+pos = st.floats(0.05, 20.0)
+
+
+# ---------------------------------------------------------------------------------------
+# Closed forms against sympy and brute force.
+# ---------------------------------------------------------------------------------------
+
+@given(B=st.floats(1.0, 1e4), g=pos, s=pos, L=pos)
+def test_bound_lr_is_the_sympy_eta_star_where_positive_else_zero(B, g, s, L):
+    d = progress_guarantee()
+    sym = d.symbols
+    eta = d.claims["eta_star_B"].lhs  # sympy's maximiser of the slide's guarantee
+    ref = float(eta.subs({sym["B"]: B, sym["ghat"]: g, sym["sighat"]: s, sym["L"]: L}))
+    # float64 evaluation of the same three operations: relative 1e-12.
+    assert float(ob.bound_lr(B, g, s, L)) == pytest.approx(max(ref, 0.0), rel=1e-12, abs=1e-15)
+    assert float(ob.bound_lr(B, -g, s, L)) == pytest.approx(max(ref, 0.0), rel=1e-12, abs=1e-15)
+
+
+@given(B=st.floats(1.0, 1e4), g=pos, s=pos, L=pos)
+def test_bound_lr_maximises_the_guarantee_over_a_grid_of_steps(B, g, s, L):
+    best = float(ob.bound_lr(B, g, s, L))
+    grid = np.linspace(0, 2 / L, 4001)
+    values = ob.guaranteed_decrease(grid, B, g, s, L)
+    at_best = float(ob.guaranteed_decrease(best, B, g, s, L))
+    assert at_best >= values.max() - 1e-12 * (1 + abs(values.max()))
+    assert at_best == pytest.approx(L / 2 * best**2 * g**2, rel=1e-10, abs=1e-15)
+
+
+@given(g=pos, s=pos, L=pos)
+def test_B_star_maximises_guaranteed_progress_per_example_on_a_fine_grid(g, s, L):
+    B_star = float(ob.bound_batch_size_star(g, s))
+    assert B_star == pytest.approx(16 * s * s / (g * g), rel=1e-14)
+    B = B_star * np.geomspace(0.05, 20, 20001)
+    per_example = ob.guaranteed_decrease(ob.bound_lr(B, g, s, L), B, g, s, L) / B
+    # grid ratio step 1.0008: the argmax is within two grid steps of B*
+    assert B[per_example.argmax()] / B_star == pytest.approx(1.0, abs=2e-3)
+    assert float(ob.bound_lr(B_star, g, s, L)) == pytest.approx(1 / (2 * L), rel=1e-12)
+    # the lecture's eta_B is (B/B*) eta*
+    assert float(ob.lecture_lr_B(3.0, g, s, L)) == pytest.approx(3.0 / B_star / (2 * L), rel=1e-12)
+
+
+@given(B=st.floats(1.0, 1e4), g=pos, s=pos, L=pos)
+def test_expected_lr_maximises_expected_decrease_and_matches_closed_form(B, g, s, L):
+    eta = float(ob.expected_lr(B, g, s, L))
+    grid = np.linspace(0, 2 / L, 4001)
+    values = ob.expected_decrease(B, g, s, L, lr=grid)
+    best = float(ob.expected_decrease(B, g, s, L))
+    assert best >= values.max() - 1e-12 * (1 + values.max())
+    B_noise = s * s / (g * g)
+    assert float(ob.noise_scale(g, s)) == pytest.approx(B_noise, rel=1e-14)
+    assert best == pytest.approx(g * g / (2 * L) * B / (B + B_noise), rel=1e-10)
+    assert eta == pytest.approx(B / (L * (B + B_noise)), rel=1e-12)
+
+
+def test_factors_between_the_lecture_and_the_expected_value_analysis():
+    g, s, L = 0.7, 3.0, 2.0
+    assert float(ob.bound_batch_size_star(g, s)) / float(ob.noise_scale(g, s)) == pytest.approx(16)
+    # small-B learning rates: the ratio tends to 32 as B -> 0
+    B = 1e-9
+    ratio = float(ob.expected_lr(B, g, s, L)) / float(ob.lecture_lr_B(B, g, s, L))
+    assert ratio == pytest.approx(32, rel=1e-6)
+    B_star = float(ob.bound_batch_size_star(g, s))
+    assert float(ob.expected_lr(B_star, g, s, L)) == pytest.approx(16 / (17 * L), rel=1e-12)
+    # per-example expected progress decreases in B: no finite maximiser
+    Bs = np.geomspace(1, 1e6, 200)
+    assert np.all(np.diff(ob.expected_decrease(Bs, g, s, L) / Bs) < 0)
+
+
+# ---------------------------------------------------------------------------------------
+# What the guarantee guarantees.
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("g, B", [(1.0, 16), (0.0, 16), (1.0, 2), (2.0, 4)])
+def test_failure_probability_matches_monte_carlo(g, B):
+    trials = 20_000
+    r = ob.guarantee_trials(g, 1.0, B, 1.0, trials, lab.generator(7))
+    exact = ob.guarantee_failure_probability(g, 1.0, B)
+    # binomial standard error of the failure fraction; 4 s.e.
+    assert abs((1 - r["holds"].mean()) - exact) <= 4 * math.sqrt(exact * (1 - exact) / trials)
+
+
+def test_failure_probability_tends_to_one_sided_two_sigma_for_large_B():
+    from scipy.stats import norm
+    # t with 10^5 degrees of freedom differs from the normal by O(1/dof) ~ 1e-5
+    assert ob.guarantee_failure_probability(1e3, 1.0, 100_000) == pytest.approx(norm.sf(2), abs=1e-4)
+
+
+@pytest.mark.parametrize("h", [1.0, 0.5, 0.05])
+def test_guarantee_always_holds_when_g_is_inside_the_interval(h):
+    r = ob.guarantee_trials(0.4, 1.0, 8, 1.0, 20_000, lab.generator(3), h=h)
+    inside = np.abs(r["g_hat"] - 0.4) <= 2 * r["sigma_hat"] / math.sqrt(8)
+    assert inside.mean() > 0.8
+    assert r["holds"][inside].all()
+
+
+def test_smaller_curvature_only_adds_slack():
+    at_L = ob.guarantee_trials(1.0, 1.0, 16, 1.0, 5000, lab.generator(4))
+    below = ob.guarantee_trials(1.0, 1.0, 16, 1.0, 5000, lab.generator(4), h=0.5)
+    assert np.all(below["actual"] >= at_L["actual"] - 1e-15)
+    assert np.all(below["holds"] >= at_L["holds"])
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda: ob.bound_lr(0.0, 1.0, 1.0, 1.0), "batch_size"),
+    (lambda: ob.bound_lr(4.0, 1.0, -1.0, 1.0), "sigma_hat"),
+    (lambda: ob.bound_lr(4.0, float("nan"), 1.0, 1.0), "g_hat"),
+    (lambda: ob.expected_lr(4.0, 1.0, 1.0, 0.0), "L"),
+    (lambda: ob.lecture_lr_B(4.0, 1.0, 0.0, 1.0), "sigma_hat"),
+    (lambda: ob.guarantee_trials(1.0, 1.0, 1, 1.0, 10, lab.generator(0)), "batch_size"),
+    (lambda: ob.guarantee_trials(1.0, 1.0, 4, 1.0, 10, lab.generator(0), h=2.0), "h"),
+    (lambda: ob.guarantee_failure_probability(1.0, 0.0, 4), "sigma"),
+    (lambda: optimal_batch_state(g_hat=0.0), "g_hat"),
+    (lambda: optimal_batch_state(sigma_hat=1e3), "sigma_hat"),
+    (lambda: optimal_batch_state(L=-1.0), "L"),
+])
+def test_bad_input_raises_a_value_error_naming_the_parameter(call, name):
+    with pytest.raises(ValueError, match=name):
+        call()
+
+
+# ---------------------------------------------------------------------------------------
+# run_quadratic against the exact moments of SGD; SNR's schedule on the 1-D quadratic.
+# ---------------------------------------------------------------------------------------
+
+def test_run_quadratic_matches_exact_sgd_moments():
+    h = np.array([0.1, 1.0]); sigma = np.array([1.0, 0.5]); lr, B, T, n = 0.3, 2, 50, 4000
+    nqm = NoisyQuadratic(h=h, sigma=sigma)
+    out = ob.run_quadratic(lambda ps: optim.SGD(ps, lr=lr), nqm, B, T, n, lab.generator(5),
+                           phi0=1.0, record_at=[T])
+    rho = (1 - lr * h) ** 2
+    exact = rho**T + lr**2 * sigma**2 / B * (1 - rho**T) / (1 - rho)
+    measured = out["sq_error"][-1]
+    # Φ_T is Gaussian: Var Φ² = 2v² + 4m²v; 5 standard errors of the mean over n runs.
+    m2 = rho**T
+    v = exact - m2
+    tol = 5 * np.sqrt((2 * v**2 + 4 * m2 * v) / n)
+    assert np.all(np.abs(measured.mean(0) - exact) <= tol)
+    assert "eta" not in out
+
+
+def _snr_run(B=1, T=2000, chains=128, mode="batch", seed=0):
+    nqm = NoisyQuadratic(h=[1.0], sigma=[1.0])
+    lam = ob.snr_lecture_lambda_eta(B, 1.0)
+    make = lambda ps: optim.SNR(ps, batch_size=B, lambda_eta=lam, lambda_B=16.0, K=10,
+                                eps=1e-12, second_moment=mode)
+    return ob.run_quadratic(make, nqm, B, T, chains, lab.generator(seed), phi0=2.0,
+                            record_at=[11, 50, T // 4, T // 2, T], examples=(mode == "examples")), lam
+
+
+def test_snr_lr_times_window_is_eta_star_and_schedule_is_c_over_t_below_threshold():
+    run, lam = _snr_run()
+    eta, Bs, g2 = run["eta"][..., 0], run["B_star"][..., 0], run["g_tilde"][..., 0] ** 2
+    # identity η·B*/B = λ_η λ_B/B · g̃²/(g̃²+ε): float64 round-off of a few operations
+    assert np.allclose(eta * Bs, lam * 16.0 * g2 / (g2 + 1e-12), rtol=1e-9, atol=0)
+    assert lam * 16.0 == pytest.approx(0.5)  # = 1/(2L)
+    n, T = eta.shape[1], run["t"][-1]
+    # most runs have T·η_T < 1/(2h): binomial, 4 s.e. above 1/2
+    assert (T * eta[-1] < 0.5).mean() > 0.5 + 4 * math.sqrt(0.25 / n)
+    # Σ η_t diverges like c log t: the increment over (T/2, T] is at least 0.79 of the one
+    # over (T/4, T/2] (a summable t^-p, p >= 4/3, gives at most 0.79); mean - 4 s.e.
+    S = run["sum_eta"][..., 0]
+    ratio = (S[-1] - S[-2]) / (S[-2] - S[-3])
+    assert ratio.mean() - 4 * ratio.std() / math.sqrt(n) > 0.79
+    # cumulative sums are non-decreasing and η_t → 0 (median falls as t grows)
+    assert np.all(np.diff(S, axis=0) >= 0)
+    med = np.median(eta, axis=1)
+    assert med[-1] < med[-2] < med[-3]
+
+
+def test_snr_batch_mode_is_absorbed_at_eta_max_when_B_star_falls_below_B():
+    run, _ = _snr_run(B=8, T=200, chains=64)
+    assert np.all(run["eta"][-1] >= 0.5 * (1 - 1e-12))
+    assert np.all(run["sigma2"][-1] == 0)
+    run, _ = _snr_run(B=8, T=200, chains=64, mode="examples")
+    assert np.all(run["sigma2"][-1] > 0)
+    assert np.all(run["eta"][-1] < 0.5)
+
+
+# ---------------------------------------------------------------------------------------
+# The explorer's state.
+# ---------------------------------------------------------------------------------------
+
+def test_explorer_state_marks_B_star_where_the_guaranteed_progress_peaks():
+    state = optimal_batch_state()
+    assert state["B_star"] == pytest.approx(16 * 2.0**2 / 0.5**2)
+    assert state["B_noise"] == pytest.approx(state["B_star"] / 16)
+    B = state["B"]
+    peak = B[state["per_example_bound"].argmax()]
+    step = B[1] / B[0]
+    assert abs(math.log(peak / state["B_star"])) <= math.log(step)
+    assert state["per_example_bound"].max() <= state["per_example_at_B_star"] * (1 + 1e-12)
+    assert np.all((state["lr_scaled"] <= state["lr_star"] + 1e-15) | (B > state["B_star"]))
+    assert np.all(state["per_example_bound"][B <= state["B_zero"]] == 0)
