@@ -73,8 +73,10 @@ def _candidates():
         ("lab Adam (auto=fused)", "Adam", lambda ps: O.Adam(ps, lr=1e-3)),
         ("lab Adam foreach", "Adam", lambda ps: O.Adam(ps, lr=1e-3, impl="foreach")),
         ("lab Adam no check", "Adam", lambda ps: O.Adam(ps, lr=1e-3, check_finite=False)),
-        ("lab SNR (auto=foreach)", "SNR",
+        ("lab SNR (auto=blocked)", "SNR",
          lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2)),
+        ("lab SNR no check", "SNR",
+         lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2, check_finite=False)),
     ]
 
 

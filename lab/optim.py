@@ -14,8 +14,9 @@ Each optimizer is a running average (:mod:`lab.averages`) of :math:`\\hat g` or
   :math:`\\eta[i] = \\lambda_\\eta \\tilde g[i]^2/\\tilde\\sigma[i]^2`.
 
 Every optimizer has a readable single-tensor reference function (``sgd_update``,
-``momentum_update``, ...), a ``torch._foreach_*`` fast path tested equal to it, and
-:class:`Adam` also torch's fused Adam kernel. Choose with ``impl``. All of them accept
+``momentum_update``, ...) and a fast path tested equal to it: ``torch._foreach_*`` ops,
+torch's fused Adam kernel for :class:`Adam`, and for :class:`SNR` the update rewritten
+in 13 elementwise ops run over cache-sized blocks. Choose with ``impl``. All of them accept
 param groups, ``step(closure)``, ``torch.optim.lr_scheduler`` (``lr`` is read from the
 group on every step), ``state_dict``/``load_state_dict`` (a resumed run is bitwise
 identical to an uninterrupted one), float32/float64 parameters on any device, and
@@ -198,6 +199,35 @@ def snr_update(param, grad, g_tilde, s_tilde, t: int, *, batch_size: int, lambda
         param.sub_(lr * (eta * grad))
 
 
+def _snr_block(p, g, gt, st, sq, a, b, *, zero, eps, tiny, k_w, k_eta, step, skip_weight):
+    """:func:`snr_update` for ``t > K`` on flat slices, in 13 elementwise ops (12 with ``sq``).
+
+    The same equations with the caps written as reciprocals, so that each cap is one
+    clamp: :math:`w = 1/\\max(1, k_w\\,\\tilde\\sigma'^2/(\\tilde g^2+\\epsilon))` and
+    :math:`\\eta = \\eta_{\\max}/\\max(1, k_\\eta\\,\\tilde\\sigma'^2/(\\tilde g^2+\\mathrm{tiny}))`,
+    :math:`\\tilde\\sigma'^2 = \\tilde s - \\tilde g^2` unclipped (a negative value gives the
+    capped weight 1 and the capped :math:`\\eta_{\\max}`, as the clip at 0 does). Equal to
+    the reference up to round-off. ``a``, ``b`` are scratch; with ``p`` None the step's
+    divisor is left in ``b`` (``p += step * g / b``) for the caller to apply.
+    ``skip_weight``: the averages were already updated with the warm-up weight.
+    """
+    if not skip_weight:
+        torch.addcmul(st, gt, gt, value=-1, out=b)       # s~ - g~^2
+        torch.addcmul(eps, gt, gt, out=a)                 # g~^2 + eps
+        torch.addcdiv(zero, b, a, value=k_w, out=a)       # B*/B
+        a.clamp_min_(1).reciprocal_()                     # w = min(1, B/B*)
+        gt.lerp_(g, a)
+        if sq is None:
+            sq = torch.mul(g, g, out=b)
+        st.lerp_(sq, a)
+    torch.addcmul(st, gt, gt, value=-1, out=b)
+    torch.addcmul(tiny, gt, gt, out=a)
+    torch.addcdiv(zero, b, a, value=k_eta, out=b)         # eta_max / eta
+    b.clamp_min_(1)
+    if p is not None:
+        p.addcdiv_(g, b, value=step)
+
+
 # --------------------------------------------------------------------------------------
 # The shared Optimizer machinery.
 # --------------------------------------------------------------------------------------
@@ -265,19 +295,20 @@ class _LabOptimizer(torch.optim.Optimizer):
         for gi, group in enumerate(self.param_groups):
             params, grads, where = [], [], []
             for pi, p in enumerate(group["params"]):
-                if p.grad is None:
+                g = p.grad
+                if g is None:
                     continue
-                if p.grad.layout != torch.strided:
+                if g.layout != torch.strided:
                     raise RuntimeError(
                         f"{name} does not support sparse gradients (parameter {pi} of group "
-                        f"{gi} has a {p.grad.layout} gradient); use torch.optim.SparseAdam")
+                        f"{gi} has a {g.layout} gradient); use torch.optim.SparseAdam")
                 if p.dtype not in _SUPPORTED:
                     raise TypeError(
                         f"{name} supports float16, bfloat16, float32 and float64 parameters; "
                         f"parameter {pi} of group {gi} is {p.dtype}")
                 params.append(p)
-                grads.append(p.grad)
-                where.append((gi, pi))
+                grads.append(g)
+                where.append(pi)
             work.append((group, params, grads, where))
         return work
 
@@ -285,25 +316,22 @@ class _LabOptimizer(torch.optim.Optimizer):
         return []
 
     def _check_finite(self, work) -> None:
+        checked = [(gi, where, grads + self._extra_grads(group, params))
+                   for gi, (group, params, grads, where) in enumerate(work)
+                   if group["check_finite"]]
         by_kind = defaultdict(list)
-        for group, params, grads, where in work:
-            if not group["check_finite"]:
-                continue
-            extra = self._extra_grads(group, params)
-            for g, loc in list(zip(grads, where)) + list(zip(extra, where)):
-                by_kind[(g.device, g.dtype)].append((g, loc))
-        for items in by_kind.values():
-            tensors = [g for g, _ in items]
-            # One cheap reduction per tensor (NaN and inf propagate into it) and one host
-            # sync per device/dtype; a finite gradient whose sum or norm overflows is
-            # cleared by the exact check below.
-            if len(tensors) <= 16:
-                sums = [t.sum() for t in tensors]
-            else:
-                sums = torch._foreach_norm(tensors, 2)
-            if bool(torch.isfinite(torch.stack(sums)).all()):
-                continue
-            for g, (gi, pi) in items:
+        for _, _, tensors in checked:
+            for g in tensors:
+                by_kind[g.device, g.dtype].append(g)
+        # One norm per tensor in one call (NaN and inf propagate into it: a read-only pass
+        # over the gradient, the cheapest of the reductions timed) and one host sync per
+        # device/dtype; a finite gradient whose norm overflows is cleared by the exact
+        # check below.
+        if all(bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors, 2))).all())
+               for tensors in by_kind.values()):
+            return
+        for gi, where, tensors in checked:
+            for g, pi in zip(tensors, where + where):
                 bad = int((~torch.isfinite(g)).sum())
                 if bad:
                     raise FloatingPointError(
@@ -327,16 +355,16 @@ class _LabOptimizer(torch.optim.Optimizer):
         return loss
 
     def _update_group(self, group, params, grads) -> None:
-        states = [self._state(p) for p in params]
-        for s in states:
-            s["step"] += 1
+        reference, by_step = group["impl"] == "reference", self._bucket_by_step
         buckets = defaultdict(list)
-        for p, g, s in zip(params, grads, states):
-            if group["impl"] == "reference" or p.dtype in _LOW_PRECISION:
+        for p, g in zip(params, grads):
+            s = self._state(p)
+            s["step"] += 1
+            dtype = p.dtype
+            if reference or dtype in _LOW_PRECISION:
                 self._reference_step(group, p, g, s)
             else:
-                key = (p.device, p.dtype, s["step"] if self._bucket_by_step else None)
-                buckets[key].append((p, g, s))
+                buckets[p.device, dtype, s["step"] if by_step else None].append((p, g, s))
         for (_, _, step), items in buckets.items():
             ps, gs, ss = (list(x) for x in zip(*items))
             self._fast_step(group, ps, gs, ss, step)
@@ -542,8 +570,8 @@ class Adam(_LabOptimizer):
         w_g, w_s = self._weights(group, step)
         impl = group["impl"]
         if impl in ("auto", "fused") and self._fusable(group, ps[0].device, w_g, w_s):
-            fused = [all(t.is_contiguous() for t in (p, g, s["mu"], s["s"]))
-                     for p, g, s in zip(ps, gs, states)]
+            fused = [p.is_contiguous() and g.is_contiguous() and s["mu"].is_contiguous()
+                     and s["s"].is_contiguous() for p, g, s in zip(ps, gs, states)]
             self._fused(group, *(_pick(x, fused, True) for x in (ps, gs, states)), w_g, w_s)
             ps, gs, states = (_pick(x, fused, False) for x in (ps, gs, states))
         elif impl == "fused":
@@ -620,9 +648,10 @@ class SNR(_LabOptimizer):
     (an integer), ``eps > 0``, ``eta_max > 0`` or None, ``lr \\ge 0`` a multiplier on
     :math:`\\eta` (1 is the lecture's algorithm; it lets torch's schedulers anneal).
     State: ``g_tilde``, ``s_tilde``, ``step``; :meth:`B_star` and :meth:`eta` give
-    :math:`B^*[i]` and :math:`\\eta[i]` for plotting. ``impl``: ``"auto"`` (foreach),
-    ``"reference"`` (:func:`snr_update`) or ``"foreach"``. Raises ``ValueError`` for an
-    argument out of range, or at a step in ``"examples"`` mode when ``p.grad_sq`` is
+    :math:`B^*[i]` and :math:`\\eta[i]` for plotting. ``impl``: ``"auto"`` or ``"foreach"``
+    (the fast path: :func:`_snr_block`'s 13 elementwise ops over cache-sized blocks, equal
+    to the reference up to round-off), or ``"reference"`` (:func:`snr_update`). Raises
+    ``ValueError`` for an argument out of range, or at a step in ``"examples"`` mode when ``p.grad_sq`` is
     missing or has the wrong shape.
     """
 
@@ -704,54 +733,86 @@ class SNR(_LabOptimizer):
         else:
             self._reference(group, p, g, state)
 
-    def _variance_into(self, group, out, gts, sts):
-        """out <- sigma~^2, computed as in snr_variance."""
-        torch._foreach_copy_(out, gts)
-        torch._foreach_mul_(out, gts)
-        torch._foreach_neg_(out)
-        torch._foreach_add_(out, sts)
-        torch._foreach_clamp_min_(out, 0.0)
-        if group["second_moment"] == "batch":
-            torch._foreach_mul_(out, group["batch_size"])
-        return out
+    # The fast path works through the parameters in blocks of about ``_block`` elements:
+    # slices of one large contiguous tensor, or several small (or non-contiguous)
+    # tensors gathered into scratch arrays. A block's slices of p, grad, g~, s~ and two
+    # scratch arrays (float32: 6 x 128 KiB) stay in a core's L2 cache while the
+    # thirteen elementwise ops of _snr_block run over them, so memory sees each element
+    # about once per step instead of once per op; and a block of at most 32768
+    # elements (torch's grain size) keeps each op on one thread.
+    _block = 1 << 15
+
+    def _scratch(self, like: torch.Tensor):
+        """Two reusable block-sized arrays: a fresh large temporary costs page faults on
+        CPU, and scratch kept here stays out of the saved state."""
+        if not hasattr(self, "_scratch_arrays"):
+            self._scratch_arrays = {}
+        key = (like.device, like.dtype)
+        if key not in self._scratch_arrays:
+            self._scratch_arrays[key] = torch.empty(2, self._block, device=like.device,
+                                                    dtype=like.dtype).unbind()
+        return self._scratch_arrays[key]
 
     def _fast_step(self, group, ps, gs, states, step):
-        # Two scratch lists, reused: a fresh large temporary costs page faults on CPU.
-        B, K, tiny = group["batch_size"], group["K"], _tiny(ps[0])
+        K, B = group["K"], group["batch_size"]
         gts = [s["g_tilde"] for s in states]
         sts = [s["s_tilde"] for s in states]
-        a = [torch.empty_like(g_) for g_ in gts]
-        if step - 1 <= K:
+        examples = group["second_moment"] == "examples"
+        sqs = [p.grad_sq.to(gt.dtype) for p, gt in zip(ps, gts)] if examples else None
+        skip_weight = step - 1 <= K
+        if skip_weight:
+            # Warm-up: the weight is one float, and this runs only K + 1 times.
             w = 1.0 if K == 0 else min(1.0, B / K)
-        else:
-            var = self._variance_into(group, a, gts, sts)
-            torch._foreach_mul_(var, group["lambda_B"])
-            torch._foreach_clamp_min_(var, tiny)
-            w = torch._foreach_mul(gts, gts)
-            torch._foreach_add_(w, group["eps"])
-            torch._foreach_mul_(w, B)
-            torch._foreach_div_(w, var)
-            torch._foreach_clamp_max_(w, 1.0)
-        torch._foreach_lerp_(gts, gs, w)
-        if group["second_moment"] == "examples":
-            torch._foreach_copy_(a, [p.grad_sq for p in ps])
-        else:
-            torch._foreach_copy_(a, gs)
-            torch._foreach_mul_(a, gs)
-        torch._foreach_lerp_(sts, a, w)
-        if step <= K:
-            return
-        var = self._variance_into(group, a, gts, sts)
-        torch._foreach_clamp_min_(var, tiny)
-        eta = w if isinstance(w, list) else [torch.empty_like(g_) for g_ in gts]
-        torch._foreach_copy_(eta, gts)
-        torch._foreach_mul_(eta, gts)
-        torch._foreach_div_(eta, var)
-        torch._foreach_mul_(eta, group["lambda_eta"])
-        torch._foreach_clamp_max_(eta, self._eta_max(group))
-        torch._foreach_mul_(eta, gs)
-        torch._foreach_mul_(eta, group["lr"])
-        torch._foreach_sub_(ps, eta)
+            torch._foreach_lerp_(gts, gs, w)
+            torch._foreach_lerp_(sts, sqs if examples else torch._foreach_mul(gs, gs), w)
+            if step <= K:
+                return
+        like = gts[0]
+        eta_max, per_example = self._eta_max(group), 1 if examples else B
+        consts = dict(
+            zero=torch.zeros((), dtype=like.dtype, device=like.device),
+            eps=torch.tensor(group["eps"], dtype=like.dtype, device=like.device),
+            tiny=torch.tensor(_tiny(like), dtype=like.dtype, device=like.device),
+            k_w=group["lambda_B"] * per_example / B,
+            k_eta=eta_max * per_example / group["lambda_eta"],
+            step=-group["lr"] * eta_max, skip_weight=skip_weight)
+        block = self._block
+        a_full, b_full = self._scratch(like)
+        columns = [ps, gs, gts, sts] + ([sqs] if examples else [])
+        sizes = [p.numel() for p in ps]
+        small = []
+        for i, n in enumerate(sizes):
+            tensors = [c[i] for c in columns]
+            if n < block or not all(x.is_contiguous() for x in tensors):
+                small.append(i)
+                continue
+            # Slices of one large tensor, updated in place.
+            slices = [x.view(-1).split(block) for x in tensors]
+            for j, (p_, g_, gt_, st_, *sq_) in enumerate(zip(*slices)):
+                a, b = (a_full, b_full) if j < n // block else (a_full[:n % block],
+                                                                 b_full[:n % block])
+                _snr_block(p_, g_, gt_, st_, sq_[0] if sq_ else None, a, b, **consts)
+        # Small (or non-contiguous) tensors: gather about a block's worth into flat
+        # copies, compute, and scatter g~, s~ and the step back.
+        start = 0
+        while start < len(small):
+            stop, n = start + 1, sizes[small[start]]
+            while stop < len(small) and n + sizes[small[stop]] <= block:
+                n += sizes[small[stop]]
+                stop += 1
+            idx = small[start:stop]
+            start = stop
+            p_, g_, gt_, st_, *sq_ = ([c[i] for i in idx] for c in columns)
+            # C++ flatten/unflatten: a Python loop of views costs more than the arithmetic.
+            flatten = torch._C._nn.flatten_dense_tensors
+            unflatten = torch._C._nn.unflatten_dense_tensors
+            g_flat, averages = flatten(g_), flatten(gt_ + st_)
+            sq_flat = flatten(sq_[0]) if sq_ else None
+            a, b = ((a_full[:n], b_full[:n]) if n <= block
+                    else (torch.empty_like(g_flat), torch.empty_like(g_flat)))
+            _snr_block(None, g_flat, averages[:n], averages[n:], sq_flat, a, b, **consts)
+            torch._foreach_copy_(gt_ + st_, unflatten(averages, gt_ + st_))
+            torch._foreach_addcdiv_(p_, g_, unflatten(b, p_), value=consts["step"])
 
     def _find(self, p):
         for group in self.param_groups:

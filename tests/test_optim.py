@@ -625,6 +625,89 @@ def test_snr_examples_mode_matches_transcription():
 
 
 # ---------------------------------------------------------------------------------------
+# SNR's fast path: cache-sized blocks (slices of large tensors, gathered small ones).
+# ---------------------------------------------------------------------------------------
+
+# With 16-element blocks: (5, 7) is three slices (16, 16, 3), (6, 5) transposed is too
+# large for one block but not contiguous (gathered alone), the rest gather into blocks.
+BLOCK_SHAPES = [((5, 7), "plain"), ((3,), "plain"), ((6, 5), "transposed"), ((), "plain"),
+                ((2, 2), "plain"), ((16,), "plain"), ((4, 3), "plain")]
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(O.SNR, "_block", 16)
+
+
+@pytest.mark.parametrize("second_moment", ["batch", "examples"])
+@pytest.mark.parametrize("K, lr", [(3, 1.0), (0, 0.3), (1, 2.0)])
+def test_snr_blocks_equal_reference_every_step(small_blocks, second_moment, K, lr):
+    kw = dict(SNR_KW, K=K, lr=lr, second_moment=second_moment)
+    runs = {}
+    for impl in ("reference", "auto"):
+        params = [make_param(s, k, i) for i, (s, k) in enumerate(BLOCK_SHAPES)]
+        runs[impl] = (params, O.SNR(params, impl=impl, **kw))
+    g = torch.Generator().manual_seed(1)
+    for _ in range(12):
+        # Gradients with a noisy and a nearly noise-free part, so that both caps (w = 1,
+        # eta = eta_max) and the uncapped values all occur.
+        grads = [grad_like(p, g) * (1 + 5 * torch.rand(p.shape, generator=g, dtype=F64))
+                 for p in runs["reference"][0]]
+        sqs = [gr**2 * (1 + torch.rand(gr.shape, generator=g, dtype=F64)) for gr in grads]
+        for params, opt in runs.values():
+            for p, gr, sq in zip(params, grads, sqs):
+                p.grad, p.grad_sq = gr.clone(), sq.clone()
+            opt.step()
+        (pr, opt_r), (pf, opt_f) = runs["reference"], runs["auto"]
+        for a, b in zip(pr, pf):
+            torch.testing.assert_close(b, a, **TIGHT)
+            for key in ("g_tilde", "s_tilde"):
+                torch.testing.assert_close(opt_f.state[b][key], opt_r.state[a][key], **TIGHT)
+
+
+def test_snr_blocks_keep_the_caps_exact(small_blocks):
+    # 40 coordinates (three slices): noise-free ones (w = 1, eta = eta_max), dead ones
+    # (g = 0 stays put) and noisy ones.
+    p = torch.zeros(40, dtype=F64, requires_grad=True)
+    opt = O.SNR([p], **SNR_KW)
+    cap = SNR_KW["lambda_eta"] * SNR_KW["lambda_B"] / SNR_KW["batch_size"]
+    g = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        grad = torch.zeros(40, dtype=F64)
+        grad[:15] = 1.0
+        grad[30:] = torch.randn(10, generator=g, dtype=F64)
+        p.grad = grad
+        opt.step()
+    assert torch.equal(opt.state[p]["g_tilde"][:15], torch.ones(15, dtype=F64))
+    assert torch.equal(opt.state[p]["g_tilde"][15:30], torch.zeros(15, dtype=F64))
+    assert torch.equal(p[15:30], torch.zeros(15, dtype=F64))
+    torch.testing.assert_close(p[:15], torch.full((15,), -cap * 7, dtype=F64), rtol=1e-14,
+                               atol=0)
+    assert torch.equal(opt.eta(p)[:15], torch.full((15,), cap, dtype=F64))
+
+
+@pytest.mark.parametrize("where", [0, 39])
+def test_snr_blocks_non_finite_gradient_in_any_block_changes_nothing(small_blocks, where):
+    params = [torch.linspace(-1, 1, 40, dtype=F64).requires_grad_(), make_param((3,), "plain")]
+    opt = O.SNR(params, **SNR_KW)
+    for t in range(6):
+        for p in params:
+            p.grad = 0.5 + 0.1 * t * torch.ones_like(p)
+        opt.step()
+    before = [p.detach().clone() for p in params]
+    state = [{k: v.clone() for k, v in opt.state[p].items() if isinstance(v, torch.Tensor)}
+             for p in params]
+    params[0].grad = params[0].grad.clone()
+    params[0].grad[where] = math.nan
+    with pytest.raises(FloatingPointError, match="parameter 0 in group 0 has 1 non-finite"):
+        opt.step()
+    for p, b, s in zip(params, before, state):
+        assert torch.equal(p, b)
+        assert all(torch.equal(opt.state[p][k], v) for k, v in s.items())
+        assert opt.state[p]["step"] == 6
+
+
+# ---------------------------------------------------------------------------------------
 # CUDA.
 # ---------------------------------------------------------------------------------------
 
