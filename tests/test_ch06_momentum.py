@@ -1,0 +1,198 @@
+"""Chapter 6 (momentum): the closed forms of lab.momentum against independent references,
+and small, fast versions of the chapter's experiments with derived tolerances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lab
+from lab import momentum, optim, simulate, train
+from lab.problems import NoisyQuadratic
+from lab.widgets import momentum_state
+
+
+@settings(max_examples=60, deadline=None)
+@given(lr=st.floats(0.0, 5.0), N=st.floats(1.0, 200.0), h=st.floats(1e-3, 10.0))
+def test_heavy_ball_rate_is_the_spectral_radius_numpy_computes(lr, N, h):
+    A = momentum.heavy_ball_matrix(lr, N, h)
+    eig = np.abs(np.linalg.eigvals(A)).max()
+    # eigvals of a 2x2 with a double root are accurate to ~sqrt(machine eps) ~ 1e-8
+    assert momentum.heavy_ball_rate(lr, N, h) == pytest.approx(eig, abs=1e-6)
+
+
+def test_heavy_ball_rate_is_plain_gd_for_N_1_and_stability_edge_is_2_1_plus_beta():
+    h = np.geomspace(0.01, 3, 50)
+    assert np.allclose(momentum.heavy_ball_rate(0.5, 1.0, h), np.abs(1 - 0.5 * h))
+    N = 10.0
+    edge = 2 * (2 - 1 / N)
+    assert momentum.heavy_ball_rate(edge * 0.999, N, 1.0) < 1
+    assert momentum.heavy_ball_rate(edge * 1.001, N, 1.0) > 1
+
+
+def test_heavy_ball_derivation_holds():
+    d = momentum.heavy_ball_derivation()
+    assert all(d.check().values())
+    assert all(d.check_numerically().values())
+
+
+def test_polyak_parameters_put_every_curvature_at_rate_sqrt_beta():
+    best = momentum.optimal_heavy_ball(0.01, 1.0)
+    h = np.geomspace(0.01, 1.0, 200)
+    rates = momentum.heavy_ball_rate(best["lr"], best["N"], h)
+    assert np.allclose(rates, best["rate"], atol=1e-6)  # double roots at the ends
+    assert best["rate"] == pytest.approx(9 / 11)
+    assert best["lr_prime"] == pytest.approx(10.0)
+    # and no other (lr, N) on a grid does better on the whole band
+    for lr in np.linspace(0.5, 4, 15):
+        for N in np.linspace(1, 10, 19):
+            assert momentum.heavy_ball_rate(lr, N, h).max() >= best["rate"] - 1e-6
+
+
+def test_noise_free_rate_measured_from_the_exact_loss():
+    h = np.geomspace(0.01, 1.0, 24)
+    best = momentum.optimal_heavy_ball(h.min(), h.max())
+    T = 400
+    loss, _ = momentum.momentum_nqm_loss(best["lr"], best["N"], h, 0.0, 1.0, T)
+    measured = np.exp((np.log(loss[T]) - np.log(loss[T // 2])) / (T - T // 2) / 2)
+    # a t^2 rho^{2t} worst case biases the slope by at most 4 ln 2 / T
+    assert abs(measured - best["rate"]) <= best["rate"] * (np.exp(2 * np.log(2) / T) - 1)
+
+
+def test_exact_nqm_loss_matches_monte_carlo_of_lab_optim_momentum():
+    h = np.array([0.05, 0.5, 1.5])
+    sigma = np.array([0.3, 1.0, 0.5])
+    problem = NoisyQuadratic(h=h, sigma=sigma)
+    lr, N, T, chains = 0.2, 5.0, 60, 2000
+    run = momentum.nqm_run(problem, lambda p: optim.Momentum(p, lr=lr, N=N), 1.0, T, chains,
+                           1, lab.generator(3))
+    exact, diverged = momentum.momentum_nqm_loss(lr, N, h, sigma**2, 1.0, T)
+    assert not diverged
+    # independent chains: the mean loss has standard error loss_se; allow 5 of them
+    assert np.all(np.abs(run["loss"] - exact) <= 5 * run["loss_se"] + 1e-12)
+
+
+def test_exact_nqm_loss_flags_divergence_and_stays_finite():
+    loss, diverged = momentum.momentum_nqm_loss(np.array([0.1, 10.0]), 10.0, [1.0], 0.1, 1.0, 400)
+    assert diverged.tolist() == [False, True]
+    assert np.all(np.isfinite(loss))
+
+
+def test_exact_nqm_loss_tends_to_the_derivations_stationary_variance():
+    lr, N, h, s = 0.05, 10.0, 1.0, 2.0
+    loss, _ = momentum.momentum_nqm_loss(lr, N, [h], s, 0.0, 3000)
+    v = momentum.momentum_stationary_variance(lr, N, h, s)
+    assert loss[-1] == pytest.approx(0.5 * h * v, rel=1e-10)
+    # the formula in its eta' form (lab.derivations.stationary_variance)
+    etap = N * lr
+    assert v == pytest.approx(etap * s / (h * (2 - etap * h / (2 * N - 1))), rel=1e-12)
+
+
+@pytest.mark.parametrize("N", [3.0, 10.0])
+def test_fixed_eta_prime_keeps_noise_floor_fixed_eta_multiplies_it(N):
+    problem = NoisyQuadratic(h=[1.0], sigma=[1.0])
+    chains, steps, lr = 4000, 300, 0.1
+    for make, eta in [(lambda p: optim.AveragedMomentum(p, lr=lr, N=N), lr / N),
+                      (lambda p: optim.Momentum(p, lr=lr, N=N), lr)]:
+        run = momentum.nqm_run(problem, make, 0.0, steps, chains, 1, lab.generator(int(N)))
+        measured = float(np.var(run["final"][:, 0], ddof=1))
+        predicted = float(momentum.momentum_stationary_variance(eta, N, 1.0, 1.0))
+        assert abs(measured - predicted) <= simulate.variance_tolerance(predicted, chains)
+    sgd = lr / (2 - lr)
+    assert momentum.momentum_stationary_variance(lr / N, N, 1.0, 1.0) == pytest.approx(sgd, rel=0.06)
+    assert momentum.momentum_stationary_variance(lr, N, 1.0, 1.0) / sgd > 0.9 * N
+
+
+def test_momentum_and_averaged_momentum_are_the_same_algorithm_on_digits():
+    torch.set_num_threads(1)
+    data = train.load_digits(dtype=torch.float64)
+    weights = []
+    for make in (lambda p: optim.Momentum(p, lr=0.01, N=10.0),
+                 lambda p: optim.AveragedMomentum(p, lr=0.1, N=10.0)):
+        model = train.make_model(8, generator=lab.generator(0), dtype=torch.float64)
+        train.train(model, make(model.parameters()), data, steps=40, batch_size=16,
+                    generator=lab.generator(1), eval_every=40)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert (weights[0] - weights[1]).abs().max() < 1e-9  # float64 round-off
+
+
+def test_nqm_best_eta_prime_is_independent_of_N_only_with_noise():
+    h = np.geomspace(0.01, 1.0, 24)
+    Ns = np.array([1.0, 3.0, 10.0, 30.0])
+    grid = np.geomspace(0.01, 100, 33)
+    spreads = {}
+    for noise in (0.0, 0.01):
+        loss, div = momentum.momentum_nqm_loss(grid[None] / Ns[:, None], Ns[:, None], h,
+                                               noise * h, 1.0, 300)
+        best, _ = momentum.best_per_row(np.where(div, np.inf, loss[..., -1]), grid)
+        spreads[noise] = best.max() / best.min()
+    step = grid[1] / grid[0]
+    assert spreads[0.01] <= step + 1e-9
+    assert spreads[0.0] >= step**4
+
+
+def test_digits_best_eta_prime_stays_put_while_best_eta_falls_like_one_over_N():
+    """Small version of the chapter's sweep: softmax regression, B = 8, 150 steps."""
+    torch.set_num_threads(1)
+    data = train.load_digits()
+    Ns = [1.0, 10.0]
+    grid = np.geomspace(0.03, 3.0, 5)
+    configs = [dict(optimizer="AveragedMomentum", lr=float(l), N=N) for N in Ns for l in grid]
+    r = momentum.digits_sweep(configs, data, steps=150, batch_size=8, hidden=0, seed=0,
+                              average_last=30)
+    final = r["final_loss"].reshape(2, 5)
+    best, _ = momentum.best_per_row(final, grid)
+    step = grid[1] / grid[0]
+    # grid resolution: the optimum may move by one grid point
+    assert best.max() / best.min() <= step + 1e-9
+    # keeping SGD's best eta with N = 10 means eta' = 10x: at least two grid points up,
+    # far worse than the best at N = 10 (or diverged)
+    j = int(np.argmin(final[0]))
+    keep_eta = final[1, j + 2] if j + 2 < 5 else np.inf
+    assert keep_eta > 1.5 * final[1].min()
+
+
+def test_digits_sweep_matches_single_runs_of_lab_train():
+    """The batched sweep is an independent re-implementation of lab.train's loop."""
+    torch.set_num_threads(1)
+    data = train.load_digits(dtype=torch.float32)
+    configs = [dict(optimizer="Momentum", lr=0.05, N=3.0), dict(optimizer="SGD", lr=0.2)]
+    r = momentum.digits_sweep(configs, data, steps=30, batch_size=8, hidden=0, seed=4,
+                              average_last=1)
+    for k, make in enumerate([lambda p: optim.Momentum(p, lr=0.05, N=3.0),
+                              lambda p: optim.SGD(p, lr=0.2)]):
+        model = train.make_model(0, generator=torch.Generator().manual_seed(4))
+        hist = train.train(model, make(model.parameters()), data, steps=30, batch_size=8,
+                           generator=torch.Generator().manual_seed(4), eval_every=30)
+        # float32, batched einsum vs nn.Linear: a few ulps per step
+        assert r["curve"][k, -1] == pytest.approx(hist["train_loss"][-1], rel=1e-4)
+
+
+def test_best_per_row_ignores_diverged_runs_and_rejects_all_diverged():
+    g, v = momentum.best_per_row(np.array([[np.inf, 2.0, 1.0]]), np.array([1, 2, 3]))
+    assert g.tolist() == [3] and v.tolist() == [1.0]
+    with pytest.raises(ValueError, match="diverged"):
+        momentum.best_per_row(np.array([[np.inf, np.inf]]), np.array([1, 2]))
+
+
+@pytest.mark.parametrize("kwargs, name", [({"lr": -1.0, "N": 2, "h": 1}, "lr"),
+                                          ({"lr": 1.0, "N": 0.5, "h": 1}, "N"),
+                                          ({"lr": 1.0, "N": 2, "h": 0.0}, "h")])
+def test_heavy_ball_rate_rejects_bad_input(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        momentum.heavy_ball_rate(**kwargs)
+
+
+@pytest.mark.parametrize("name, value", [("N", 0.5), ("lr", 0.0), ("hold", "x"), ("noise", -1.0)])
+def test_momentum_state_rejects_out_of_range_values(name, value):
+    with pytest.raises(ValueError, match=name):
+        momentum_state(**{name: value})
+
+
+def test_momentum_state_eta_and_eta_prime_modes_agree_when_they_should():
+    a = momentum_state(N=10, lr=0.5, hold="η' = Nη")
+    b = momentum_state(N=10, lr=0.05, hold="η")
+    assert np.allclose(a["loss"], b["loss"]) and a["eta_prime"] == pytest.approx(0.5)
