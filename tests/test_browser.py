@@ -92,6 +92,10 @@ async () => {
     return {rendered, height: rendered ? area.getBoundingClientRect().height : 0,
             images: rendered ? area.querySelectorAll('img').length : 0};
   });
+  // Explorers: widget areas with sliders, and the natural widths of their figures.
+  report.explorers = [...document.querySelectorAll('.widget-subarea')]
+      .filter(a => a.querySelector('.widget-slider'))
+      .map(a => [...a.querySelectorAll('img')].map(i => i.naturalWidth));
   report.links = [...document.querySelectorAll('a[href]')].map(a => a.href);
   return report;
 }
@@ -177,10 +181,12 @@ def _broken_internal_links(links: list[str], base: str, root: Path, ids: _HtmlId
     return broken
 
 
-@pytest.mark.timeout(120)
+# No pytest-timeout here: it would count the book build in the first test's setup.
+# Playwright's own timeouts (below) bound every page.
 @pytest.mark.parametrize("doc", site_pages())
 def test_page_works_offline_in_chromium(site, built_book, doc):
-    """No JS error, all math typeset (macros too), images loaded, links resolve, widgets drawn."""
+    """No JS error, all math typeset (macros too), images loaded, links resolve, widgets
+    drawn, and each explorer showing its default figure from the embedded state."""
     base, context, watch = site
     watch.reset()
     page = context.new_page()
@@ -217,29 +223,13 @@ def test_page_works_offline_in_chromium(site, built_book, doc):
 
     for i, view in enumerate(report["widget_views"]):
         assert view["rendered"] and view["height"] > 0, f"{doc}: widget area {i} is empty"
+    if doc in toc_files() and "_explorer(" in (ROOT / f"{doc}.md").read_text(encoding="utf-8"):
+        assert report["explorers"], f"{doc}: no explorer (sliders) rendered"
+    for i, widths in enumerate(report["explorers"]):
+        assert widths and all(w > 0 for w in widths), f"{doc}: explorer {i} shows no figure"
 
     broken = _broken_internal_links(report["links"], base, built_book, _HtmlIds(built_book))
     assert not broken, f"{doc}: broken internal links:\n" + "\n".join(broken)
-
-
-@pytest.mark.parametrize("doc", chapter_files())
-def test_chapter_explorers_render_their_figure_offline(site, doc):
-    """Each explorer on a chapter page shows its default figure from the embedded state."""
-    base, context, watch = site
-    page = context.new_page()
-    try:
-        page.goto(f"{base}{doc}.html", wait_until="load", timeout=60_000)
-        _settle(page)
-        explorers = page.evaluate("""() => [...document.querySelectorAll('.widget-subarea')]
-            .filter(a => a.querySelector('.widget-slider'))
-            .map(a => [...a.querySelectorAll('img')].map(i => i.naturalWidth))""")
-    finally:
-        page.close()
-    if "_explorer(" not in (ROOT / f"{doc}.md").read_text(encoding="utf-8"):
-        pytest.skip(f"{doc} has no explorer")
-    assert explorers, f"{doc}: no explorer (sliders) rendered"
-    for i, widths in enumerate(explorers):
-        assert widths and all(w > 0 for w in widths), f"{doc}: explorer {i} shows no figure"
 
 
 @pytest.mark.parametrize("doc", chapter_files())
@@ -303,7 +293,7 @@ def voila_chapter(browser, tmp_path_factory):
         yield f"http://127.0.0.1:{port}/"
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(300)  # Voilà start + running Chapter 1 + one round trip
 def test_live_slider_redraws_the_figure_in_voila(browser, voila_chapter):
     """Move the learning-rate slider with the keyboard: the kernel sends a new figure."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
