@@ -189,7 +189,7 @@ def heavy_ball_derivation():
         ("characteristic polynomial", sp.Eq(sp.Symbol(r"\det(\lambda I - A)"), charpoly)),
         ("Polyak's learning rate", sp.Eq(sp.Symbol(r"\eta^*"), eta_star)),
         ("Polyak's momentum", sp.Eq(sp.Symbol(r"\beta^*"), beta_star)),
-        ("in the lecture's form", sp.Eq(sp.Symbol(r"N^*\eta^*"), 1 / sp.sqrt(m * M))),
+        ("in the lecture's form", sp.Eq(sp.Symbol(r"N^{*}\,\eta^{*}"), 1 / sp.sqrt(m * M))),
     ]
     return Derivation("Heavy ball on a quadratic: eigenvalues, stability, Polyak's optimum",
                       {"lambda": lam, "eta": eta, "h": h, "beta": beta, "h_min": m,
