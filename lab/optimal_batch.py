@@ -238,7 +238,7 @@ def snr_lecture_lambda_eta(batch_size: int, L: float) -> float:
 
 def run_quadratic(make_optimizer, problem: NoisyQuadratic, batch_size: int, steps: int,
                   chains: int, generator: torch.Generator, *, phi0=1.0,
-                  record_at=None, examples: bool = False) -> dict:
+                  record_at=None, examples: bool = False, sum_eta: bool = True) -> dict:
     """Run ``chains`` independent copies of an optimizer on the noisy quadratic model.
 
     The parameter is one tensor of shape (chains, d); every optimizer in
@@ -252,7 +252,8 @@ def run_quadratic(make_optimizer, problem: NoisyQuadratic, batch_size: int, step
     (chains,) population loss f(Φ) per chain, ``sq_error`` (chains, d) Φ², and for an
     optimizer with ``B_star``/``eta`` methods (:class:`lab.optim.SNR`) ``B_star``,
     ``eta``, ``g_tilde``, ``sigma2`` (σ̃², :func:`lab.optim.snr_variance`) and ``sum_eta``
-    (Σ_{s ≤ t} η_s), each (chains, d). Returns numpy arrays stacked along a first axis
+    (Σ_{s ≤ t} η_s; computed only with ``sum_eta=True``, it costs a little every step),
+    each (chains, d). Returns numpy arrays stacked along a first axis
     of recorded steps, plus ``t``.
     """
     B = _checks.integer_at_least("batch_size", batch_size, 1)
@@ -266,10 +267,13 @@ def run_quadratic(make_optimizer, problem: NoisyQuadratic, batch_size: int, step
     p = torch.nn.Parameter(start)
     opt = make_optimizer([p])
     has_snr = hasattr(opt, "B_star") and hasattr(opt, "eta")
+    track = has_snr and sum_eta
     rec = {"t": [], "loss": [], "sq_error": []}
     if has_snr:
-        rec.update(B_star=[], eta=[], sigma2=[], g_tilde=[], sum_eta=[])
-    sum_eta = torch.zeros_like(start)
+        rec.update(B_star=[], eta=[], sigma2=[], g_tilde=[])
+    if track:
+        rec["sum_eta"] = []
+    eta_total = torch.zeros_like(start)
 
     def record(t):
         phi = p.detach()
@@ -284,7 +288,8 @@ def run_quadratic(make_optimizer, problem: NoisyQuadratic, batch_size: int, step
                                               group["batch_size"],
                                               group["second_moment"]).cpu().numpy())
             rec["g_tilde"].append(state["g_tilde"].detach().cpu().numpy().copy())
-            rec["sum_eta"].append(sum_eta.cpu().numpy().copy())
+        if track:
+            rec["sum_eta"].append(eta_total.cpu().numpy().copy())
 
     wanted = set(record_at)
     if 0 in wanted:
@@ -298,8 +303,8 @@ def run_quadratic(make_optimizer, problem: NoisyQuadratic, batch_size: int, step
         else:
             p.grad = problem.stochastic_gradient(p.detach(), B, generator)
         opt.step()
-        if has_snr:
-            sum_eta += opt.eta(p)
+        if track:
+            eta_total += opt.eta(p)
         if t in wanted:
             record(t)
     return {k: np.asarray(v) for k, v in rec.items()}

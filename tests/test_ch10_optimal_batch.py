@@ -102,6 +102,22 @@ def test_failure_probability_matches_monte_carlo(g, B):
     assert abs((1 - r["holds"].mean()) - exact) <= 4 * math.sqrt(exact * (1 - exact) / trials)
 
 
+def test_exercise_smallest_batch_with_guarantee_holding_95_percent_is_9():
+    p = [ob.guarantee_failure_probability(50.0, 1.0, B) for B in range(2, 12)]
+    assert min(B for B, q in zip(range(2, 12), p) if q <= 0.05) == 9
+    assert p[8 - 2] == pytest.approx(0.052, abs=5e-4) and p[9 - 2] == pytest.approx(0.048, abs=5e-4)
+    assert all(a > b for a, b in zip(p, p[1:]))
+
+
+def test_exercise_predict_values_for_ghat_half_sigma_two():
+    assert float(ob.bound_batch_size_star(0.5, 2.0)) == pytest.approx(256)
+    assert float(ob.noise_scale(0.5, 2.0)) == pytest.approx(16)
+    assert float(ob.expected_lr(256, 0.5, 2.0, 1.0)) == pytest.approx(16 / 17)
+    # doubling σ̂ quarters the peak guaranteed progress per example ĝ²/(8 L B*)
+    peak = lambda s: optimal_batch_state(sigma_hat=s, B_max=1e7)["per_example_at_B_star"]
+    assert peak(2.0) / peak(4.0) == pytest.approx(4)
+
+
 def test_failure_probability_tends_to_one_sided_two_sigma_for_large_B():
     from scipy.stats import norm
     # t with 10^5 degrees of freedom differs from the normal by O(1/dof) ~ 1e-5
