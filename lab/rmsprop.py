@@ -1,0 +1,215 @@
+"""RMSProp on the noisy quadratic model: what s_t tracks, and what that does to the step.
+
+RMSProp keeps, per coordinate :math:`i`, a running average of the squared batch gradient
+and divides the step by its square root:
+
+.. math::
+
+    s_t[i] = (1 - \\tfrac{1}{N_s})\\, s_{t-1}[i] + \\tfrac{1}{N_s}\\,\\hat g_t[i]^2, \\qquad
+    \\Phi_{t+1}[i] = \\Phi_t[i] - \\frac{\\eta}{\\sqrt{s_t[i] + \\epsilon}}\\,\\hat g_t[i].
+
+This module holds the closed forms the book compares RMSProp with (the second moment
+:math:`E\\hat g^2 = g^2 + \\sigma^2/B`, its sampling variance, the exact moment recursion
+of SGD on :class:`~lab.problems.NoisyQuadratic`) and a vectorised RMSProp simulation on
+that model (many independent chains at once), tested equal to :class:`lab.optim.RMSProp`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from . import _checks
+from .problems import NoisyQuadratic
+
+__all__ = [
+    "second_moment",
+    "second_moment_variance",
+    "sgd_stationary_snr",
+    "scaled_nqm",
+    "sgd_nqm_second_moments",
+    "sgd_best_lr",
+    "rmsprop_nqm",
+    "steps_to_reach",
+]
+
+
+def second_moment(g, sigma, batch_size: int):
+    """:math:`E\\hat g^2 = g^2 + \\sigma^2/B`: what RMSProp's :math:`s_t` tracks at a fixed :math:`\\Phi`.
+
+    ``sigma`` is the *per-example* gradient standard deviation, so :math:`\\sigma^2/B` is
+    :math:`\\mathrm{Var}\\,\\hat g` for a batch of :math:`B` independent examples (the
+    lecture's :math:`g^2 + \\sigma^2` holds for :math:`B = 1`). Numbers or numpy arrays
+    (broadcast). Raises ``ValueError`` for ``batch_size < 1``.
+    """
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    return np.asarray(g) ** 2 + np.asarray(sigma) ** 2 / B
+
+
+def second_moment_variance(g, sigma, batch_size: int):
+    """:math:`\\mathrm{Var}\\,\\hat g^2 = 2v^2 + 4g^2 v` with :math:`v = \\sigma^2/B`, for Gaussian :math:`\\hat g`.
+
+    If :math:`\\hat g \\sim N(g, v)` then :math:`\\hat g^2` has variance :math:`2v^2 + 4g^2v`;
+    with :func:`lab.averages.running_average_variance` it gives the spread of
+    :math:`s_t` and so the tolerance of any measurement of it. Raises ``ValueError`` for
+    ``batch_size < 1``.
+    """
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    v = np.asarray(sigma) ** 2 / B
+    return 2 * v * v + 4 * np.asarray(g) ** 2 * v
+
+
+def sgd_stationary_snr(lr, h):
+    """:math:`E g^2 / \\mathrm{Var}\\,\\hat g = \\eta h/(2 - \\eta h)` for SGD at stationarity on a quadratic.
+
+    With curvature :math:`h` and additive gradient noise of variance :math:`v`, SGD's
+    stationary :math:`\\mathrm{Var}\\,\\Phi = \\eta v/(h(2 - \\eta h))`, and :math:`g = h\\Phi`,
+    so :math:`E g^2 = \\eta h v/(2 - \\eta h)`. Numbers or numpy arrays. Raises
+    ``ValueError`` unless every :math:`\\eta h` is in (0, 2) (where SGD is stable).
+    """
+    r = np.asarray(lr, dtype=float) * np.asarray(h, dtype=float)
+    if not np.all((r > 0) & (r < 2)):
+        raise ValueError(f"lr * h must be in (0, 2) (SGD stable), got {r!r}")
+    return r / (2 - r)
+
+
+def scaled_nqm(kappa: float, dim: int = 8, sigma: float = 1.0, power: float = 1.0,
+               dtype=torch.float64, device="cpu") -> NoisyQuadratic:
+    """A :class:`~lab.problems.NoisyQuadratic` with curvatures :math:`h_i` log-spaced from 1 down to :math:`1/\\kappa`.
+
+    The per-example noise is :math:`\\sigma_i = \\sigma\\,h_i^{p}` with ``power`` :math:`p`.
+    :math:`p = 1`: coordinate :math:`i` is one and the same problem with its loss
+    multiplied by :math:`h_i` (different *units* per coordinate). :math:`p = 1/2`: the
+    gradient noise covariance is proportional to the Hessian (the Fisher ≈ Hessian
+    picture of a well-specified model). Raises ``ValueError`` for :math:`\\kappa < 1`,
+    ``dim < 1``, :math:`\\sigma \\le 0` or :math:`p` outside [0, 2].
+    """
+    kappa = _checks.real_in("kappa", kappa, 1.0)
+    d = _checks.integer_at_least("dim", dim, 1)
+    sigma = _checks.positive("sigma", sigma)
+    power = _checks.real_in("power", power, 0.0, 2.0)
+    h = np.logspace(0.0, -math.log10(kappa), d) if d > 1 else np.ones(1)
+    return NoisyQuadratic(h, sigma * h**power, dtype=dtype, device=device)
+
+
+def sgd_nqm_second_moments(problem: NoisyQuadratic, lr, batch_size: int, phi0, steps: int):
+    """Exact :math:`E\\Phi_{t}[i]^2` of constant-step SGD on the noisy quadratic, :math:`t = 0..T`.
+
+    Per coordinate the error obeys :math:`\\Phi_{t+1} = (1-\\eta h)\\Phi_t + \\eta\\xi_t` with
+    :math:`\\mathrm{Var}\\,\\xi = \\sigma^2/B`, so with :math:`\\rho = (1-\\eta h)^2`
+
+    .. math:: E\\Phi_t^2 = \\rho^t\\Phi_0^2 + \\eta^2\\frac{\\sigma^2}{B}\\,\\frac{1-\\rho^t}{1-\\rho}
+
+    (:math:`t\\,\\eta^2\\sigma^2/B` where :math:`\\rho = 1`). ``lr`` may be a number or a
+    1-d array of learning rates (a leading axis in the result); ``phi0`` a number or
+    length-d array. Returns a float64 numpy array of shape ``(T + 1, d)`` or
+    ``(len(lr), T + 1, d)``. Raises ``ValueError`` for ``lr < 0``, ``batch_size < 1`` or
+    ``steps < 0``.
+    """
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    T = _checks.integer_at_least("steps", steps, 0)
+    lrs = np.atleast_1d(np.asarray(lr, dtype=float))
+    if not np.all(np.isfinite(lrs) & (lrs >= 0)):
+        raise ValueError(f"lr must be finite and >= 0, got {lr!r}")
+    h = problem.h.cpu().numpy()
+    v = problem.gradient_variance(B).cpu().numpy()
+    phi0 = np.broadcast_to(np.asarray(phi0, dtype=float), h.shape)
+    eta = lrs[:, None, None]
+    rho = (1.0 - eta * h) ** 2
+    t = np.arange(T + 1)[None, :, None]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rho_t = rho**t
+        geometric = np.where(np.isclose(rho, 1.0, rtol=0, atol=1e-14), t * 1.0,
+                             (1.0 - rho_t) / (1.0 - rho))
+    out = rho_t * phi0**2 + eta**2 * v * geometric
+    return out if np.ndim(lr) else out[0]
+
+
+def sgd_best_lr(problem: NoisyQuadratic, batch_size: int, phi0, steps: int, lrs,
+                objective="worst"):
+    """The learning rate from ``lrs`` that minimises SGD's exact objective at step ``steps``.
+
+    ``objective``: ``"worst"``, :math:`\\max_i E\\Phi_T[i]^2/\\Phi_0[i]^2` (every coordinate
+    must converge), or ``"loss"``, :math:`E f(\\Phi_T) = \\frac12\\sum_i h_i E\\Phi_T[i]^2`.
+    Returns ``(lr, curve)`` with ``curve`` the objective at every step for that rate.
+    Raises ``ValueError`` for an unknown objective.
+    """
+    curves = _objective(problem, sgd_nqm_second_moments(problem, np.asarray(lrs, float),
+                                                        batch_size, phi0, steps), phi0, objective)
+    final = np.where(np.isfinite(curves[:, -1]), curves[:, -1], np.inf)
+    k = int(np.argmin(final))
+    return float(np.asarray(lrs, float)[k]), curves[k]
+
+
+def _objective(problem, second_moments, phi0, objective):
+    h = problem.h.cpu().numpy()
+    if objective == "worst":
+        phi0 = np.broadcast_to(np.asarray(phi0, dtype=float), h.shape)
+        return (second_moments / phi0**2).max(-1)
+    if objective == "loss":
+        return 0.5 * (h * second_moments).sum(-1)
+    raise ValueError(f"objective must be 'worst' or 'loss', got {objective!r}")
+
+
+def rmsprop_nqm(problem: NoisyQuadratic, phi0, lr: float, N_s: float, batch_size: int,
+                steps: int, chains: int, generator: torch.Generator, *, eps: float = 0.0,
+                record_every: int = 1) -> dict:
+    """``chains`` independent RMSProp runs on the noisy quadratic, vectorised.
+
+    Each step draws :math:`\\hat g` with :meth:`NoisyQuadratic.stochastic_gradient` and applies
+    :math:`s \\leftarrow (1-\\frac1{N_s})s + \\frac1{N_s}\\hat g^2`,
+    :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g/\\sqrt{s+\\epsilon}` from :math:`s_0 = 0` (the
+    lecture's RMSProp, as :class:`lab.optim.RMSProp`; where :math:`s + \\epsilon = 0`,
+    :math:`\\hat g = 0` too and nothing moves). Runs on ``generator``'s device. Returns
+    numpy arrays, recorded at ``t`` = 0, ``record_every``, ..., ``steps``: ``phi_sq``
+    (chain mean of :math:`\\Phi_t[i]^2`, shape (records, d)), ``phi_sq_se`` (its standard
+    error across chains), ``s`` (chain mean of :math:`s_t[i]`), ``s_se``, and ``t``.
+    Raises ``ValueError`` for ``lr < 0``, ``N_s < 1``, ``eps < 0`` or counts < 1, and
+    ``FloatingPointError`` if a run diverges.
+    """
+    lr = _checks.nonnegative("lr", lr)
+    N_s = _checks.real_in("N_s", N_s, 1.0)
+    eps = _checks.nonnegative("eps", eps)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    T = _checks.integer_at_least("steps", steps, 1)
+    n = _checks.integer_at_least("chains", chains, 1)
+    every = _checks.integer_at_least("record_every", record_every, 1)
+    dev, dtype = generator.device, problem.h.dtype
+    problem = problem if problem.h.device == dev else NoisyQuadratic(
+        problem.h.to(dev), problem.sigma.to(dev), dtype=dtype, device=dev)
+    Phi = torch.as_tensor(phi0, dtype=dtype, device=dev).expand(n, problem.dim).clone()
+    s = torch.zeros_like(Phi)
+    w = 1.0 / N_s
+    records = {"phi_sq": [], "phi_sq_se": [], "s": [], "s_se": []}
+
+    def record():
+        for name, x in (("phi_sq", Phi * Phi), ("s", s)):
+            records[name].append(x.mean(0))
+            records[name + "_se"].append(x.std(0) / math.sqrt(n) if n > 1
+                                         else torch.zeros_like(x[0]))
+
+    record()
+    for t in range(1, T + 1):
+        g = problem.stochastic_gradient(Phi, B, generator)
+        s.mul_(1.0 - w).addcmul_(g, g, value=w)
+        Phi.sub_(lr * g / (s + eps).sqrt().clamp_min(torch.finfo(dtype).tiny))
+        if t % every == 0 or t == T:
+            record()
+    out = {k: torch.stack(v).cpu().numpy() for k, v in records.items()}
+    if not np.all(np.isfinite(out["phi_sq"])):
+        raise FloatingPointError("RMSProp diverged: lower the learning rate")
+    out["t"] = np.unique(np.r_[np.arange(0, T + 1, every), T])
+    return out
+
+
+def steps_to_reach(curve, target: float, t=None):
+    """The first step at which ``curve`` is at or below ``target`` (``inf`` if never).
+
+    ``t`` gives the step of each entry (default 0, 1, 2, ...).
+    """
+    curve = np.asarray(curve)
+    t = np.arange(len(curve)) if t is None else np.asarray(t)
+    hit = np.nonzero(curve <= target)[0]
+    return float(t[hit[0]]) if hit.size else math.inf
