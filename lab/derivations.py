@@ -777,7 +777,8 @@ class Derivation:
         return _as_claim(self.claims[name]).latex()
 
     def _repr_markdown_(self) -> str:
-        lines = [f"**{self.title}**", ""]
+        title = self.title.replace("*", r"\*").replace("_", r"\_")  # literal, not emphasis
+        lines = [f"**{title}**", ""]
         for text, expr in self.steps:
             lines.append(f"- {text}: ${sp.latex(expr)}$")
         return "\n".join(lines)
@@ -1436,8 +1437,8 @@ def progress_guarantee() -> Derivation:
                 guarantee.subs(loss0, sp.Symbol(r"\mathrm{loss}(\beta)")),
             ),
         ),
-        ("best $\\eta$", _eq(sp.Symbol(r"\eta^*(B)"), eta_star_B)),
-        ("progress per example", _eq(sp.Symbol(r"\eta^*(B)^2/B"), inner**2 / L**2)),
+        ("best $\\eta$", _eq(sp.Symbol(r"\eta^{*}(B)"), eta_star_B)),
+        ("progress per example", _eq(sp.Symbol(r"\eta^{*}(B)^{2}/B"), inner**2 / L**2)),
         ("best $B$", _eq(sp.Symbol("B^*"), B_star)),
         ("then", _eq(sp.Symbol(r"\eta^*"), eta_star)),
         ("scaled down", _eq(sp.Symbol(r"\eta_B"), eta_B)),
