@@ -664,6 +664,7 @@ class SNR(_LabOptimizer):
                  check_finite: bool = True):
         defaults = dict(batch_size=batch_size, lambda_eta=lambda_eta, lambda_B=lambda_B, K=K,
                         eps=eps, eta_max=eta_max, second_moment=second_moment, lr=lr)
+        self._scratch_arrays: dict = {}
         super().__init__(params, defaults, impl, check_finite)
 
     def _validate(self, group):
@@ -735,23 +736,24 @@ class SNR(_LabOptimizer):
 
     # The fast path works through the parameters in blocks of about ``_block`` elements:
     # slices of one large contiguous tensor, or several small (or non-contiguous)
-    # tensors gathered into scratch arrays. A block's slices of p, grad, g~, s~ and two
-    # scratch arrays (float32: 6 x 128 KiB) stay in a core's L2 cache while the
+    # tensors gathered into flat copies. On CPU a block's slices of p, grad, g~, s~ and
+    # two scratch arrays (float32: 6 x 128 KiB) stay in a core's L2 cache while the
     # thirteen elementwise ops of _snr_block run over them, so memory sees each element
-    # about once per step instead of once per op; and a block of at most 32768
-    # elements (torch's grain size) keeps each op on one thread.
+    # about once per step instead of once per op, and a block of at most 32768 elements
+    # (torch's grain size) keeps each op on one thread, which a loaded machine rewards.
+    # On a GPU each op is one kernel launch, so blocks are large.
     _block = 1 << 15
+    _block_gpu = 1 << 24
 
-    def _scratch(self, like: torch.Tensor):
-        """Two reusable block-sized arrays: a fresh large temporary costs page faults on
-        CPU, and scratch kept here stays out of the saved state."""
-        if not hasattr(self, "_scratch_arrays"):
-            self._scratch_arrays = {}
+    def _scratch(self, like: torch.Tensor, n: int):
+        """Two reusable flat arrays of at least ``n`` elements: a fresh large temporary
+        costs page faults on CPU, and scratch kept here stays out of the saved state."""
         key = (like.device, like.dtype)
-        if key not in self._scratch_arrays:
-            self._scratch_arrays[key] = torch.empty(2, self._block, device=like.device,
-                                                    dtype=like.dtype).unbind()
-        return self._scratch_arrays[key]
+        pair = self._scratch_arrays.get(key)
+        if pair is None or pair[0].numel() < n:
+            pair = torch.empty(2, n, device=like.device, dtype=like.dtype).unbind()
+            self._scratch_arrays[key] = pair
+        return pair
 
     def _fast_step(self, group, ps, gs, states, step):
         K, B = group["K"], group["batch_size"]
@@ -776,10 +778,10 @@ class SNR(_LabOptimizer):
             k_w=group["lambda_B"] * per_example / B,
             k_eta=eta_max * per_example / group["lambda_eta"],
             step=-group["lr"] * eta_max, skip_weight=skip_weight)
-        block = self._block
-        a_full, b_full = self._scratch(like)
+        block = self._block if like.device.type == "cpu" else self._block_gpu
         columns = [ps, gs, gts, sts] + ([sqs] if examples else [])
         sizes = [p.numel() for p in ps]
+        a_full, b_full = self._scratch(like, min(block, sum(sizes)))
         small = []
         for i, n in enumerate(sizes):
             tensors = [c[i] for c in columns]
