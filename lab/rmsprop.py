@@ -94,7 +94,8 @@ def scaled_nqm(kappa: float, dim: int = 8, sigma: float = 1.0, power: float = 1.
     return NoisyQuadratic(h, sigma * h**power, dtype=dtype, device=device)
 
 
-def sgd_nqm_second_moments(problem: NoisyQuadratic, lr, batch_size: int, phi0, steps: int):
+def sgd_nqm_second_moments(problem: NoisyQuadratic, lr, batch_size: int, phi0, steps: int,
+                           times=None):
     """Exact :math:`E\\Phi_{t}[i]^2` of constant-step SGD on the noisy quadratic, :math:`t = 0..T`.
 
     Per coordinate the error obeys :math:`\\Phi_{t+1} = (1-\\eta h)\\Phi_t + \\eta\\xi_t` with
@@ -105,7 +106,8 @@ def sgd_nqm_second_moments(problem: NoisyQuadratic, lr, batch_size: int, phi0, s
     (:math:`t\\,\\eta^2\\sigma^2/B` where :math:`\\rho = 1`). ``lr`` may be a number or a
     1-d array of learning rates (a leading axis in the result); ``phi0`` a number or
     length-d array. Returns a float64 numpy array of shape ``(T + 1, d)`` or
-    ``(len(lr), T + 1, d)``. Raises ``ValueError`` for ``lr < 0``, ``batch_size < 1`` or
+    ``(len(lr), T + 1, d)``; with ``times`` (non-negative integers) it is evaluated at
+    those steps instead of 0..T (``steps`` is then ignored). Raises ``ValueError`` for ``lr < 0``, ``batch_size < 1`` or
     ``steps < 0``.
     """
     B = _checks.integer_at_least("batch_size", batch_size, 1)
@@ -118,7 +120,9 @@ def sgd_nqm_second_moments(problem: NoisyQuadratic, lr, batch_size: int, phi0, s
     phi0 = np.broadcast_to(np.asarray(phi0, dtype=float), h.shape)
     eta = lrs[:, None, None]
     rho = (1.0 - eta * h) ** 2
-    t = np.arange(T + 1)[None, :, None]
+    t = (np.arange(T + 1) if times is None else np.asarray(times, dtype=float))[None, :, None]
+    if times is not None and not np.all(t >= 0):
+        raise ValueError("times must be >= 0")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rho_t = rho**t
         geometric = np.where(np.isclose(rho, 1.0, rtol=0, atol=1e-14), t * 1.0,

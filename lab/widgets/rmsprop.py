@@ -1,0 +1,103 @@
+"""Chapter 5 explorer: SGD against RMSProp on an ill-conditioned noisy quadratic."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import _checks
+from .. import generator as make_generator
+from ..plots import COLORS
+from ..rmsprop import rmsprop_nqm, scaled_nqm, sgd_best_lr, sgd_nqm_second_moments
+from ._explorer import Explorer
+
+__all__ = ["RMSPROP_CONTROLS", "rmsprop_state", "rmsprop_figure", "rmsprop_explorer"]
+
+#: Slider ranges of the Chapter 5 explorer (the tests sweep every extreme).
+RMSPROP_CONTROLS = {
+    "lr": {"options": [0.001, 0.003, 0.01, 0.03, 0.1], "value": 0.01,
+           "description": "RMSProp η"},
+    "N_s": {"options": [10, 30, 100, 300, 1000], "value": 100, "description": "N_s"},
+    "batch_size": {"options": [1, 4, 16, 64], "value": 1, "description": "batch size B"},
+    "kappa": {"options": [1, 10, 100, 1000], "value": 100, "description": "condition κ"},
+    "power": {"options": [1.0, 0.5], "value": 1.0, "description": "noise σᵢ ∝ hᵢ^p, p"},
+}
+
+#: SGD's learning rates searched for its best run (exact, so the search is cheap).
+SGD_LRS = np.geomspace(1e-3, 1.99, 80)
+
+
+def rmsprop_state(lr: float = 0.01, N_s: float = 100, batch_size: int = 1,
+                  kappa: float = 100, power: float = 1.0, *, dim: int = 6, sigma: float = 1.0,
+                  steps: int = 300, chains: int = 32, seed: int = 0,
+                  device: str | torch.device = "cpu") -> dict:
+    """Everything the Chapter 5 explorer shows, on :func:`lab.rmsprop.scaled_nqm`.
+
+    Curvatures :math:`h_i` log-spaced from 1 to :math:`1/\\kappa`, noise
+    :math:`\\sigma_i = \\sigma h_i^p`, every coordinate started at :math:`\\Phi_0 = 1`. The
+    objective is the worst coordinate's relative error
+    :math:`\\max_i E\\Phi_t[i]^2/\\Phi_0^2`. SGD runs at the constant learning rate of
+    :data:`SGD_LRS` that is best at step ``steps`` (``sgd_lr``), exactly
+    (:func:`lab.rmsprop.sgd_nqm_second_moments`); RMSProp at ``lr`` is simulated with
+    ``chains`` runs. Arrays: ``t``, ``sgd_worst``, ``rms_worst``, ``h``, and at the last
+    step ``sgd_final``, ``rms_final`` (per coordinate), ``rms_lr_eff``
+    (:math:`\\eta/\\sqrt{s_T[i]}`, chain mean of :math:`s`). Raises ``ValueError`` for a
+    learning rate outside [1e-4, 0.3], :math:`N_s < 1`, :math:`B < 1`,
+    :math:`\\kappa < 1` or :math:`p` outside [0, 2].
+    """
+    lr = _checks.real_in("lr", lr, 1e-4, 0.3)
+    N_s = _checks.real_in("N_s", N_s, 1.0)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    problem = scaled_nqm(kappa, dim, sigma, power)
+    sgd_lr, sgd_worst = sgd_best_lr(problem, B, 1.0, steps, SGD_LRS)
+    sgd_final = sgd_nqm_second_moments(problem, sgd_lr, B, 1.0, steps)[-1]
+    run = rmsprop_nqm(problem, 1.0, lr, N_s, B, steps, chains, make_generator(seed, device))
+    return {
+        "params": {"lr": lr, "N_s": N_s, "batch_size": B, "kappa": float(kappa),
+                   "power": float(power)},
+        "t": run["t"].astype(float),
+        "h": problem.h.numpy(),
+        "sgd_lr": sgd_lr,
+        "sgd_worst": sgd_worst,
+        "rms_worst": run["phi_sq"].max(-1),
+        "sgd_final": sgd_final,
+        "rms_final": run["phi_sq"][-1],
+        "rms_lr_eff": lr / np.sqrt(run["s"][-1]),
+    }
+
+
+def rmsprop_figure(fig, state: dict):
+    """Left: worst-coordinate error over time. Right: every coordinate's error at the end, against its curvature."""
+    fig.clf()
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.28)
+    ax, ax_h = fig.subplots(1, 2)
+    p, t = state["params"], state["t"]
+    ax.plot(t, state["sgd_worst"], color=COLORS["theory"], lw=2,
+            label=f"SGD, best η = {state['sgd_lr']:.3g} (exact)")
+    ax.plot(t, state["rms_worst"], color=COLORS["data"], lw=2,
+            label=f"RMSProp, η = {p['lr']:g} (simulated)")
+    ax.set_yscale("log")
+    ax.minorticks_off()
+    ax.set_ylim(1e-3, 3)
+    ax.set_xlabel("step $t$")
+    ax.set_title(r"worst coordinate: $\max_i E\Phi_t[i]^2/\Phi_0^2$", fontsize=10)
+    ax.legend(fontsize=8, loc="lower left")
+    h = state["h"]
+    ax_h.loglog(h, state["sgd_final"], "o-", color=COLORS["theory"], label="SGD")
+    ax_h.loglog(h, state["rms_final"], "s-", color=COLORS["data"], label="RMSProp")
+    ax_h.minorticks_off()
+    ax_h.set_ylim(1e-3, 3)
+    ax_h.set_xlim(min(h.min(), 0.5) / 2, 2)
+    ax_h.set_xlabel("curvature $h_i$")
+    ax_h.set_title(f"each coordinate at t = {int(t[-1])} (κ = {p['kappa']:g}, p = {p['power']:g})",
+                   fontsize=10)
+    ax_h.legend(fontsize=8, loc="lower left")
+    return fig
+
+
+def rmsprop_explorer(**fixed) -> Explorer:
+    """The Chapter 5 explorer: sliders for η, N_s, B, κ and the noise model over :func:`rmsprop_state`."""
+    return Explorer(rmsprop_state, rmsprop_figure, RMSPROP_CONTROLS, **fixed)
+
+
+REGISTRY = ("rmsprop", rmsprop_explorer, rmsprop_state, RMSPROP_CONTROLS)
