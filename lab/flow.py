@@ -213,24 +213,27 @@ def fokker_planck():
     the Langevin step noise 2Tη at T = ησ²/(2B); and on ℓ = e^{−Φ} the flow
     Φ = log(e^{Φ0} + ηt) solves dΦ/dt = −η ℓ′, with ℓ → 0 while Φ − log(ηt) → 0 (so Φ → ∞).
     """
-    from .derivations import Derivation, Limit
+    from .derivations import Derivation, Identity, Limit
 
     x, y, T = sp.Symbol("Phi", real=True), sp.Symbol("Phi_2", real=True), sp.Symbol("T", positive=True)
+    D = sp.Derivative  # unevaluated: sympy has to do the calculus inside the check
     f = sp.Function("f")
     p = sp.exp(-f(x) / T)
-    flux = sp.diff(f(x), x) * p + T * sp.diff(p, x)
+    flux = D(f(x), x) * p + T * D(p, x)
     F2 = sp.Function("f")(x, y)
     p2 = sp.exp(-F2 / T)
-    fp2 = (sp.diff(p2 * sp.diff(F2, x), x) + sp.diff(p2 * sp.diff(F2, y), y)
-           + T * (sp.diff(p2, x, 2) + sp.diff(p2, y, 2)))
+    fp2 = D(p2 * D(F2, x), x) + D(p2 * D(F2, y), y) + T * (D(p2, x, 2) + D(p2, y, 2))
     h, tau, eta, sigma, B = sp.symbols("h tau eta sigma B", positive=True)
     V = T / h * (1 - sp.exp(-2 * h * tau))
     t, phi0 = sp.Symbol("t", positive=True), sp.Symbol("Phi_0", real=True)
     Phi_t = sp.log(sp.exp(phi0) + eta * t)
     ell = lambda z: sp.exp(-z)  # noqa: E731
     claims = {
-        "gibbs_flux_vanishes_1d": sp.Eq(flux, 0, evaluate=False),
-        "gibbs_is_stationary_2d": sp.Eq(fp2, 0, evaluate=False),
+        "gibbs_flux_vanishes_1d": Identity(
+            flux, 0, tex=r"f'(\Phi)\,e^{-f/T} + T\,\partial_\Phi e^{-f/T} = 0"),
+        "gibbs_is_stationary_2d": Identity(
+            fp2.doit(), 0, tex=r"\nabla\cdot\big(e^{-f/T}\nabla f\big) + T\,\Delta e^{-f/T} = 0"
+                        r"\quad(\Phi \in \mathbb{R}^2)"),
         "ou_variance_solves_moment_ode": sp.Eq(sp.diff(V, tau), -2 * h * V + 2 * T, evaluate=False),
         "sgd_noise_matches_langevin_at_T": sp.Eq(
             2 * (eta * sigma**2 / (2 * B)) * eta, eta**2 * sigma**2 / B, evaluate=False),
@@ -239,11 +242,13 @@ def fokker_planck():
         "exp_flow_loss_to_zero": Limit(ell(Phi_t), t, sp.oo, 0),
         "exp_flow_Phi_grows_like_log_eta_t": Limit(Phi_t - sp.log(eta * t), t, sp.oo, 0),
     }
-    fp_rhs = sp.Symbol(r"\partial_\Phi (f' p) + T\,\partial_\Phi^2 p")
+    # Symbol names without "_" or "^" are typeset verbatim by sympy.latex.
     steps = [
-        ("Fokker–Planck", sp.Eq(sp.Symbol(r"\partial_\tau p"), fp_rhs, evaluate=False)),
+        ("Fokker–Planck equation", sp.Eq(sp.Symbol(r"\frac{\partial p}{\partial \tau}"),
+                                         sp.Symbol(r"\nabla\cdot(p\nabla f) + T\Delta p"),
+                                         evaluate=False)),
         ("Gibbs density", sp.Eq(sp.Symbol("p"), p, evaluate=False)),
-        ("its probability flux", sp.Eq(sp.Symbol(r"f' p + T p'"), sp.simplify(flux),
+        ("its probability flux", sp.Eq(sp.Symbol(r"p\nabla f + T\nabla p"), flux.doit(),
                                        evaluate=False)),
     ]
     return Derivation("Langevin dynamics: exp(−f/T) is stationary", {"Phi": x, "T": T},

@@ -119,3 +119,16 @@ def test_explorer_state_two_limits_and_bad_input():
     for kw in [{"N": 0}, {"batch_size": 0}, {"limit": "heat"}]:
         with pytest.raises(ValueError, match=next(iter(kw))):
             gradient_flow_state(**kw)
+
+
+def test_stationarity_check_rejects_the_wrong_temperature():
+    # The same claim with the density at temperature 2T instead of T must fail.
+    import sympy as sp
+
+    from lab.derivations import Identity
+
+    x, T = sp.Symbol("Phi", real=True), sp.Symbol("T", positive=True)
+    f = sp.Function("f")
+    p = sp.exp(-f(x) / (2 * T))
+    wrong = Identity(sp.Derivative(f(x), x) * p + T * sp.Derivative(p, x), 0)
+    assert not wrong.check()
