@@ -649,7 +649,7 @@ class SNR(_LabOptimizer):
     :math:`\\eta` (1 is the lecture's algorithm; it lets torch's schedulers anneal).
     State: ``g_tilde``, ``s_tilde``, ``step``; :meth:`B_star` and :meth:`eta` give
     :math:`B^*[i]` and :math:`\\eta[i]` for plotting. ``impl``: ``"auto"`` or ``"foreach"``
-    (the fast path: :func:`_snr_block`'s 13 elementwise ops over cache-sized blocks, equal
+    (the fast path: ``_snr_block``'s 13 elementwise ops over cache-sized blocks, equal
     to the reference up to round-off), or ``"reference"`` (:func:`snr_update`). Raises
     ``ValueError`` for an argument out of range, or at a step in ``"examples"`` mode when ``p.grad_sq`` is
     missing or has the wrong shape.
