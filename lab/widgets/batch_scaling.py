@@ -63,7 +63,8 @@ def batch_scaling_state(lr_1: float = 0.002, noise: float = 1.0, examples: int =
     curves = np.array([nqm_expected_loss(problem, Phi0, B * lr_1, B, x / B)
                        for B, x in zip(CURVE_BATCH_SIZES, grid)])
     batch_sizes = np.unique(np.logspace(0, 12, 61, base=2).round()).astype(int)
-    at_budget = nqm_loss_after_examples(problem, Phi0, lr_1, batch_sizes, [E])[:, 0]
+    # clipped first: a diverged run (about 1e304) divided by a small loss would overflow
+    at_budget = np.minimum(nqm_loss_after_examples(problem, Phi0, lr_1, batch_sizes, [E])[:, 0], cap)
     ratio = at_budget / at_budget[0]
     return {
         "params": {"lr_1": lr_1, "noise": float(noise), "examples": E},
