@@ -80,3 +80,13 @@ def test_pages_workflow_builds_strictly_and_publishes_the_html():
     deploy = workflow["jobs"]["deploy"]
     assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages")
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+
+
+@pytest.mark.parametrize("doc", [f for f in notebook_files() if Path(f).name[:2].isdigit()])
+def test_setup_cell_runs_first_under_thebe(doc):
+    # Thebe runs only the cells on the page; a chapter's imports must be there, tagged to run
+    # when the kernel starts, or every later cell fails with a NameError.
+    text = (ROOT / f"{doc}.md").read_text()
+    first_cell = text[text.index("```{code-cell}"):]
+    first_cell = first_cell[:first_cell.index("\n```", 3)]
+    assert "thebe-init" in first_cell and "remove-cell" not in first_cell, doc
