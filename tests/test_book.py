@@ -59,6 +59,10 @@ def test_page_has_no_error_output_and_typeset_ready_math(built_book, doc):
                    "output error"):
         assert marker not in html, f"{doc}: error output on the page ({marker!r})"
     text = _main_text(soup)
+    # A markdown table that did not parse (e.g. a "|" inside a cell) shows up as a paragraph
+    # of pipes.
+    broken = [p.get_text()[:80] for p in soup.select("article p") if p.get_text().startswith("| ")]
+    assert not broken, f"{doc}: unrendered markdown table(s): {broken}"
     # Math that MyST did not turn into a math node would stay as raw $...$ on the page.
     raw = re.findall(r"\$\$|(?<![\\\w])\$[^$\s][^$]*\$", text)
     assert not raw, f"{doc}: raw TeX left outside math nodes: {raw[:3]}"
