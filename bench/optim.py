@@ -6,12 +6,15 @@ memory-bandwidth floor, bytes moved per parameter (SGD 12, momentum/RMSProp 20,
 Adam/SNR 28: read p, g and each state tensor, write p and each state tensor) times the
 count, divided by the copy bandwidth measured in the same run (``dst.copy_(src)``
 counted as 8 bytes per float32). Each time is the fastest of several steps after
-warm-up (the least disturbed by other work on a shared machine), with
-``torch.cuda.synchronize`` around CUDA steps.
+warm-up (the least disturbed by other work on a shared machine). On CPU the steps run
+on one thread and are timed in CPU seconds (``time.process_time``), which other jobs on
+a shared machine inflate least; on CUDA, wall-clock seconds with
+``torch.cuda.synchronize`` around each step.
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import torch
@@ -28,16 +31,17 @@ def _sync(device):
 
 def _best_time(fn, device, repeats, warmup=2, budget_s=0.6):
     """The fastest of up to ``repeats`` calls (at least 3), stopping after ``budget_s``."""
+    clock = time.process_time if device.type == "cpu" else time.perf_counter
     for _ in range(warmup):
         fn()
     _sync(device)
     times = []
     spent = 0.0
     while len(times) < repeats and (len(times) < 3 or spent < budget_s):
-        start = time.perf_counter()
+        start = clock()
         fn()
         _sync(device)
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
         spent += times[-1]
     return min(times)
 
@@ -73,8 +77,10 @@ def _candidates():
         ("lab Adam (auto=fused)", "Adam", lambda ps: O.Adam(ps, lr=1e-3)),
         ("lab Adam foreach", "Adam", lambda ps: O.Adam(ps, lr=1e-3, impl="foreach")),
         ("lab Adam no check", "Adam", lambda ps: O.Adam(ps, lr=1e-3, check_finite=False)),
-        ("lab SNR (auto=blocked)", "SNR",
+        ("lab SNR (auto=fused)", "SNR",
          lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2)),
+        ("lab SNR foreach", "SNR",
+         lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2, impl="foreach")),
         ("lab SNR no check", "SNR",
          lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2, check_finite=False)),
     ]
@@ -82,8 +88,10 @@ def _candidates():
 
 def run(device, sizes, layouts, repeats):
     bandwidth = copy_bandwidth(max(sizes), device, repeats)
-    print(f"device {device}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}; "
-          f"copy bandwidth {bandwidth / 1e9:.1f} GB/s")
+    clock = "CPU time" if device.type == "cpu" else "wall time"
+    print(f"device {device}, {torch.get_num_threads()} CPU threads, {clock}, torch "
+          f"{torch.__version__}; copy bandwidth {bandwidth / 1e9:.1f} GB/s; load average "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     header = f"{'optimizer':24} {'params':>6} {'layout':>17} {'ns/param':>9} " \
              f"{'floor':>7} {'x floor':>8} {'x torch fastest':>16}"
     print(header)
@@ -115,7 +123,12 @@ def main(quick: bool = False) -> None:
     sizes = [10**6] if quick else [10**6, 10**7]
     repeats = 5 if quick else 15
     layouts = ["one tensor", "many small tensors"]
-    run(torch.device("cpu"), sizes, layouts, repeats)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # CPU time is comparable across runs on one thread only
+    try:
+        run(torch.device("cpu"), sizes, layouts, repeats)
+    finally:
+        torch.set_num_threads(threads)
     if torch.cuda.is_available():
         run(torch.device("cuda"), sizes, layouts, repeats)
     else:

@@ -14,9 +14,12 @@ Each optimizer is a running average (:mod:`lab.averages`) of :math:`\\hat g` or
   :math:`\\eta[i] = \\lambda_\\eta \\tilde g[i]^2/\\tilde\\sigma[i]^2`.
 
 Every optimizer has a readable single-tensor reference function (``sgd_update``,
-``momentum_update``, ...) and a fast path tested equal to it: ``torch._foreach_*`` ops,
-torch's fused Adam kernel for :class:`Adam`, and for :class:`SNR` the update rewritten
-in 13 elementwise ops run over cache-sized blocks. Choose with ``impl``. All of them accept
+``momentum_update``, ...) and a fast path tested equal to it: ``torch._foreach_*`` ops;
+for :class:`Adam` and :class:`SNR` on CPU a C++ step compiled on first use
+(``lab._fused``: the reference's arithmetic in one pass over memory), and where it
+cannot be built torch's fused Adam kernel for :class:`Adam` (also on CUDA) and for
+:class:`SNR` the update rewritten in 13 elementwise ops run over cache-sized blocks.
+Choose with ``impl``. All of them accept
 param groups, ``step(closure)``, ``torch.optim.lr_scheduler`` (``lr`` is read from the
 group on every step), ``state_dict``/``load_state_dict`` (a resumed run is bitwise
 identical to an uninterrupted one), float32/float64 parameters on any device, and
@@ -33,6 +36,7 @@ from collections import defaultdict
 
 import torch
 
+from lab import _fused
 from lab._checks import integer_at_least, nonnegative, positive, real_in
 from lab.averages import running_average_weight, update_average_
 
@@ -239,6 +243,7 @@ class _LabOptimizer(torch.optim.Optimizer):
     _state_names: tuple[str, ...] = ()
     _impls: tuple[str, ...] = ("auto", "reference", "foreach")
     _bucket_by_step = False
+    _has_fused_cpu = False  # a C++ step in lab._fused (see _fused_cpu)
 
     def __init__(self, params, defaults: dict, impl: str, check_finite: bool):
         if impl not in self._impls:
@@ -315,21 +320,37 @@ class _LabOptimizer(torch.optim.Optimizer):
     def _extra_grads(self, group, params):
         return []
 
-    def _check_finite(self, work) -> None:
+    def _fused_ops(self, work):
+        """lab._fused's ops (built on first use) if a group of this step may use them, else None."""
+        if not self._has_fused_cpu:
+            return None
+        for group, params, _, _ in work:
+            if group["impl"] in ("auto", "fused") and any(
+                    p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64)
+                    for p in params):
+                return _fused.ops()
+        return None
+
+    def _check_finite(self, work, ops=None) -> None:
         checked = [(gi, where, grads + self._extra_grads(group, params))
                    for gi, (group, params, grads, where) in enumerate(work)
                    if group["check_finite"]]
-        by_kind = defaultdict(list)
-        for _, _, tensors in checked:
-            for g in tensors:
-                by_kind[g.device, g.dtype].append(g)
-        # One norm per tensor in one call (NaN and inf propagate into it: a read-only pass
-        # over the gradient, the cheapest of the reductions timed) and one host sync per
-        # device/dtype; a finite gradient whose norm overflows is cleared by the exact
-        # check below.
-        if all(bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors, 2))).all())
-               for tensors in by_kind.values()):
-            return
+        # Every gradient is read before any step writes, so a non-finite one changes
+        # nothing. With lab._fused: all_finite reads each element once, at memory speed.
+        # Without: one norm per tensor in one call (NaN and inf propagate into it, the
+        # cheapest of the reductions timed) and one host sync per device/dtype; a finite
+        # gradient whose norm overflows is cleared by the exact check below.
+        if ops is not None:
+            if ops.all_finite([g for _, _, tensors in checked for g in tensors]):
+                return
+        else:
+            by_kind = defaultdict(list)
+            for _, _, tensors in checked:
+                for g in tensors:
+                    by_kind[g.device, g.dtype].append(g)
+            if all(bool(torch.isfinite(torch.stack(torch._foreach_norm(tensors, 2))).all())
+                   for tensors in by_kind.values()):
+                return
         for gi, where, tensors in checked:
             for g, pi in zip(tensors, where + where):
                 bad = int((~torch.isfinite(g)).sum())
@@ -348,13 +369,14 @@ class _LabOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         work = self._collect()
-        self._check_finite(work)
+        ops = self._fused_ops(work)
+        self._check_finite(work, ops)
         for group, params, grads, _ in work:
             if params:
-                self._update_group(group, params, grads)
+                self._update_group(group, params, grads, ops)
         return loss
 
-    def _update_group(self, group, params, grads) -> None:
+    def _update_group(self, group, params, grads, ops=None) -> None:
         reference, by_step = group["impl"] == "reference", self._bucket_by_step
         buckets = defaultdict(list)
         for p, g in zip(params, grads):
@@ -365,9 +387,12 @@ class _LabOptimizer(torch.optim.Optimizer):
                 self._reference_step(group, p, g, s)
             else:
                 buckets[p.device, dtype, s["step"] if by_step else None].append((p, g, s))
-        for (_, _, step), items in buckets.items():
+        for (device, _, step), items in buckets.items():
             ps, gs, ss = (list(x) for x in zip(*items))
-            self._fast_step(group, ps, gs, ss, step)
+            if ops is not None and device.type == "cpu" and group["impl"] in ("auto", "fused"):
+                self._fused_cpu(group, ps, gs, ss, step, ops)
+            else:
+                self._fast_step(group, ps, gs, ss, step)
 
     def _reference_step(self, group, p, g, state) -> None:
         if p.dtype in _LOW_PRECISION:
@@ -381,6 +406,10 @@ class _LabOptimizer(torch.optim.Optimizer):
         raise NotImplementedError
 
     def _fast_step(self, group, ps, gs, states, step) -> None:
+        raise NotImplementedError
+
+    def _fused_cpu(self, group, ps, gs, states, step, ops) -> None:
+        """The step with lab._fused's kernel (float32/float64 CPU tensors of one dtype)."""
         raise NotImplementedError
 
 
@@ -519,20 +548,23 @@ class Adam(_LabOptimizer):
     :math:`\\beta_2 = 1-1/N_s`: the state holds the debiased :math:`\\hat m_t, \\hat v_t`,
     and the run equals ``torch.optim.Adam(betas=(β1, β2))``) or ``"none"``
     (:math:`w_t = 1/N`). ``lr`` is :math:`\\eta \\ge 0`; ``N_g, N_s \\ge 1``;
-    ``eps \\ge 0``. State: ``mu``, ``s``, ``step``. ``impl``: ``"auto"`` (torch's fused
-    Adam kernel where it applies, foreach elsewhere), ``"reference"``
-    (:func:`adam_update`), ``"foreach"`` or ``"fused"``. The fused kernel is driven with
-    :math:`\\beta = 1 - w_t` and an infinite step count, so its bias correction
-    :math:`1-\\beta^\\infty` is 1 and it computes the weighted averages above; it
-    applies to float32/float64 tensors on CPU or CUDA with ``eps > 0`` (non-contiguous
-    tensors take the foreach path). Raises ``ValueError`` for an argument out of range,
-    or at a step with ``impl="fused"`` where the kernel cannot apply (``eps = 0``,
-    another device).
+    ``eps \\ge 0``. State: ``mu``, ``s``, ``step``. ``impl``: ``"auto"`` (a fused kernel
+    where one applies, foreach elsewhere), ``"reference"`` (:func:`adam_update`),
+    ``"foreach"`` or ``"fused"``. The fused kernels, for float32/float64 tensors: on CPU,
+    lab's own C++ step (``lab._fused``, compiled on first use), :func:`adam_update`'s
+    arithmetic in one pass over memory; where it cannot be built (no compiler; one
+    warning), and on CUDA, torch's fused Adam kernel (contiguous tensors; the others take
+    the foreach path), driven with :math:`\\beta = 1 - w_t` and an infinite step
+    count, so its bias correction :math:`1-\\beta^\\infty` is 1 and it computes the
+    weighted averages above, for ``eps > 0``. Raises ``ValueError`` for an argument out of
+    range, or at a step with ``impl="fused"`` where no fused kernel applies (another
+    device, or torch's kernel with ``eps = 0``).
     """
 
     _state_names = ("mu", "s")
     _impls = ("auto", "reference", "foreach", "fused")
     _bucket_by_step = True
+    _has_fused_cpu = True
 
     def __init__(self, params, lr: float = 1e-3, N_g: float = 10, N_s: float = 1000,
                  eps: float = 1e-8, bias_correction: str = "min", *, impl: str = "auto",
@@ -566,21 +598,28 @@ class Adam(_LabOptimizer):
         return (group["eps"] > 0 and 1 - w_g < 1 and 1 - w_s < 1
                 and device.type in ("cpu", "cuda"))
 
+    def _fused_cpu(self, group, ps, gs, states, step, ops):
+        w_g, w_s = self._weights(group, step)
+        ops.adam_step(ps, gs, [s["mu"] for s in states], [s["s"] for s in states],
+                      group["lr"], w_g, w_s, group["eps"])
+
     def _fast_step(self, group, ps, gs, states, step):
         w_g, w_s = self._weights(group, step)
-        impl = group["impl"]
-        if impl in ("auto", "fused") and self._fusable(group, ps[0].device, w_g, w_s):
+        impl, device = group["impl"], ps[0].device
+        if impl in ("auto", "fused") and self._fusable(group, device, w_g, w_s):
             fused = [p.is_contiguous() and g.is_contiguous() and s["mu"].is_contiguous()
                      and s["s"].is_contiguous() for p, g, s in zip(ps, gs, states)]
-            self._fused(group, *(_pick(x, fused, True) for x in (ps, gs, states)), w_g, w_s)
+            self._torch_fused(group, *(_pick(x, fused, True) for x in (ps, gs, states)),
+                              w_g, w_s)
             ps, gs, states = (_pick(x, fused, False) for x in (ps, gs, states))
         elif impl == "fused":
-            raise ValueError("impl='fused' needs float32/float64 tensors on CPU or CUDA and "
-                             "eps > 0; use impl='auto' to fall back to foreach")
+            raise ValueError("impl='fused' needs lab's CPU kernel (lab._fused, which could not "
+                             "be built here) or torch's fused kernel (float32/float64 on CPU or "
+                             "CUDA, eps > 0); use impl='auto' to fall back to foreach")
         if ps:
             self._foreach(group, ps, gs, states, w_g, w_s)
 
-    def _fused(self, group, ps, gs, states, w_g, w_s):
+    def _torch_fused(self, group, ps, gs, states, w_g, w_s):
         if not ps:
             return
         device = ps[0].device
@@ -648,15 +687,22 @@ class SNR(_LabOptimizer):
     (an integer), ``eps > 0``, ``eta_max > 0`` or None, ``lr \\ge 0`` a multiplier on
     :math:`\\eta` (1 is the lecture's algorithm; it lets torch's schedulers anneal).
     State: ``g_tilde``, ``s_tilde``, ``step``; :meth:`B_star` and :meth:`eta` give
-    :math:`B^*[i]` and :math:`\\eta[i]` for plotting. ``impl``: ``"auto"`` or ``"foreach"``
-    (the fast path: ``_snr_block``'s 13 elementwise ops over cache-sized blocks, equal
-    to the reference up to round-off), or ``"reference"`` (:func:`snr_update`). Raises
-    ``ValueError`` for an argument out of range, or at a step in ``"examples"`` mode when ``p.grad_sq`` is
-    missing or has the wrong shape.
+    :math:`B^*[i]` and :math:`\\eta[i]` for plotting. ``impl``: ``"fused"`` (float32/float64
+    CPU tensors: lab's C++ step, ``lab._fused``, compiled on first use, :func:`snr_update`'s
+    arithmetic in one pass over memory, equal to it bit for bit on x86 with AVX2 or
+    AVX-512), ``"foreach"`` (``_snr_block``'s 13 elementwise ops over
+    cache-sized blocks, equal to the reference up to round-off), ``"auto"`` (fused where
+    it applies, else foreach; where the C++ step cannot be built, one warning and
+    foreach), or ``"reference"`` (:func:`snr_update`). Raises ``ValueError`` for an
+    argument out of range, at a step in ``"examples"`` mode when ``p.grad_sq`` is missing
+    or has the wrong shape, or at a step with ``impl="fused"`` on another device;
+    ``RuntimeError`` with ``impl="fused"`` where the C++ step cannot be built.
     """
 
     _state_names = ("g_tilde", "s_tilde")
+    _impls = ("auto", "reference", "foreach", "fused")
     _bucket_by_step = True
+    _has_fused_cpu = True
 
     def __init__(self, params, batch_size: int, lambda_eta: float, lambda_B: float = 16.0,
                  K: int = 10, eps: float = 1e-8, *, eta_max: float | None = None,
@@ -755,7 +801,24 @@ class SNR(_LabOptimizer):
             self._scratch_arrays[key] = pair
         return pair
 
+    def _fused_cpu(self, group, ps, gs, states, step, ops):
+        K, B, examples = group["K"], group["batch_size"], group["second_moment"] == "examples"
+        sqs = [p.grad_sq.to(p.dtype) for p in ps] if examples else []
+        # The warm-up weight min(1, B/K) while the averages are updated with it (t - 1 <= K),
+        # else -1: the per-coordinate weight min(1, B/B*).
+        warm = (1.0 if K == 0 else min(1.0, B / K)) if step - 1 <= K else -1.0
+        ops.snr_step(ps, gs, [s["g_tilde"] for s in states], [s["s_tilde"] for s in states],
+                     sqs, warm, step > K, B, group["lambda_B"], group["lambda_eta"],
+                     group["eps"], self._eta_max(group), group["lr"], 1 if examples else B)
+
     def _fast_step(self, group, ps, gs, states, step):
+        if group["impl"] == "fused":  # where lab._fused's step did not apply
+            if ps[0].device.type != "cpu":
+                raise ValueError("impl='fused' needs float32/float64 tensors on CPU; use "
+                                 "impl='auto' to fall back to foreach")
+            if _fused.ops() is None:
+                raise RuntimeError("impl='fused': lab's C++ step could not be built (see the "
+                                   "warning); use impl='auto' to fall back to foreach")
         K, B = group["K"], group["batch_size"]
         gts = [s["g_tilde"] for s in states]
         sts = [s["s_tilde"] for s in states]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import platform
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lab import _fused
 from lab import optim as O
 
 settings.register_profile("lab", max_examples=40, deadline=None)
@@ -293,7 +295,8 @@ def test_fast_paths_equal_reference_every_step(name):
                         assert opt_f.state[b][key] == value
 
 
-def test_fused_adam_raises_when_it_cannot_apply():
+def test_fused_adam_raises_when_no_fused_kernel_applies(no_compiler):
+    # Without lab's C++ step only torch's fused kernel is left, and it needs eps > 0.
     p = make_param((3,), "plain")
     p.grad = torch.ones_like(p)
     with pytest.raises(ValueError, match="impl='fused'"):
@@ -639,12 +642,27 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(O.SNR, "_block", 16)
 
 
+@pytest.fixture(scope="session")
+def fused_ops():
+    """lab's C++ kernels; the first test to ask builds them (seconds, once per machine)."""
+    ops = _fused.ops()
+    if ops is None:
+        pytest.skip("lab._fused could not be built here (no C++ compiler or ninja)")
+    return ops
+
+
+def needs(impl, request):
+    """Skip an impl="fused" case where the C++ kernels cannot be built."""
+    if impl == "fused":
+        request.getfixturevalue("fused_ops")
+
+
 @pytest.mark.parametrize("second_moment", ["batch", "examples"])
 @pytest.mark.parametrize("K, lr", [(3, 1.0), (0, 0.3), (1, 2.0)])
 def test_snr_blocks_equal_reference_every_step(small_blocks, second_moment, K, lr):
     kw = dict(SNR_KW, K=K, lr=lr, second_moment=second_moment)
     runs = {}
-    for impl in ("reference", "auto"):
+    for impl in ("reference", "foreach"):
         params = [make_param(s, k, i) for i, (s, k) in enumerate(BLOCK_SHAPES)]
         runs[impl] = (params, O.SNR(params, impl=impl, **kw))
     g = torch.Generator().manual_seed(1)
@@ -658,18 +676,20 @@ def test_snr_blocks_equal_reference_every_step(small_blocks, second_moment, K, l
             for p, gr, sq in zip(params, grads, sqs):
                 p.grad, p.grad_sq = gr.clone(), sq.clone()
             opt.step()
-        (pr, opt_r), (pf, opt_f) = runs["reference"], runs["auto"]
+        (pr, opt_r), (pf, opt_f) = runs["reference"], runs["foreach"]
         for a, b in zip(pr, pf):
             torch.testing.assert_close(b, a, **TIGHT)
             for key in ("g_tilde", "s_tilde"):
                 torch.testing.assert_close(opt_f.state[b][key], opt_r.state[a][key], **TIGHT)
 
 
-def test_snr_blocks_keep_the_caps_exact(small_blocks):
+@pytest.mark.parametrize("impl", ["foreach", "fused"])
+def test_snr_fast_paths_keep_the_caps_exact(small_blocks, impl, request):
     # 40 coordinates (three slices): noise-free ones (w = 1, eta = eta_max), dead ones
     # (g = 0 stays put) and noisy ones.
+    needs(impl, request)
     p = torch.zeros(40, dtype=F64, requires_grad=True)
-    opt = O.SNR([p], **SNR_KW)
+    opt = O.SNR([p], impl=impl, **SNR_KW)
     cap = SNR_KW["lambda_eta"] * SNR_KW["lambda_B"] / SNR_KW["batch_size"]
     g = torch.Generator().manual_seed(0)
     for _ in range(10):
@@ -686,10 +706,13 @@ def test_snr_blocks_keep_the_caps_exact(small_blocks):
     assert torch.equal(opt.eta(p)[:15], torch.full((15,), cap, dtype=F64))
 
 
+@pytest.mark.parametrize("impl", ["foreach", "fused"])
 @pytest.mark.parametrize("where", [0, 39])
-def test_snr_blocks_non_finite_gradient_in_any_block_changes_nothing(small_blocks, where):
+def test_snr_fast_paths_non_finite_gradient_in_any_block_changes_nothing(small_blocks, impl,
+                                                                           where, request):
+    needs(impl, request)
     params = [torch.linspace(-1, 1, 40, dtype=F64).requires_grad_(), make_param((3,), "plain")]
-    opt = O.SNR(params, **SNR_KW)
+    opt = O.SNR(params, impl=impl, **SNR_KW)
     for t in range(6):
         for p in params:
             p.grad = 0.5 + 0.1 * t * torch.ones_like(p)
@@ -705,6 +728,224 @@ def test_snr_blocks_non_finite_gradient_in_any_block_changes_nothing(small_block
         assert torch.equal(p, b)
         assert all(torch.equal(opt.state[p][k], v) for k, v in s.items())
         assert opt.state[p]["step"] == 6
+
+
+# ---------------------------------------------------------------------------------------
+# The fused C++ steps (lab._fused): the reference's arithmetic in one pass over memory.
+# ---------------------------------------------------------------------------------------
+
+# torch's AVX2/AVX-512 kernels round once per op and lerp with one FMA, as the C++ steps
+# do, so SNR's step (products, quotients, clamps, lerps) is equal bit for bit there;
+# Adam's parameter may differ in the last bit, where torch's sqrt (MKL) is not correctly
+# rounded and the C++ one is. Elsewhere: round-off, compounded over 12 steps.
+BITWISE = (platform.machine().lower() in ("x86_64", "amd64")
+           and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"))
+ROUND_OFF = {torch.float64: TIGHT, torch.float32: dict(rtol=1e-5, atol=1e-5)}
+# One ulp of Adam's denominator per step changes the parameter by ulp * lr * |mu|/denom
+# (about 2^-24 * lr in float32); over 12 steps well under 1e-6.
+ADAM_ROUND_OFF = {torch.float64: TIGHT, torch.float32: dict(rtol=1e-6, atol=1e-6)}
+
+# Several 16384-element blocks with ragged ends (and enough work for two threads),
+# small tensors, a 0-d one, and a non-contiguous one (stepped through a contiguous copy).
+FUSED_SHAPES = [((201, 200), "plain"), ((3, 4), "plain"), ((4, 3), "transposed"), ((), "plain"),
+                ((16385,), "plain")]
+
+
+@pytest.fixture
+def no_compiler(monkeypatch):
+    """lab._fused as on a machine without a C++ compiler (or ninja)."""
+    def fail():
+        raise RuntimeError("Ninja is required to load C++ extensions")
+
+    monkeypatch.setattr(_fused, "_load", fail)
+    _fused.ops.cache_clear()
+    yield
+    _fused.ops.cache_clear()
+
+
+def fused_params(dtype, seed=0):
+    return [make_param(s, k, seed + i).detach().to(dtype).requires_grad_()
+            for i, (s, k) in enumerate(FUSED_SHAPES)]
+
+
+def fused_grads(params, masks, g):
+    """Noisy gradients, except noise-free (constant) and dead (zero) coordinates."""
+    out = []
+    for p, (constant, dead) in zip(params, masks):
+        gr = (0.5 + torch.randn(p.shape, generator=g, dtype=F64)) * (
+            1 + 5 * torch.rand(p.shape, generator=g, dtype=F64))
+        gr = torch.where(constant, 0.7, torch.where(dead, 0.0, gr))
+        out.append(torch.empty_like(p).copy_(gr))  # p's layout and dtype
+    return out
+
+
+def assert_steps_equal(runs, state_names, dtype, bitwise_state, bitwise_params):
+    (pr, opt_r), (pf, opt_f) = runs
+    for a, b in zip(pr, pf):
+        if bitwise_params:
+            assert torch.equal(b, a)
+        else:
+            torch.testing.assert_close(b, a, **ADAM_ROUND_OFF[dtype])
+        for key in state_names:
+            if bitwise_state:
+                assert torch.equal(opt_f.state[b][key], opt_r.state[a][key])
+            else:
+                torch.testing.assert_close(opt_f.state[b][key], opt_r.state[a][key],
+                                           **ROUND_OFF[dtype])
+        assert opt_f.state[b]["step"] == opt_r.state[a]["step"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("second_moment", ["batch", "examples"])
+@pytest.mark.parametrize("K, lr, eta_max", [(3, 1.0, None), (0, 0.3, None), (1, 2.0, 0.1)])
+def test_fused_snr_equals_reference_every_step(fused_ops, dtype, second_moment, K, lr, eta_max):
+    kw = dict(SNR_KW, K=K, lr=lr, eta_max=eta_max, second_moment=second_moment)
+    g = torch.Generator().manual_seed(K)
+    runs = []
+    for impl in ("reference", "fused"):
+        params = fused_params(dtype)
+        runs.append((params, O.SNR(params, impl=impl, **kw)))
+    masks = [(torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
+             for p in runs[0][0]]
+    for _ in range(12):
+        grads = fused_grads(runs[0][0], masks, g)
+        sqs = [gr * gr * (1 + torch.rand(gr.shape, generator=g, dtype=F64)).to(dtype)
+               for gr in grads]
+        for params, opt in runs:
+            for p, gr, sq in zip(params, grads, sqs):
+                p.grad, p.grad_sq = gr.clone(), sq.clone()
+            opt.step()
+        assert_steps_equal(runs, ("g_tilde", "s_tilde"), dtype, BITWISE, BITWISE)
+    # The caps were reached: eta_max at the noise-free coordinates.
+    p, opt = runs[1][0][0], runs[1][1]
+    cap = opt._eta_max(opt.param_groups[0])
+    assert (opt.eta(p) == cap).any() and (opt.eta(p) < cap).any()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bias_correction", ["min", "adam", "none"])
+@pytest.mark.parametrize("eps", [1e-8, 0.0])
+def test_fused_adam_equals_reference_every_step(fused_ops, dtype, bias_correction, eps):
+    kw = dict(lr=0.01, N_g=5, N_s=30, eps=eps, bias_correction=bias_correction)
+    g = torch.Generator().manual_seed(0)
+    runs = []
+    for impl in ("reference", "fused"):
+        params = fused_params(dtype)
+        runs.append((params, O.Adam(params, impl=impl, **kw)))
+    masks = [(torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
+             for p in runs[0][0]]
+    for _ in range(12):
+        grads = fused_grads(runs[0][0], masks, g)
+        for params, opt in runs:
+            for p, gr in zip(params, grads):
+                p.grad = gr.clone()
+            opt.step()
+        assert_steps_equal(runs, ("mu", "s"), dtype, BITWISE, False)
+    # Dead coordinates (all gradients 0, eps = 0) stay put instead of turning NaN.
+    assert all(torch.isfinite(p).all() for p in runs[1][0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_all_finite_is_exact(fused_ops, dtype):
+    info = torch.finfo(dtype)
+    x = torch.zeros(40_000, dtype=dtype)
+    finite = [info.max, -info.max, info.tiny, -0.0,
+              torch.nextafter(torch.zeros((), dtype=dtype), torch.ones((), dtype=dtype)).item()]
+    for value in finite:
+        y = x.clone()
+        y[::7] = value
+        assert fused_ops.all_finite([x, y])
+    for value in (math.nan, -math.nan, math.inf, -math.inf):
+        for where in (0, 16383, 16384, 39_999):
+            y = x.clone()
+            y[where] = value
+            assert not fused_ops.all_finite([x, y])
+    assert fused_ops.all_finite([])
+
+
+@pytest.mark.parametrize("name, where", [
+    (name, where) for name in ("Adam-min", "SNR") for where in ((0, 0, 0), (0, 0, -1), (1, 0, 5))
+] + [("SNR", (0, 1, "grad_sq"))])
+def test_fused_non_finite_gradient_raises_before_anything_changes(fused_ops, name, where):
+    # A NaN anywhere (first or last element of a multi-block tensor, a later group whose
+    # step would come second, SNR's grad_sq) stops the step before any group moves.
+    cls, _, kw = CASES[name]
+    gi, pi, index = where
+    kw = dict(kw, second_moment="examples") if index == "grad_sq" else kw
+    groups = [[make_param((201, 200), "plain", 0), make_param((7,), "plain", 1)],
+              [make_param((16385,), "plain", 2)]]
+    opt = cls([{"params": groups[0]}, {"params": groups[1], "lr": 0.02}], impl="fused", **kw)
+    params = groups[0] + groups[1]
+    for t in range(6):
+        for p in params:
+            p.grad = 0.5 + 0.1 * t * torch.ones_like(p)
+            p.grad_sq = p.grad**2 * 1.5
+        opt.step()
+    before = [p.detach().clone() for p in params]
+    state = [{k: (v.clone() if isinstance(v, torch.Tensor) else v)
+              for k, v in opt.state[p].items()} for p in params]
+    target = groups[gi][pi]
+    if index == "grad_sq":
+        target.grad_sq = target.grad_sq.clone()
+        target.grad_sq.view(-1)[3] = math.nan
+    else:
+        target.grad = target.grad.clone()
+        target.grad.view(-1)[index] = math.nan
+    with pytest.raises(FloatingPointError,
+                       match=f"parameter {pi} in group {gi} has 1 non-finite"):
+        opt.step()
+    for p, b, s in zip(params, before, state):
+        assert torch.equal(p, b)
+        for k, v in s.items():
+            assert torch.equal(opt.state[p][k], v) if isinstance(v, torch.Tensor) else \
+                opt.state[p][k] == v
+
+
+def test_auto_takes_the_fused_step_for_contiguous_cpu_tensors(fused_ops, monkeypatch):
+    calls = []
+
+    class Spy:
+        def __getattr__(self, name):
+            op = getattr(fused_ops, name)
+            return lambda *args: calls.append((name, len(args[0]))) or op(*args)
+
+    monkeypatch.setattr(_fused, "ops", lambda: Spy())
+    for cls, kw, step_op in ((O.Adam, {}, "adam_step"), (O.SNR, SNR_KW, "snr_step")):
+        calls.clear()
+        params = [make_param((5,), "plain", 0), make_param((3, 2), "transposed", 1)]
+        for p in params:
+            p.grad = torch.ones_like(p)
+        cls(params, **kw).step()
+        # One call checks every gradient, one steps every parameter.
+        assert calls == [("all_finite", 2), (step_op, 2)]
+        calls.clear()
+        cls(params, impl="foreach", **kw).step()
+        assert calls == []
+
+
+def test_without_a_compiler_auto_falls_back_with_one_warning(no_compiler):
+    with pytest.warns(RuntimeWarning, match="could not build the fused CPU kernels") as record:
+        for name in ("Adam-min", "SNR"):
+            cls, _, kw = CASES[name]
+            runs = []
+            for impl in ("reference", "auto"):
+                params = [make_param(s, k, i) for i, (s, k) in enumerate(MIXED_SHAPES)]
+                runs.append((params, cls(params, impl=impl, **kw)))
+            g = torch.Generator().manual_seed(0)
+            for _ in range(6):
+                grads = [grad_like(p, g) for p in runs[0][0]]
+                for params, opt in runs:
+                    for p, gr in zip(params, grads):
+                        p.grad = gr.clone()
+                    opt.step()
+            for a, b in zip(runs[0][0], runs[1][0]):
+                torch.testing.assert_close(b, a, **TIGHT)
+    assert sum("could not build" in str(w.message) for w in record) == 1
+    p = make_param((3,), "plain")
+    p.grad = torch.ones_like(p)
+    with pytest.raises(RuntimeError, match="could not be built"):
+        O.SNR([p], impl="fused", **SNR_KW).step()
+    O.Adam([p], impl="fused").step()  # torch's fused kernel
 
 
 # ---------------------------------------------------------------------------------------

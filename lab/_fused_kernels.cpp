@@ -1,0 +1,281 @@
+// Fused CPU steps for lab.optim's Adam and SNR; lab/_fused.py compiles this file.
+//
+// Each step is one loop over float32/float64 contiguous tensors that reads p, the
+// gradient and the state once and writes them once, with exactly the arithmetic of the
+// reference functions adam_update and snr_update (lab/optim.py) in the same order: one
+// rounding per torch op, and torch.lerp's formula with its fused multiply-add. Where
+// torch's own kernels round that way (x86 with AVX2 or AVX-512) SNR's step equals the
+// reference bit for bit, and so do Adam's averages; Adam's parameter may differ in the
+// last bit, where torch's CPU sqrt (MKL) is not correctly rounded and std::sqrt is.
+//
+// all_finite is the read-only check that lab.optim runs over every gradient before any
+// step writes, so that a non-finite gradient changes nothing: a step cannot check its
+// gradients as it goes, since a NaN in its last block would be found after the first
+// blocks were written.
+
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+namespace {
+
+constexpr int64_t kBlock = 1 << 14;          // elements per block of work
+constexpr int64_t kParallelMin = 1 << 15;    // fewer elements run on one thread
+
+// a * b + c, rounded once where torch's vectorized lerp rounds once.
+template <typename T>
+inline T fmadd(T a, T b, T c) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+  return std::fma(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+// torch.lerp(start, end, w) as ATen computes it (ATen/native/Lerp.h, lerp_vec).
+template <typename T>
+inline T lerp(T start, T end, T w) {
+  const bool small = std::abs(w) < T(0.5);
+  return fmadd(small ? w : w - T(1), end - start, small ? start : end);
+}
+
+// torch.clamp_min / clamp_max: NaN stays NaN.
+template <typename T>
+inline T clamp_min(T x, T lo) { return x < lo ? lo : x; }
+template <typename T>
+inline T clamp_max(T x, T hi) { return x > hi ? hi : x; }
+
+template <typename T>
+T* ptr(const at::Tensor& t) { return static_cast<T*>(t.data_ptr()); }
+
+// Runs f(tensor index, begin, end) over blocks of at most kBlock elements covering
+// `sizes`, in parallel when there is enough work.
+template <typename F>
+void for_each_block(const std::vector<int64_t>& sizes, const F& f) {
+  struct Block { int64_t tensor, begin, end; };
+  std::vector<Block> blocks;
+  int64_t total = 0;
+  for (int64_t i = 0; i < static_cast<int64_t>(sizes.size()); ++i) {
+    for (int64_t b = 0; b < sizes[i]; b += kBlock) {
+      blocks.push_back({i, b, std::min(sizes[i], b + kBlock)});
+    }
+    total += sizes[i];
+  }
+  const int64_t n = blocks.size();
+  at::parallel_for(0, n, total < kParallelMin ? n : 1, [&](int64_t first, int64_t last) {
+    for (int64_t k = first; k < last; ++k) f(blocks[k].tensor, blocks[k].begin, blocks[k].end);
+  });
+}
+
+// A step's operands: one list per argument, one tensor per parameter, every tensor
+// contiguous (a non-contiguous one, rare, is replaced by a contiguous copy that
+// write_back copies into it after the step).
+struct Operands {
+  std::vector<std::vector<at::Tensor>> lists;
+  std::vector<int64_t> sizes;
+  at::ScalarType dtype = at::kFloat;
+
+  Operands(std::initializer_list<at::TensorList> args) {
+    const at::TensorList params = *args.begin();
+    for (const auto& list : args) {
+      TORCH_CHECK(list.size() == params.size(), "lab fused step: one tensor per parameter");
+      auto& out = lists.emplace_back();
+      for (size_t i = 0; i < list.size(); ++i) {
+        const at::Tensor& t = list[i];
+        TORCH_CHECK(t.device().is_cpu() && t.sizes() == params[i].sizes() &&
+                        t.scalar_type() == params[0].scalar_type() &&
+                        (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble),
+                    "lab fused step: float32/float64 CPU tensors of one dtype, each shaped "
+                    "like its parameter");
+        out.push_back(t.contiguous());
+      }
+    }
+    for (const auto& p : lists[0]) sizes.push_back(p.numel());
+    if (!params.empty()) dtype = params[0].scalar_type();
+  }
+
+  template <typename T>
+  T* data(size_t list, size_t i) const { return static_cast<T*>(lists[list][i].data_ptr()); }
+
+  void write_back(size_t list, at::TensorList originals) const {
+    for (size_t i = 0; i < originals.size(); ++i) {
+      if (!originals[i].is_same(lists[list][i])) originals[i].copy_(lists[list][i]);
+    }
+  }
+};
+
+// Adam ---------------------------------------------------------------------------------
+
+// adam_update: mu = lerp(mu, g, w_g); s = lerp(s, g*g, w_s);
+// p -= lr * (mu / max(sqrt(s) + eps, tiny)).
+template <typename T>
+void adam_loop(T* p, const T* g, T* mu, T* s, int64_t n, T lr, T w_g, T w_s, T eps) {
+  const T tiny = std::numeric_limits<T>::min();
+  for (int64_t i = 0; i < n; ++i) {
+    const T m = lerp(mu[i], g[i], w_g);
+    const T v = lerp(s[i], g[i] * g[i], w_s);
+    mu[i] = m;
+    s[i] = v;
+    p[i] = p[i] - lr * (m / clamp_min(std::sqrt(v) + eps, tiny));
+  }
+}
+
+template <typename T>
+void adam_step_t(const Operands& x, double lr, double w_g, double w_s, double eps) {
+  for_each_block(x.sizes, [&](int64_t i, int64_t b, int64_t e) {
+    adam_loop<T>(x.data<T>(0, i) + b, x.data<T>(1, i) + b, x.data<T>(2, i) + b,
+                 x.data<T>(3, i) + b, e - b, T(lr), T(w_g), T(w_s), T(eps));
+  });
+}
+
+void adam_step(at::TensorList params, at::TensorList grads, at::TensorList mu,
+               at::TensorList s, double lr, double w_g, double w_s, double eps) {
+  const Operands x{params, grads, mu, s};
+  if (x.dtype == at::kFloat) {
+    adam_step_t<float>(x, lr, w_g, w_s, eps);
+  } else {
+    adam_step_t<double>(x, lr, w_g, w_s, eps);
+  }
+  x.write_back(0, params);
+  x.write_back(2, mu);
+  x.write_back(3, s);
+}
+
+// SNR ----------------------------------------------------------------------------------
+
+struct SnrHyper {
+  double warm_weight;  // the warm-up weight min(1, B/K), or < 0: the per-coordinate weight
+  bool update_params;  // t > K
+  double batch_size, lambda_B, lambda_eta, eps, eta_max, lr;
+  double variance_scale;  // B for second_moment="batch", 1 for "examples"
+};
+
+// snr_update for the t-th gradient; sq is the per-example mean of squares or null (g*g).
+template <typename T, bool kWarm, bool kSq, bool kUpdate>
+void snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const SnrHyper& h) {
+  const T tiny = std::numeric_limits<T>::min();
+  const T B = h.batch_size, lambda_B = h.lambda_B, lambda_eta = h.lambda_eta, eps = h.eps;
+  const T eta_max = h.eta_max, lr = h.lr, scale = h.variance_scale, warm = h.warm_weight;
+  for (int64_t i = 0; i < n; ++i) {
+    T w = warm;
+    if (!kWarm) {  // snr_weight: min(1, B (g~^2 + eps) / max(lambda_B sigma~^2, tiny))
+      const T var = clamp_min(st[i] - gt[i] * gt[i], T(0)) * scale;
+      w = clamp_max(B * (gt[i] * gt[i] + eps) / clamp_min(lambda_B * var, tiny), T(1));
+    }
+    const T g_tilde = lerp(gt[i], g[i], w);
+    const T s_tilde = lerp(st[i], kSq ? sq[i] : g[i] * g[i], w);
+    gt[i] = g_tilde;
+    st[i] = s_tilde;
+    if (kUpdate) {  // snr_learning_rate: min(lambda_eta g~^2 / max(sigma~^2, tiny), eta_max)
+      const T var = clamp_min(s_tilde - g_tilde * g_tilde, T(0)) * scale;
+      const T eta = clamp_max(lambda_eta * (g_tilde * g_tilde / clamp_min(var, tiny)), eta_max);
+      p[i] = p[i] - lr * (eta * g[i]);
+    }
+  }
+}
+
+template <typename T, bool kWarm, bool kSq, bool kUpdate>
+void snr_step_t(const Operands& x, const SnrHyper& h) {
+  for_each_block(x.sizes, [&](int64_t i, int64_t b, int64_t e) {
+    snr_loop<T, kWarm, kSq, kUpdate>(x.data<T>(0, i) + b, x.data<T>(1, i) + b,
+                                     x.data<T>(2, i) + b, x.data<T>(3, i) + b,
+                                     kSq ? x.data<T>(4, i) + b : nullptr, e - b, h);
+  });
+}
+
+template <typename T>
+void snr_dispatch(const Operands& x, bool sq, const SnrHyper& h) {
+  const bool warm = h.warm_weight >= 0;
+  const int which = 4 * warm + 2 * sq + h.update_params;
+  auto run = [&](auto step) { step(x, h); };
+  switch (which) {
+    case 0: run(snr_step_t<T, false, false, false>); break;
+    case 1: run(snr_step_t<T, false, false, true>); break;
+    case 2: run(snr_step_t<T, false, true, false>); break;
+    case 3: run(snr_step_t<T, false, true, true>); break;
+    case 4: run(snr_step_t<T, true, false, false>); break;
+    case 5: run(snr_step_t<T, true, false, true>); break;
+    case 6: run(snr_step_t<T, true, true, false>); break;
+    default: run(snr_step_t<T, true, true, true>); break;
+  }
+}
+
+void snr_step(at::TensorList params, at::TensorList grads, at::TensorList g_tilde,
+              at::TensorList s_tilde, at::TensorList grad_sq, double warm_weight,
+              bool update_params, double batch_size, double lambda_B, double lambda_eta,
+              double eps, double eta_max, double lr, double variance_scale) {
+  const bool sq = !grad_sq.empty();
+  const Operands x = sq ? Operands{params, grads, g_tilde, s_tilde, grad_sq}
+                        : Operands{params, grads, g_tilde, s_tilde};
+  const SnrHyper h{warm_weight, update_params, batch_size, lambda_B, lambda_eta, eps,
+                   eta_max, lr, variance_scale};
+  if (x.dtype == at::kFloat) {
+    snr_dispatch<float>(x, sq, h);
+  } else {
+    snr_dispatch<double>(x, sq, h);
+  }
+  x.write_back(0, params);
+  x.write_back(2, g_tilde);
+  x.write_back(3, s_tilde);
+}
+
+// The finiteness check ------------------------------------------------------------------
+
+// True when no element has the all-ones exponent of inf and NaN. Adding the exponent's
+// lowest bit carries into the sign bit exactly for that exponent; integer ops vectorize.
+template <typename T, typename U>
+bool finite_loop(const T* x, int64_t n) {
+  constexpr int bits = std::numeric_limits<T>::digits - 1;  // stored mantissa bits
+  constexpr U exponent = (~U(0) >> 1) & ~((U(1) << bits) - 1);
+  U acc = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    U u;
+    std::memcpy(&u, x + i, sizeof(U));
+    acc |= (u & exponent) + (U(1) << bits);
+  }
+  return !(acc >> (8 * sizeof(U) - 1));
+}
+
+// Whether every element of every tensor is finite. Contiguous float32/float64 CPU
+// tensors are read here once; any other tensor (rare) goes through torch.isfinite.
+bool all_finite(at::TensorList tensors) {
+  std::vector<at::Tensor> flat;
+  std::vector<int64_t> sizes;
+  for (const auto& t : tensors) {
+    if (t.device().is_cpu() && t.is_contiguous() &&
+        (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble)) {
+      flat.push_back(t);
+      sizes.push_back(t.numel());
+    } else if (!t.isfinite().all().item<bool>()) {
+      return false;
+    }
+  }
+  std::atomic<bool> finite{true};
+  for_each_block(sizes, [&](int64_t i, int64_t b, int64_t e) {
+    const bool ok = flat[i].scalar_type() == at::kFloat
+                        ? finite_loop<float, uint32_t>(ptr<float>(flat[i]) + b, e - b)
+                        : finite_loop<double, uint64_t>(ptr<double>(flat[i]) + b, e - b);
+    if (!ok) finite.store(false, std::memory_order_relaxed);
+  });
+  return finite.load();
+}
+
+}  // namespace
+
+TORCH_LIBRARY(lab_fused, m) {
+  m.def("adam_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] mu, Tensor(c!)[] s, "
+        "float lr, float w_g, float w_s, float eps) -> ()",
+        &adam_step);
+  m.def("snr_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] g_tilde, "
+        "Tensor(c!)[] s_tilde, Tensor[] grad_sq, float warm_weight, bool update_params, "
+        "float batch_size, float lambda_B, float lambda_eta, float eps, float eta_max, "
+        "float lr, float variance_scale) -> ()",
+        &snr_step);
+  m.def("all_finite(Tensor[] tensors) -> bool", &all_finite);
+}
