@@ -75,9 +75,10 @@ def running_average_weight(t: int, N: float = 1, correction: str = "none") -> fl
     if correction == "min":
         return 1.0 / min(N, t)
     # 1 - beta**t computed as -expm1(t log beta): accurate when beta is close to 1.
-    if N == 1:
-        return 1.0
-    return (1.0 / N) / -math.expm1(t * math.log1p(-1.0 / N))
+    if N == 1 or t == 1:
+        return 1.0  # (1 − β)/(1 − β¹) = 1 exactly; the formula below can miss it by an ulp
+    # Mathematically at most 1 (exactly 1 at t = 1); round-off can land a hair above it.
+    return min(1.0, (1.0 / N) / -math.expm1(t * math.log1p(-1.0 / N)))
 
 
 def _check_N(name: str, N) -> float:

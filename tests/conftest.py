@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import settings
+
+# Property tests explore the same examples on every run (CI must not depend on luck) and
+# have no per-example deadline (the 2-core machine is often busy).
+settings.register_profile("book", derandomize=True, deadline=None)
+settings.load_profile("book")
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"

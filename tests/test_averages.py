@@ -15,7 +15,7 @@ from lab import averages as A
 # float64 round-off of a length-T recursion with weights in [0, 1]: a few ulp per step.
 ROUNDOFF = 1e-13
 
-settings.register_profile("lab", max_examples=40, deadline=None)
+settings.register_profile("lab", max_examples=40, deadline=None, derandomize=True)
 settings.load_profile("lab")
 
 
@@ -190,3 +190,11 @@ def test_cuda_matches_cpu():
         got = f(x.cuda())
         assert got.is_cuda
         torch.testing.assert_close(got.cpu(), f(x), rtol=1e-12, atol=1e-12)
+
+
+def test_adam_weight_is_exactly_one_at_the_first_step_for_every_N():
+    # (1 − β)/(1 − β¹) = 1; round-off once made it 1 + 2⁻⁵² for N = 32, which the
+    # weighted average then rejected as a weight outside [0, 1].
+    from lab.averages import running_average_weight
+
+    assert all(running_average_weight(1, N, "adam") == 1.0 for N in range(1, 2000))
