@@ -1152,10 +1152,10 @@ def batch_scaling() -> Derivation:
     q_big = P - 2 * eta * (grad(P, Y1) + grad(P, Y2)) / 2
     exact_rem = (q2 - q_big).applyfunc(sp.expand)
 
-    N1, B, u = sp.symbols("N_{mu\\,1} B u", positive=True)
+    N1, B, u = sp.symbols(r"N_{\mu\,1} B u", positive=True)
     NB = N1 / B
     g, sigma = sp.Symbol("g", real=True), sp.Symbol("sigma", positive=True)
-    eta1p = sp.Symbol("eta'_1", positive=True)
+    eta1p = sp.Symbol(r"\eta'_1", positive=True)
     T = sp.Symbol("T", positive=True)  # examples processed
     claims = {
         "two_steps_minus_one_double_step_second_order": _eq(
@@ -1478,7 +1478,8 @@ def stationary_variance() -> Derivation:
     v_∞ = ησ²(1 + β)/(Bh(1 − β)(2(1 + β) − ηh)) ≈ N ησ²/(2hB); in the form Φ −= η'μ,
     v_∞ = η'σ²/(Bh(2 − η'h/(2N − 1))): to first order the temperature depends on η' only.
     """
-    eta, h, sigma, B, N, etap = sp.symbols("eta h sigma B N eta'", positive=True)
+    eta, h, sigma, B, N = sp.symbols("eta h sigma B N", positive=True)
+    etap = sp.Symbol(r"\eta'", positive=True)
     t = sp.Symbol("t", integer=True, positive=True)
     v = sp.Function("v")
     v0, u = sp.symbols("v_0 u", positive=True)
