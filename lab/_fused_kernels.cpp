@@ -1,12 +1,14 @@
 // Fused CPU steps for lab.optim's Adam and SNR; lab/_fused.py compiles this file.
 //
 // Each step is one loop over float32/float64 contiguous tensors that reads p, the
-// gradient and the state once and writes them once, with exactly the arithmetic of the
-// reference functions adam_update and snr_update (lab/optim.py) in the same order: one
+// gradient and the state once and writes them once. Adam's loop has exactly the
+// arithmetic of the reference function adam_update (lab/optim.py) in the same order: one
 // rounding per torch op, and torch.lerp's formula with its fused multiply-add. Where
-// torch's own kernels round that way (x86 with AVX2 or AVX-512) SNR's step equals the
-// reference bit for bit, and so do Adam's averages; Adam's parameter may differ in the
-// last bit, where torch's CPU sqrt (MKL) is not correctly rounded and std::sqrt is.
+// torch's own kernels round that way (x86 with AVX2 or AVX-512) Adam's averages equal the
+// reference bit for bit; its parameter may differ in the last bit, where torch's CPU sqrt
+// (MKL) is not correctly rounded and std::sqrt is. SNR's loop rearranges snr_update's
+// equations to fewer operations (see snr_loop): bit for bit during warm-up, equal up to
+// round-off after it.
 //
 // all_finite is the read-only check that lab.optim runs over every gradient before any
 // step writes, so that a non-finite gradient changes nothing: a step cannot check its
@@ -157,25 +159,41 @@ struct SnrHyper {
 };
 
 // snr_update for the t-th gradient; sq is the per-example mean of squares or null (g*g).
+//
+// The reference's equations rearranged to fewer operations (the loop is bound by
+// arithmetic, not memory, when written op for op), so equal to it up to round-off:
+// with v = s~ - g~^2 and the constants c_w = lambda_B scale / B, c_eta = scale / lambda_eta,
+//   w   = min((g~^2 + eps) / max(c_w v, tiny), 1)       [= min(1, B/B*)]
+//   eta = min(g~'^2 / max(c_eta v', tiny), eta_max)      [= min(lambda_eta g~'^2/sigma~'^2, eta_max)]
+// (v <= 0 gives tiny, as the reference's clip of sigma~^2 at 0 does), and the averages
+// move as g~ + w (g - g~), except at the capped weight w = 1, where they restart from the
+// newest gradient exactly (so v' = 0 there, as in the reference's lerp).
 template <typename T, bool kWarm, bool kSq, bool kUpdate>
 void snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const SnrHyper& h) {
   const T tiny = std::numeric_limits<T>::min();
-  const T B = h.batch_size, lambda_B = h.lambda_B, lambda_eta = h.lambda_eta, eps = h.eps;
-  const T eta_max = h.eta_max, lr = h.lr, scale = h.variance_scale, warm = h.warm_weight;
+  const T c_w = h.lambda_B * h.variance_scale / h.batch_size;
+  const T c_eta = h.variance_scale / h.lambda_eta;
+  const T eps = h.eps, eta_max = h.eta_max, lr = h.lr, warm = h.warm_weight;
   for (int64_t i = 0; i < n; ++i) {
-    T w = warm;
-    if (!kWarm) {  // snr_weight: min(1, B (g~^2 + eps) / max(lambda_B sigma~^2, tiny))
-      const T var = clamp_min(st[i] - gt[i] * gt[i], T(0)) * scale;
-      w = clamp_max(B * (gt[i] * gt[i] + eps) / clamp_min(lambda_B * var, tiny), T(1));
+    const T gi = g[i], gti = gt[i], sti = st[i];
+    const T sqi = kSq ? sq[i] : gi * gi;
+    T g_tilde, s_tilde;
+    if (kWarm) {  // the reference's lerp with the one warm-up weight: bit for bit
+      g_tilde = lerp(gti, gi, warm);
+      s_tilde = lerp(sti, sqi, warm);
+    } else {
+      const T a = gti * gti;
+      const T w = clamp_max((a + eps) / clamp_min(c_w * (sti - a), tiny), T(1));
+      const bool restart = w == T(1);
+      g_tilde = restart ? gi : fmadd(w, gi - gti, gti);
+      s_tilde = restart ? sqi : fmadd(w, sqi - sti, sti);
     }
-    const T g_tilde = lerp(gt[i], g[i], w);
-    const T s_tilde = lerp(st[i], kSq ? sq[i] : g[i] * g[i], w);
     gt[i] = g_tilde;
     st[i] = s_tilde;
-    if (kUpdate) {  // snr_learning_rate: min(lambda_eta g~^2 / max(sigma~^2, tiny), eta_max)
-      const T var = clamp_min(s_tilde - g_tilde * g_tilde, T(0)) * scale;
-      const T eta = clamp_max(lambda_eta * (g_tilde * g_tilde / clamp_min(var, tiny)), eta_max);
-      p[i] = p[i] - lr * (eta * g[i]);
+    if (kUpdate) {
+      const T a = g_tilde * g_tilde;
+      const T eta = clamp_max(a / clamp_min(c_eta * (s_tilde - a), tiny), eta_max);
+      p[i] = p[i] - lr * (eta * gi);
     }
   }
 }

@@ -688,10 +688,11 @@ class SNR(_LabOptimizer):
     :math:`\\eta` (1 is the lecture's algorithm; it lets torch's schedulers anneal).
     State: ``g_tilde``, ``s_tilde``, ``step``; :meth:`B_star` and :meth:`eta` give
     :math:`B^*[i]` and :math:`\\eta[i]` for plotting. ``impl``: ``"fused"`` (float32/float64
-    CPU tensors: lab's C++ step, ``lab._fused``, compiled on first use, :func:`snr_update`'s
-    arithmetic in one pass over memory, equal to it bit for bit on x86 with AVX2 or
-    AVX-512), ``"foreach"`` (``_snr_block``'s 13 elementwise ops over
-    cache-sized blocks, equal to the reference up to round-off), ``"auto"`` (fused where
+    CPU tensors: lab's C++ step, ``lab._fused``, compiled on first use: :func:`snr_update`'s
+    equations rearranged to fewer operations in one pass over memory, equal to it up to
+    round-off, and bit for bit during warm-up on x86 with AVX2 or AVX-512), ``"foreach"``
+    (``_snr_block``'s 13 elementwise ops over cache-sized blocks, equal to the reference
+    up to round-off), ``"auto"`` (fused where
     it applies, else foreach; where the C++ step cannot be built, one warning and
     foreach), or ``"reference"`` (:func:`snr_update`). Raises ``ValueError`` for an
     argument out of range, at a step in ``"examples"`` mode when ``p.grad_sq`` is missing

@@ -734,10 +734,11 @@ def test_snr_fast_paths_non_finite_gradient_in_any_block_changes_nothing(small_b
 # The fused C++ steps (lab._fused): the reference's arithmetic in one pass over memory.
 # ---------------------------------------------------------------------------------------
 
-# torch's AVX2/AVX-512 kernels round once per op and lerp with one FMA, as the C++ steps
-# do, so SNR's step (products, quotients, clamps, lerps) is equal bit for bit there;
-# Adam's parameter may differ in the last bit, where torch's sqrt (MKL) is not correctly
-# rounded and the C++ one is. Elsewhere: round-off, compounded over 12 steps.
+# torch's AVX2/AVX-512 kernels round once per op and lerp with one FMA, as the C++ Adam
+# step does, so Adam's averages are equal bit for bit there; its parameter may differ in
+# the last bit, where torch's sqrt (MKL) is not correctly rounded and the C++ one is.
+# SNR's C++ step rearranges the equations to fewer operations: bit for bit during
+# warm-up, round-off after. Elsewhere: round-off, compounded over 12 steps.
 BITWISE = (platform.machine().lower() in ("x86_64", "amd64")
            and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"))
 ROUND_OFF = {torch.float64: TIGHT, torch.float32: dict(rtol=1e-5, atol=1e-5)}
@@ -779,19 +780,20 @@ def fused_grads(params, masks, g):
     return out
 
 
-def assert_steps_equal(runs, state_names, dtype, bitwise_state, bitwise_params):
+def assert_steps_equal(runs, state_names, dtype, bitwise_state, bitwise_params,
+                       param_round_off=None, state_round_off=None):
     (pr, opt_r), (pf, opt_f) = runs
     for a, b in zip(pr, pf):
         if bitwise_params:
             assert torch.equal(b, a)
         else:
-            torch.testing.assert_close(b, a, **ADAM_ROUND_OFF[dtype])
+            torch.testing.assert_close(b, a, **(param_round_off or ADAM_ROUND_OFF[dtype]))
         for key in state_names:
             if bitwise_state:
                 assert torch.equal(opt_f.state[b][key], opt_r.state[a][key])
             else:
                 torch.testing.assert_close(opt_f.state[b][key], opt_r.state[a][key],
-                                           **ROUND_OFF[dtype])
+                                           **(state_round_off or ROUND_OFF[dtype]))
         assert opt_f.state[b]["step"] == opt_r.state[a]["step"]
 
 
@@ -799,23 +801,42 @@ def assert_steps_equal(runs, state_names, dtype, bitwise_state, bitwise_params):
 @pytest.mark.parametrize("second_moment", ["batch", "examples"])
 @pytest.mark.parametrize("K, lr, eta_max", [(3, 1.0, None), (0, 0.3, None), (1, 2.0, 0.1)])
 def test_fused_snr_equals_reference_every_step(fused_ops, dtype, second_moment, K, lr, eta_max):
+    # Bit for bit during warm-up (the same lerps). After it the C++ step rearranges the
+    # equations, so in float64 the two agree to 1e-12; in float32 the fused step must be
+    # as close to a float64 run of the reference as the float32 reference is (v = s~ - g~^2
+    # cancels, so both carry round-off far above one ulp at a few coordinates: both stay
+    # within 1e-4 of the largest value, neither closer than the other everywhere).
     kw = dict(SNR_KW, K=K, lr=lr, eta_max=eta_max, second_moment=second_moment)
     g = torch.Generator().manual_seed(K)
     runs = []
-    for impl in ("reference", "fused"):
-        params = fused_params(dtype)
+    for impl, dt in (("reference", dtype), ("fused", dtype), ("reference", F64)):
+        params = [p.detach().to(dt).requires_grad_() for p in fused_params(dtype)]
         runs.append((params, O.SNR(params, impl=impl, **kw)))
     masks = [(torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
              for p in runs[0][0]]
+    names = ("g_tilde", "s_tilde")
     for _ in range(12):
         grads = fused_grads(runs[0][0], masks, g)
         sqs = [gr * gr * (1 + torch.rand(gr.shape, generator=g, dtype=F64)).to(dtype)
                for gr in grads]
         for params, opt in runs:
             for p, gr, sq in zip(params, grads, sqs):
-                p.grad, p.grad_sq = gr.clone(), sq.clone()
+                p.grad, p.grad_sq = gr.to(p.dtype), sq.to(p.dtype)
             opt.step()
-        assert_steps_equal(runs, ("g_tilde", "s_tilde"), dtype, BITWISE, BITWISE)
+        warm_up = runs[1][1].state[runs[1][0][0]]["step"] <= K
+        if (BITWISE and warm_up) or dtype == F64:
+            assert_steps_equal(runs[:2], names, dtype, BITWISE and warm_up,
+                               BITWISE and warm_up, TIGHT, TIGHT)
+            continue
+        (pr, opt_r), (pf, opt_f), (pt, opt_t) = runs
+        for a, b, truth in zip(pr, pf, pt):
+            pairs = [(a, b, truth)] + [(opt_r.state[a][k], opt_f.state[b][k], opt_t.state[truth][k])
+                                       for k in names]
+            for ref, fused, exact in pairs:
+                err_ref = (ref.double() - exact).abs().max()
+                err_fused = (fused.double() - exact).abs().max()
+                bound = 1e-4 * exact.abs().max()  # measured: at most 3.5e-5 for either
+                assert err_ref <= bound and err_fused <= bound, (err_fused, err_ref, bound)
     # The caps were reached: eta_max at the noise-free coordinates.
     p, opt = runs[1][0][0], runs[1][1]
     cap = opt._eta_max(opt.param_groups[0])
