@@ -6,12 +6,17 @@ once per machine; the build is cached under torch's extensions directory,
 ops on lists of float32/float64 CPU tensors (one dtype per call; a non-contiguous tensor
 goes through a contiguous copy):
 
-- ``adam_step(params, grads, mu, s, lr, w_g, w_s, eps)``: :func:`lab.optim.adam_update`;
+- ``adam_step(params, grads, mu, s, lr, w_g, w_s, eps, freeze)``:
+  :func:`lab.optim.adam_update`;
 - ``snr_step(params, grads, g_tilde, s_tilde, grad_sq, warm_weight, update_params,
-  batch_size, lambda_B, lambda_eta, eps, eta_max, lr, variance_scale)``:
-  :func:`lab.optim.snr_update` (``warm_weight < 0``: the per-coordinate weight;
-  ``grad_sq`` empty: :math:`\\hat g^2`);
+  batch_size, lambda_B, lambda_eta, eps, eta_max, lr, variance_scale, freeze)``:
+  :func:`lab.optim.snr_update` rearranged (equal up to round-off; ``warm_weight < 0``:
+  the per-coordinate weight; ``grad_sq`` empty: :math:`\\hat g^2`);
 - ``all_finite(tensors)``: whether every element is finite, reading each once.
+
+The two steps return, per tensor, how many coordinates had a non-finite gradient; with
+``freeze`` those coordinates keep their parameter and state (without it the counts are
+0 and NaN propagates, as in torch).
 
 Where the build fails (no C++ compiler or ninja, an unsupported platform) :func:`ops`
 warns once and returns None, and :mod:`lab.optim` keeps its unfused paths.

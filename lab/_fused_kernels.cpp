@@ -10,10 +10,13 @@
 // equations to fewer operations (see snr_loop): bit for bit during warm-up, equal up to
 // round-off after it.
 //
-// all_finite is the read-only check that lab.optim runs over every gradient before any
-// step writes, so that a non-finite gradient changes nothing: a step cannot check its
-// gradients as it goes, since a NaN in its last block would be found after the first
-// blocks were written.
+// Non-finite gradients (lab.optim's check_finite): with freeze, a step checks each
+// gradient as it reads it, and a coordinate whose gradient is inf or NaN keeps its
+// parameter and state (no extra pass over memory); the step returns the count per tensor.
+// all_finite is the read-only check of check_finite="strict", run over every gradient
+// before any step writes, so that a non-finite gradient changes nothing: a step cannot
+// promise that by itself, since a NaN in its last block is found after the first blocks
+// were written.
 
 #include <ATen/Parallel.h>
 #include <torch/library.h>
@@ -52,6 +55,43 @@ template <typename T>
 inline T clamp_min(T x, T lo) { return x < lo ? lo : x; }
 template <typename T>
 inline T clamp_max(T x, T hi) { return x > hi ? hi : x; }
+
+// Whether x is neither inf nor NaN (x - x is NaN exactly then; kept under
+// -fno-trapping-math, which still honours NaN).
+template <typename T>
+inline bool is_finite(T x) { return x - x == T(0); }
+
+// True when no element has the all-ones exponent of inf and NaN. Adding the exponent's
+// lowest bit carries into the sign bit exactly for that exponent; integer ops vectorize.
+template <typename T, typename U>
+bool finite_loop(const T* x, int64_t n) {
+  constexpr int bits = std::numeric_limits<T>::digits - 1;  // stored mantissa bits
+  constexpr U exponent = (~U(0) >> 1) & ~((U(1) << bits) - 1);
+  U acc = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    U u;
+    std::memcpy(&u, x + i, sizeof(U));
+    acc |= (u & exponent) + (U(1) << bits);
+  }
+  return !(acc >> (8 * sizeof(U) - 1));
+}
+
+// Per-tensor counts added to from parallel blocks.
+class Counts {
+ public:
+  explicit Counts(size_t n) : counts_(n) {}
+  void add(int64_t i, int64_t k) {
+    if (k) counts_[i].fetch_add(k, std::memory_order_relaxed);
+  }
+  std::vector<int64_t> values() const {
+    std::vector<int64_t> out;
+    for (const auto& c : counts_) out.push_back(c.load());
+    return out;
+  }
+
+ private:
+  std::vector<std::atomic<int64_t>> counts_;
+};
 
 template <typename T>
 T* ptr(const at::Tensor& t) { return static_cast<T*>(t.data_ptr()); }
@@ -115,38 +155,51 @@ struct Operands {
 // Adam ---------------------------------------------------------------------------------
 
 // adam_update: mu = lerp(mu, g, w_g); s = lerp(s, g*g, w_s);
-// p -= lr * (mu / max(sqrt(s) + eps, tiny)).
-template <typename T>
-void adam_loop(T* p, const T* g, T* mu, T* s, int64_t n, T lr, T w_g, T w_s, T eps) {
+// p -= lr * (mu / max(sqrt(s) + eps, tiny)). With kFreeze, a coordinate whose gradient is
+// inf or NaN keeps p, mu and s; returns how many did.
+template <typename T, bool kFreeze>
+int64_t adam_loop(T* p, const T* g, T* mu, T* s, int64_t n, T lr, T w_g, T w_s, T eps) {
   const T tiny = std::numeric_limits<T>::min();
+  int32_t frozen = 0;  // a block has at most kBlock elements
   for (int64_t i = 0; i < n; ++i) {
-    const T m = lerp(mu[i], g[i], w_g);
-    const T v = lerp(s[i], g[i] * g[i], w_s);
-    mu[i] = m;
-    s[i] = v;
-    p[i] = p[i] - lr * (m / clamp_min(std::sqrt(v) + eps, tiny));
+    const T gi = g[i], mi = mu[i], si = s[i], pi = p[i];
+    const bool keep = kFreeze && !is_finite(gi);
+    frozen += keep;
+    const T m = lerp(mi, gi, w_g);
+    const T v = lerp(si, gi * gi, w_s);
+    const T stepped = pi - lr * (m / clamp_min(std::sqrt(v) + eps, tiny));
+    mu[i] = keep ? mi : m;
+    s[i] = keep ? si : v;
+    p[i] = keep ? pi : stepped;
   }
+  return frozen;
 }
 
-template <typename T>
-void adam_step_t(const Operands& x, double lr, double w_g, double w_s, double eps) {
+template <typename T, bool kFreeze>
+std::vector<int64_t> adam_step_t(const Operands& x, double lr, double w_g, double w_s,
+                                 double eps) {
+  Counts frozen(x.sizes.size());
   for_each_block(x.sizes, [&](int64_t i, int64_t b, int64_t e) {
-    adam_loop<T>(x.data<T>(0, i) + b, x.data<T>(1, i) + b, x.data<T>(2, i) + b,
-                 x.data<T>(3, i) + b, e - b, T(lr), T(w_g), T(w_s), T(eps));
+    frozen.add(i, adam_loop<T, kFreeze>(x.data<T>(0, i) + b, x.data<T>(1, i) + b,
+                                        x.data<T>(2, i) + b, x.data<T>(3, i) + b, e - b,
+                                        T(lr), T(w_g), T(w_s), T(eps)));
   });
+  return frozen.values();
 }
 
-void adam_step(at::TensorList params, at::TensorList grads, at::TensorList mu,
-               at::TensorList s, double lr, double w_g, double w_s, double eps) {
+std::vector<int64_t> adam_step(at::TensorList params, at::TensorList grads, at::TensorList mu,
+                               at::TensorList s, double lr, double w_g, double w_s,
+                               double eps, bool freeze) {
   const Operands x{params, grads, mu, s};
-  if (x.dtype == at::kFloat) {
-    adam_step_t<float>(x, lr, w_g, w_s, eps);
-  } else {
-    adam_step_t<double>(x, lr, w_g, w_s, eps);
-  }
+  const bool f32 = x.dtype == at::kFloat;
+  const auto frozen = f32 ? (freeze ? adam_step_t<float, true>(x, lr, w_g, w_s, eps)
+                                    : adam_step_t<float, false>(x, lr, w_g, w_s, eps))
+                          : (freeze ? adam_step_t<double, true>(x, lr, w_g, w_s, eps)
+                                    : adam_step_t<double, false>(x, lr, w_g, w_s, eps));
   x.write_back(0, params);
   x.write_back(2, mu);
   x.write_back(3, s);
+  return frozen;
 }
 
 // SNR ----------------------------------------------------------------------------------
@@ -167,16 +220,20 @@ struct SnrHyper {
 //   eta = min(g~'^2 / max(c_eta v', tiny), eta_max)      [= min(lambda_eta g~'^2/sigma~'^2, eta_max)]
 // (v <= 0 gives tiny, as the reference's clip of sigma~^2 at 0 does), and the averages
 // move as g~ + w (g - g~), except at the capped weight w = 1, where they restart from the
-// newest gradient exactly (so v' = 0 there, as in the reference's lerp).
-template <typename T, bool kWarm, bool kSq, bool kUpdate>
-void snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const SnrHyper& h) {
+// newest gradient exactly (so v' = 0 there, as in the reference's lerp). With kFreeze, a
+// coordinate whose gradient (or sq) is inf or NaN keeps p, g~ and s~; returns how many did.
+template <typename T, bool kWarm, bool kSq, bool kUpdate, bool kFreeze>
+int64_t snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const SnrHyper& h) {
   const T tiny = std::numeric_limits<T>::min();
   const T c_w = h.lambda_B * h.variance_scale / h.batch_size;
   const T c_eta = h.variance_scale / h.lambda_eta;
   const T eps = h.eps, eta_max = h.eta_max, lr = h.lr, warm = h.warm_weight;
+  int32_t frozen = 0;  // a block has at most kBlock elements
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i], gti = gt[i], sti = st[i];
     const T sqi = kSq ? sq[i] : gi * gi;
+    const bool keep = kFreeze && !(is_finite(gi) && (!kSq || is_finite(sqi)));
+    frozen += keep;
     T g_tilde, s_tilde;
     if (kWarm) {  // the reference's lerp with the one warm-up weight: bit for bit
       g_tilde = lerp(gti, gi, warm);
@@ -188,77 +245,68 @@ void snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const SnrH
       g_tilde = restart ? gi : fmadd(w, gi - gti, gti);
       s_tilde = restart ? sqi : fmadd(w, sqi - sti, sti);
     }
-    gt[i] = g_tilde;
-    st[i] = s_tilde;
+    gt[i] = keep ? gti : g_tilde;
+    st[i] = keep ? sti : s_tilde;
     if (kUpdate) {
       const T a = g_tilde * g_tilde;
       const T eta = clamp_max(a / clamp_min(c_eta * (s_tilde - a), tiny), eta_max);
-      p[i] = p[i] - lr * (eta * gi);
+      const T pi = p[i];
+      const T stepped = pi - lr * (eta * gi);
+      p[i] = keep ? pi : stepped;
     }
   }
+  return frozen;
 }
 
-template <typename T, bool kWarm, bool kSq, bool kUpdate>
-void snr_step_t(const Operands& x, const SnrHyper& h) {
+template <typename T, bool kWarm, bool kSq, bool kUpdate, bool kFreeze>
+std::vector<int64_t> snr_step_t(const Operands& x, const SnrHyper& h) {
+  Counts frozen(x.sizes.size());
   for_each_block(x.sizes, [&](int64_t i, int64_t b, int64_t e) {
-    snr_loop<T, kWarm, kSq, kUpdate>(x.data<T>(0, i) + b, x.data<T>(1, i) + b,
-                                     x.data<T>(2, i) + b, x.data<T>(3, i) + b,
-                                     kSq ? x.data<T>(4, i) + b : nullptr, e - b, h);
+    frozen.add(i, snr_loop<T, kWarm, kSq, kUpdate, kFreeze>(
+                      x.data<T>(0, i) + b, x.data<T>(1, i) + b, x.data<T>(2, i) + b,
+                      x.data<T>(3, i) + b, kSq ? x.data<T>(4, i) + b : nullptr, e - b, h));
   });
+  return frozen.values();
 }
 
-template <typename T>
-void snr_dispatch(const Operands& x, bool sq, const SnrHyper& h) {
+template <typename T, bool kFreeze>
+std::vector<int64_t> snr_dispatch(const Operands& x, bool sq, const SnrHyper& h) {
   const bool warm = h.warm_weight >= 0;
-  const int which = 4 * warm + 2 * sq + h.update_params;
-  auto run = [&](auto step) { step(x, h); };
-  switch (which) {
-    case 0: run(snr_step_t<T, false, false, false>); break;
-    case 1: run(snr_step_t<T, false, false, true>); break;
-    case 2: run(snr_step_t<T, false, true, false>); break;
-    case 3: run(snr_step_t<T, false, true, true>); break;
-    case 4: run(snr_step_t<T, true, false, false>); break;
-    case 5: run(snr_step_t<T, true, false, true>); break;
-    case 6: run(snr_step_t<T, true, true, false>); break;
-    default: run(snr_step_t<T, true, true, true>); break;
+  switch (4 * warm + 2 * sq + h.update_params) {
+    case 0: return snr_step_t<T, false, false, false, kFreeze>(x, h);
+    case 1: return snr_step_t<T, false, false, true, kFreeze>(x, h);
+    case 2: return snr_step_t<T, false, true, false, kFreeze>(x, h);
+    case 3: return snr_step_t<T, false, true, true, kFreeze>(x, h);
+    case 4: return snr_step_t<T, true, false, false, kFreeze>(x, h);
+    case 5: return snr_step_t<T, true, false, true, kFreeze>(x, h);
+    case 6: return snr_step_t<T, true, true, false, kFreeze>(x, h);
+    default: return snr_step_t<T, true, true, true, kFreeze>(x, h);
   }
 }
 
-void snr_step(at::TensorList params, at::TensorList grads, at::TensorList g_tilde,
-              at::TensorList s_tilde, at::TensorList grad_sq, double warm_weight,
-              bool update_params, double batch_size, double lambda_B, double lambda_eta,
-              double eps, double eta_max, double lr, double variance_scale) {
+std::vector<int64_t> snr_step(at::TensorList params, at::TensorList grads,
+                              at::TensorList g_tilde, at::TensorList s_tilde,
+                              at::TensorList grad_sq, double warm_weight, bool update_params,
+                              double batch_size, double lambda_B, double lambda_eta,
+                              double eps, double eta_max, double lr, double variance_scale,
+                              bool freeze) {
   const bool sq = !grad_sq.empty();
   const Operands x = sq ? Operands{params, grads, g_tilde, s_tilde, grad_sq}
                         : Operands{params, grads, g_tilde, s_tilde};
   const SnrHyper h{warm_weight, update_params, batch_size, lambda_B, lambda_eta, eps,
                    eta_max, lr, variance_scale};
-  if (x.dtype == at::kFloat) {
-    snr_dispatch<float>(x, sq, h);
-  } else {
-    snr_dispatch<double>(x, sq, h);
-  }
+  const bool f32 = x.dtype == at::kFloat;
+  const auto frozen = f32 ? (freeze ? snr_dispatch<float, true>(x, sq, h)
+                                    : snr_dispatch<float, false>(x, sq, h))
+                          : (freeze ? snr_dispatch<double, true>(x, sq, h)
+                                    : snr_dispatch<double, false>(x, sq, h));
   x.write_back(0, params);
   x.write_back(2, g_tilde);
   x.write_back(3, s_tilde);
+  return frozen;
 }
 
 // The finiteness check ------------------------------------------------------------------
-
-// True when no element has the all-ones exponent of inf and NaN. Adding the exponent's
-// lowest bit carries into the sign bit exactly for that exponent; integer ops vectorize.
-template <typename T, typename U>
-bool finite_loop(const T* x, int64_t n) {
-  constexpr int bits = std::numeric_limits<T>::digits - 1;  // stored mantissa bits
-  constexpr U exponent = (~U(0) >> 1) & ~((U(1) << bits) - 1);
-  U acc = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    U u;
-    std::memcpy(&u, x + i, sizeof(U));
-    acc |= (u & exponent) + (U(1) << bits);
-  }
-  return !(acc >> (8 * sizeof(U) - 1));
-}
 
 // Whether every element of every tensor is finite. Contiguous float32/float64 CPU
 // tensors are read here once; any other tensor (rare) goes through torch.isfinite.
@@ -288,12 +336,12 @@ bool all_finite(at::TensorList tensors) {
 
 TORCH_LIBRARY(lab_fused, m) {
   m.def("adam_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] mu, Tensor(c!)[] s, "
-        "float lr, float w_g, float w_s, float eps) -> ()",
+        "float lr, float w_g, float w_s, float eps, bool freeze) -> int[]",
         &adam_step);
   m.def("snr_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] g_tilde, "
         "Tensor(c!)[] s_tilde, Tensor[] grad_sq, float warm_weight, bool update_params, "
         "float batch_size, float lambda_B, float lambda_eta, float eps, float eta_max, "
-        "float lr, float variance_scale) -> ()",
+        "float lr, float variance_scale, bool freeze) -> int[]",
         &snr_step);
   m.def("all_finite(Tensor[] tensors) -> bool", &all_finite);
 }

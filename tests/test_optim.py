@@ -400,26 +400,93 @@ def test_sparse_gradients_are_rejected(name):
         cls([p], **kw).step()
 
 
-@pytest.mark.parametrize("name", CASES)
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-def test_non_finite_gradient_raises_and_changes_nothing(name, bad):
-    cls, _, kw = CASES[name]
+def snapshot(params, opt):
+    """Copies of the parameters and their state (tensors cloned, step counts as is)."""
+    return [(p.detach().clone(), {k: (v.clone() if isinstance(v, torch.Tensor) else v)
+                                  for k, v in opt.state[p].items()}) for p in params]
+
+
+def assert_unchanged(params, opt, before):
+    for p, (p0, s0) in zip(params, before):
+        assert torch.equal(p, p0)
+        for k, v in s0.items():
+            assert torch.equal(opt.state[p][k], v) if isinstance(v, torch.Tensor) else \
+                opt.state[p][k] == v
+
+
+def assert_frozen(params, opt, before, masks, twin_params, twin_opt):
+    """check_finite=True: the coordinates in ``masks`` kept their parameter and state, and
+    every other coordinate equals a twin run whose gradient was finite there."""
+    for p, (p0, s0), m, q in zip(params, before, masks, twin_params):
+        assert torch.equal(p[m], p0[m]) and torch.equal(p[~m], q[~m])
+        for k, v in s0.items():
+            if isinstance(v, torch.Tensor):
+                assert torch.equal(opt.state[p][k][m], v[m])
+                assert torch.equal(opt.state[p][k][~m], twin_opt.state[q][k][~m])
+            else:
+                assert opt.state[p][k] == twin_opt.state[q][k] == v + 1
+
+
+FROZEN = "kept their parameter and state; every other coordinate took this step"
+UNCHANGED = "no parameter or state was changed"
+
+
+def five_steps(cls, kw):
     a, b = make_param((3,), "plain", 0), make_param((4,), "plain", 1)
     opt = cls([a, b], **kw)
     for _ in range(5):
         a.grad, b.grad = torch.ones_like(a), torch.full_like(b, 0.5)
         opt.step()
-    before = [p.detach().clone() for p in (a, b)]
-    state = {k: (v.clone() if isinstance(v, torch.Tensor) else v)
-             for p in (a, b) for k, v in opt.state[p].items()}
-    b.grad = b.grad.clone()
-    b.grad[2] = bad
-    with pytest.raises(FloatingPointError, match="parameter 1 in group 0 has 1 non-finite"):
+    return [a, b], opt
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_gradient_strict_raises_and_changes_nothing(name, bad):
+    cls, _, kw = CASES[name]
+    params, opt = five_steps(cls, dict(kw, check_finite="strict"))
+    before = snapshot(params, opt)
+    params[1].grad = params[1].grad.clone()
+    params[1].grad[2] = bad
+    with pytest.raises(FloatingPointError,
+                       match=f"parameter 1 in group 0 has 1 non-finite.*{UNCHANGED}"):
         opt.step()
-    assert all(torch.equal(p, q) for p, q in zip((a, b), before))
-    after = {k: v for p in (a, b) for k, v in opt.state[p].items()}
-    for k, v in state.items():
-        assert torch.equal(after[k], v) if isinstance(v, torch.Tensor) else after[k] == v
+    assert_unchanged(params, opt, before)
+
+
+@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_non_finite_gradient_freezes_its_coordinates_and_raises(name, bad):
+    cls, _, kw = CASES[name]
+    for impl in IMPLS[name]:
+        params, opt = five_steps(cls, dict(kw, impl=impl))
+        twin, twin_opt = five_steps(cls, dict(kw, impl=impl))
+        before = snapshot(params, opt)
+        for ps, value in ((params, bad), (twin, 0.25)):
+            ps[1].grad = ps[1].grad.clone()
+            ps[1].grad[2] = value
+        with pytest.raises(FloatingPointError,
+                           match=f"parameter 1 in group 0 has 1 non-finite.*{FROZEN}"):
+            opt.step()
+        twin_opt.step()
+        masks = [torch.zeros(3, dtype=torch.bool), torch.arange(4) == 2]
+        assert_frozen(params, opt, before, masks, twin, twin_opt)
+        # The next step goes on from there as usual.
+        for ps in (params, twin):
+            ps[0].grad, ps[1].grad = torch.ones_like(ps[0]), torch.full_like(ps[1], 0.5)
+        opt.step()
+        twin_opt.step()
+        assert all(torch.isfinite(p).all() for p in params)
+
+
+def test_check_finite_values_are_checked():
+    p = make_param((3,), "plain")
+    for value in (1, "yes", None):
+        with pytest.raises(ValueError, match="check_finite must be True, False or 'strict'"):
+            O.SGD([p], lr=0.1, check_finite=value)
+        with pytest.raises(ValueError, match="check_finite must be True, False or 'strict'"):
+            O.SGD([p], lr=0.1).add_param_group({"params": [make_param((2,), "plain")],
+                                                "check_finite": value})
 
 
 def test_a_huge_but_finite_gradient_is_not_called_non_finite():
@@ -708,26 +775,36 @@ def test_snr_fast_paths_keep_the_caps_exact(small_blocks, impl, request):
 
 @pytest.mark.parametrize("impl", ["foreach", "fused"])
 @pytest.mark.parametrize("where", [0, 39])
-def test_snr_fast_paths_non_finite_gradient_in_any_block_changes_nothing(small_blocks, impl,
-                                                                           where, request):
+@pytest.mark.parametrize("mode", ["strict", True])
+def test_snr_fast_paths_non_finite_gradient_in_any_block(small_blocks, impl, where, mode,
+                                                         request):
     needs(impl, request)
-    params = [torch.linspace(-1, 1, 40, dtype=F64).requires_grad_(), make_param((3,), "plain")]
-    opt = O.SNR(params, impl=impl, **SNR_KW)
-    for t in range(6):
+
+    def six_steps():
+        params = [torch.linspace(-1, 1, 40, dtype=F64).requires_grad_(),
+                  make_param((3,), "plain")]
+        opt = O.SNR(params, impl=impl, check_finite=mode, **SNR_KW)
+        for t in range(6):
+            for p in params:
+                p.grad = 0.5 + 0.1 * t * torch.ones_like(p)
+            opt.step()
         for p in params:
-            p.grad = 0.5 + 0.1 * t * torch.ones_like(p)
-        opt.step()
-    before = [p.detach().clone() for p in params]
-    state = [{k: v.clone() for k, v in opt.state[p].items() if isinstance(v, torch.Tensor)}
-             for p in params]
-    params[0].grad = params[0].grad.clone()
+            p.grad = p.grad.clone()
+        return params, opt
+
+    params, opt = six_steps()
+    twin, twin_opt = six_steps()
+    before = snapshot(params, opt)
     params[0].grad[where] = math.nan
+    twin[0].grad[where] = 0.3
     with pytest.raises(FloatingPointError, match="parameter 0 in group 0 has 1 non-finite"):
         opt.step()
-    for p, b, s in zip(params, before, state):
-        assert torch.equal(p, b)
-        assert all(torch.equal(opt.state[p][k], v) for k, v in s.items())
-        assert opt.state[p]["step"] == 6
+    if mode == "strict":
+        assert_unchanged(params, opt, before)
+    else:
+        twin_opt.step()
+        masks = [torch.arange(40) == where, torch.zeros(3, dtype=torch.bool)]
+        assert_frozen(params, opt, before, masks, twin, twin_opt)
 
 
 # ---------------------------------------------------------------------------------------
@@ -887,39 +964,47 @@ def test_fused_all_finite_is_exact(fused_ops, dtype):
 @pytest.mark.parametrize("name, where", [
     (name, where) for name in ("Adam-min", "SNR") for where in ((0, 0, 0), (0, 0, -1), (1, 0, 5))
 ] + [("SNR", (0, 1, "grad_sq"))])
-def test_fused_non_finite_gradient_raises_before_anything_changes(fused_ops, name, where):
+@pytest.mark.parametrize("mode", ["strict", True])
+def test_fused_non_finite_gradient(fused_ops, name, where, mode):
     # A NaN anywhere (first or last element of a multi-block tensor, a later group whose
-    # step would come second, SNR's grad_sq) stops the step before any group moves.
+    # step would come second, SNR's grad_sq): "strict" stops the step before any group
+    # moves; True freezes that one coordinate and steps every other.
     cls, _, kw = CASES[name]
     gi, pi, index = where
     kw = dict(kw, second_moment="examples") if index == "grad_sq" else kw
-    groups = [[make_param((201, 200), "plain", 0), make_param((7,), "plain", 1)],
-              [make_param((16385,), "plain", 2)]]
-    opt = cls([{"params": groups[0]}, {"params": groups[1], "lr": 0.02}], impl="fused", **kw)
-    params = groups[0] + groups[1]
-    for t in range(6):
+
+    def six_steps():
+        groups = [[make_param((201, 200), "plain", 0), make_param((7,), "plain", 1)],
+                  [make_param((16385,), "plain", 2)]]
+        opt = cls([{"params": groups[0]}, {"params": groups[1], "lr": 0.02}], impl="fused",
+                  check_finite=mode, **kw)
+        params = groups[0] + groups[1]
+        for t in range(6):
+            for p in params:
+                p.grad = 0.5 + 0.1 * t * torch.ones_like(p)
+                p.grad_sq = p.grad**2 * 1.5
+            opt.step()
         for p in params:
-            p.grad = 0.5 + 0.1 * t * torch.ones_like(p)
-            p.grad_sq = p.grad**2 * 1.5
-        opt.step()
-    before = [p.detach().clone() for p in params]
-    state = [{k: (v.clone() if isinstance(v, torch.Tensor) else v)
-              for k, v in opt.state[p].items()} for p in params]
-    target = groups[gi][pi]
-    if index == "grad_sq":
-        target.grad_sq = target.grad_sq.clone()
-        target.grad_sq.view(-1)[3] = math.nan
-    else:
-        target.grad = target.grad.clone()
-        target.grad.view(-1)[index] = math.nan
+            p.grad, p.grad_sq = p.grad.clone(), p.grad_sq.clone()
+        return groups, params, opt
+
+    groups, params, opt = six_steps()
+    twin_groups, twin, twin_opt = six_steps()
+    before = snapshot(params, opt)
+    flat = 3 if index == "grad_sq" else index
+    for gs, value in ((groups, math.nan), (twin_groups, 0.3)):
+        target = gs[gi][pi]
+        (target.grad_sq if index == "grad_sq" else target.grad).view(-1)[flat] = value
     with pytest.raises(FloatingPointError,
                        match=f"parameter {pi} in group {gi} has 1 non-finite"):
         opt.step()
-    for p, b, s in zip(params, before, state):
-        assert torch.equal(p, b)
-        for k, v in s.items():
-            assert torch.equal(opt.state[p][k], v) if isinstance(v, torch.Tensor) else \
-                opt.state[p][k] == v
+    if mode == "strict":
+        assert_unchanged(params, opt, before)
+        return
+    twin_opt.step()
+    masks = [torch.zeros(p.shape, dtype=torch.bool) for p in params]
+    masks[[p is groups[gi][pi] for p in params].index(True)].view(-1)[flat] = True
+    assert_frozen(params, opt, before, masks, twin, twin_opt)
 
 
 def test_auto_takes_the_fused_step_for_contiguous_cpu_tensors(fused_ops, monkeypatch):
@@ -937,7 +1022,11 @@ def test_auto_takes_the_fused_step_for_contiguous_cpu_tensors(fused_ops, monkeyp
         for p in params:
             p.grad = torch.ones_like(p)
         cls(params, **kw).step()
-        # One call checks every gradient, one steps every parameter.
+        # One call steps every parameter, checking each gradient as it reads it.
+        assert calls == [(step_op, 2)]
+        calls.clear()
+        cls(params, check_finite="strict", **kw).step()
+        # One call checks every gradient before anything is written, one steps.
         assert calls == [("all_finite", 2), (step_op, 2)]
         calls.clear()
         cls(params, impl="foreach", **kw).step()
