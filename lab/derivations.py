@@ -38,6 +38,7 @@ from sympy.core.function import AppliedUndef
 
 __all__ = [
     "Derivation",
+    "Claim",
     "Identity",
     "Limit",
     "Series",
@@ -568,7 +569,7 @@ class Induction(Claim):
     ``recursions`` maps each sequence (an undefined ``sympy.Function``) to a callable
     ``t -> expression`` in the sequences at ``t - 1`` and the inputs at ``t``; ``initial``
     gives each sequence's value at ``t0``; ``rhs`` is a callable ``t -> expression``.
-    :meth:`check` proves the base case and the step (hypothesis: the claim at ``t - 1``).
+    ``check()`` proves the base case and the step (hypothesis: the claim at ``t - 1``).
     ``inputs`` are the ``IndexedBase``/``Function`` objects fed in at each step; the
     numerical check iterates the recursions on random inputs and compares at every t.
     """
@@ -763,7 +764,7 @@ class Derivation:
 
         Positive symbols get values in [0.5, 5], integer ones in [1, 20], real ones in
         [-3, 3], unspecified functions become random cubics. An identity passes when
-        |lhs - rhs| <= tol * (1 + |lhs|) at every point; a recursion is iterated and
+        ``|lhs - rhs| <= tol * (1 + |lhs|)`` at every point; a recursion is iterated and
         compared at every step; a series is summed (mpmath) or its Cauchy blocks
         inspected; a limit is approached at 10^4, 10^8, 10^12.
         """
@@ -1374,7 +1375,7 @@ def _progress_symbols():
 
 @functools.cache
 def progress_guarantee() -> Derivation:
-    """From loss'' ≤ L and |g − ĝ| ≤ 2σ̂/√B (ĝ > 0):
+    """From loss'' ≤ L and ``|g − ĝ| ≤ 2σ̂/√B`` (ĝ > 0):
     loss(β − ηĝ) ≤ loss(β) − η(ĝ − 2σ̂/√B)ĝ + ½Lη²ĝ². Maximising over η:
     η*(B) = (1/L)(1 − 2σ̂/(ĝ√B)), guaranteed progress (L/2)η*(B)²ĝ². Maximising
     progress per example η*(B)²/B over B ≥ 4σ̂²/ĝ² (where η*(B) ≥ 0): B* = 16σ̂²/ĝ²,

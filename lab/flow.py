@@ -53,7 +53,7 @@ def euler_path(problem, beta0, lr: float, N: int, t: float) -> np.ndarray:
     """N·t steps of total gradient descent β ← β − (η/N) g(β): Euler's method for the flow.
 
     ``beta0`` may be an array (several starts). Returns an array of shape
-    (N·t + 1, *beta0.shape); row k is the value at time k/N. Raises ``ValueError`` for
+    ``(N·t + 1, *beta0.shape)``; row k is the value at time k/N. Raises ``ValueError`` for
     η ≤ 0, N < 1, or N·t not a whole number ≥ 1.
     """
     lr = _checks.positive("lr", lr)

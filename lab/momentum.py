@@ -381,7 +381,7 @@ def nqm_run(problem, make_optimizer, Phi0, steps: int, chains: int, batch_size: 
     ``problem``: a :class:`lab.problems.NoisyQuadratic`; ``make_optimizer(params)`` returns
     the optimizer; ``Phi0``: the start (length d, or a scalar). All chains live in one
     parameter of shape ``(chains, d)`` (the lecture's optimizers act coordinate-wise, so
-    chains do not interact). Each step sets ``grad`` to :meth:`NoisyQuadratic.stochastic_gradient`.
+    chains do not interact). Each step sets ``grad`` to :meth:`lab.problems.NoisyQuadratic.stochastic_gradient`.
     Returns ``loss`` (numpy, ``(steps + 1,)``: the population loss averaged over chains),
     ``loss_se`` (its standard error over chains), ``final`` (the last Φ, ``(chains, d)``)
     and, with ``record_steps``, ``step_size`` (mean over chains of :math:`|\\Delta\\Phi_t|`,

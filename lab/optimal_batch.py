@@ -64,7 +64,7 @@ def _array(name: str, x, *, positive: bool = False, nonnegative: bool = False) -
 
 
 def bound_lr(batch_size, g_hat, sigma_hat, L):
-    """η*(B) = (1/L)(1 − 2σ̂/(|ĝ|√B)), or 0 where that is negative (no guaranteed progress).
+    """``η*(B) = (1/L)(1 − 2σ̂/(|ĝ|√B))``, or 0 where that is negative (no guaranteed progress).
 
     The maximiser over η of the guaranteed decrease (:func:`guaranteed_decrease`).
     Broadcasts over arrays; ``batch_size`` > 0 (real, for plotting), ``sigma_hat`` ≥ 0,
@@ -81,9 +81,9 @@ def bound_lr(batch_size, g_hat, sigma_hat, L):
 
 
 def guaranteed_decrease(lr, batch_size, g_hat, sigma_hat, L):
-    """The lecture's guarantee: loss(β) − loss(β − ηĝ) ≥ η(|ĝ| − 2σ̂/√B)|ĝ| − ½Lη²ĝ².
+    """The lecture's guarantee: loss(β) − loss(β − ηĝ) ≥ ``η(|ĝ| − 2σ̂/√B)|ĝ|`` − ½Lη²ĝ².
 
-    The slide writes ĝ for |ĝ| (it takes ĝ > 0; the sign-symmetric form is this one).
+    The slide writes ĝ for ``|ĝ|`` (it takes ĝ > 0; the sign-symmetric form is this one).
     At η = η*(B) the value is (L/2)η*(B)²ĝ². Broadcasts; ``lr`` ≥ 0.
     """
     eta = _array("lr", lr, nonnegative=True)
@@ -174,7 +174,7 @@ def guarantee_trials(g: float, sigma: float, batch_size: int, L: float, trials: 
     ``h`` ≤ L (default h = L), draw B per-example gradients g + σz (z ~ N(0, 1)), form
     ĝ (their mean) and σ̂ (their standard deviation with divisor B, as on the slide),
     step Δ = η*(B) ĝ and compare the actual decrease gΔ − ½hΔ² with the guarantee
-    η(|ĝ| − 2σ̂/√B)|ĝ| − ½Lη²ĝ². Returns numpy arrays ``g_hat``, ``sigma_hat``, ``lr``,
+    ``η(|ĝ| − 2σ̂/√B)|ĝ|`` − ½Lη²ĝ². Returns numpy arrays ``g_hat``, ``sigma_hat``, ``lr``,
     ``actual``, ``guaranteed`` and the boolean ``holds`` (actual ≥ guaranteed, with a
     float64 round-off allowance). Raises ``ValueError`` for B < 2 (σ̂ needs two
     examples), σ ≤ 0, L ≤ 0 or h outside (0, L].
@@ -244,7 +244,7 @@ def run_quadratic(make_optimizer, problem: NoisyQuadratic, batch_size: int, step
     The parameter is one tensor of shape (chains, d); every optimizer in
     :mod:`lab.optim` acts coordinate-wise, so the rows are independent runs.
     ``make_optimizer([p])`` builds the optimizer. Each step sets ``p.grad`` to ĝ for a
-    fresh batch of B examples (:meth:`NoisyQuadratic.stochastic_gradient`), or, with
+    fresh batch of B examples (:meth:`lab.problems.NoisyQuadratic.stochastic_gradient`), or, with
     ``examples=True``, draws the B examples and also sets ``p.grad_sq`` (the batch mean
     of squared per-example gradients, for ``SNR(second_moment="examples")``).
 

@@ -191,7 +191,7 @@ class NoisyQuadratic:
         return self.h * Phi
 
     def sample(self, shape, generator: torch.Generator) -> torch.Tensor:
-        """Examples y of shape (*shape, d), y_i ~ N(0, σ_i²), on the generator's device."""
+        """Examples y of shape ``(*shape, d)``, y_i ~ N(0, σ_i²), on the generator's device."""
         z = torch.randn((*shape, self.dim), generator=generator, device=generator.device,
                         dtype=self.h.dtype)
         return self.sigma * z

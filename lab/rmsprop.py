@@ -162,7 +162,7 @@ def rmsprop_nqm(problem: NoisyQuadratic, phi0, lr: float, N_s: float, batch_size
                 record_every: int = 1) -> dict:
     """``chains`` independent RMSProp runs on the noisy quadratic, vectorised.
 
-    Each step draws :math:`\\hat g` with :meth:`NoisyQuadratic.stochastic_gradient` and applies
+    Each step draws :math:`\\hat g` with :meth:`lab.problems.NoisyQuadratic.stochastic_gradient` and applies
     :math:`s \\leftarrow (1-\\frac1{N_s})s + \\frac1{N_s}\\hat g^2`,
     :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g/\\sqrt{s+\\epsilon}` from :math:`s_0 = 0` (the
     lecture's RMSProp, as :class:`lab.optim.RMSProp`; where :math:`s + \\epsilon = 0`,

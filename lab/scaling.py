@@ -49,7 +49,7 @@ def nqm_second_moment(h, sigma, Phi0, lr: float, batch_size: int, steps) -> np.n
 
     (t η² σ_i²/B when a² = 1). ``h``, ``sigma``, ``Phi0``: length-d sequences (or
     tensors); ``steps``: an integer or array of step counts. Returns an array of shape
-    (*steps.shape, d). A diverging coordinate (|a| > 1) grows like a^{2t}; its exponent
+    ``(*steps.shape, d)``. A diverging coordinate (``|a| > 1``) grows like a^{2t}; its exponent
     is clipped at 700 so the result stays finite (about 1e304). Raises ``ValueError`` for
     η < 0, B < 1, negative steps or non-finite inputs.
     """
@@ -106,7 +106,7 @@ def nqm_sgd_loss(problem: NoisyQuadratic, Phi0, lr: float, batch_size: int, step
                  chains: int, generator: torch.Generator, *, record=None) -> torch.Tensor:
     """Monte Carlo: f(Φ_t) of ``chains`` SGD runs with :class:`lab.optim.SGD` on the NQM.
 
-    Every step sets ``Phi.grad`` to a fresh ĝ (:meth:`NoisyQuadratic.stochastic_gradient`)
+    Every step sets ``Phi.grad`` to a fresh ĝ (:meth:`lab.problems.NoisyQuadratic.stochastic_gradient`)
     and calls the optimizer, exactly as a training loop would. ``record``: the step
     counts at which to record (default: every step). Returns a tensor of shape
     (len(record), chains) on the generator's device.
@@ -139,7 +139,7 @@ def stability_limit(h) -> float:
     """η_max = 2/h_max: constant-step gradient descent on a quadratic diverges beyond it.
 
     Along the stiffest direction the error is multiplied by 1 − η h_max each step;
-    |1 − η h_max| < 1 exactly when 0 < η < 2/h_max. Raises ``ValueError`` for a
+    ``|1 − η h_max| < 1`` exactly when 0 < η < 2/h_max. Raises ``ValueError`` for a
     curvature that is not > 0.
     """
     h = _as_array("h", h)

@@ -43,7 +43,7 @@ def batch_scaling_state(lr_1: float = 0.002, noise: float = 1.0, examples: int =
     """Everything the Chapter 8 explorer shows, from the closed form (no sampling).
 
     * ``curves``: E f after E examples (``grid``, shape (6, 120), log-spaced from B to
-      10⁶) for each B in :data:`CURVE_BATCH_SIZES`, with η_B = B η_1, clipped at 10⁶ ×
+      10⁶) for each B in ``CURVE_BATCH_SIZES``, with η_B = B η_1, clipped at 10⁶ ×
       the initial loss (``cap``) where the run diverges;
     * ``ratio``: E f after ``examples`` examples at batch B divided by that at B = 1,
       for B on ``batch_sizes`` (1 … 4096), clipped at 10⁶;

@@ -37,7 +37,7 @@ def rmsprop_state(lr: float = 0.01, N_s: float = 100, batch_size: int = 1,
     :math:`\\sigma_i = \\sigma h_i^p`, every coordinate started at :math:`\\Phi_0 = 1`. The
     objective is the worst coordinate's relative error
     :math:`\\max_i E\\Phi_t[i]^2/\\Phi_0^2`. SGD runs at the constant learning rate of
-    :data:`SGD_LRS` that is best at step ``steps`` (``sgd_lr``), exactly
+    ``SGD_LRS`` that is best at step ``steps`` (``sgd_lr``), exactly
     (:func:`lab.rmsprop.sgd_nqm_second_moments`); RMSProp at ``lr`` is simulated with
     ``chains`` runs. Arrays: ``t``, ``sgd_worst``, ``rms_worst``, ``h``, and at the last
     step ``sgd_final``, ``rms_final`` (per coordinate), ``rms_lr_eff``
