@@ -2,7 +2,7 @@
 
 :func:`ops` builds the C++ file with ``torch.utils.cpp_extension.load`` (a few seconds
 once per machine; the build is cached under torch's extensions directory,
-``TORCH_EXTENSIONS_DIR`` to move it) and returns ``torch.ops.lab_fused`` with three
+``TORCH_EXTENSIONS_DIR`` to move it) and returns ``torch.ops.lab_fused`` with four
 ops on lists of float32/float64 CPU tensors (one dtype per call; a non-contiguous tensor
 goes through a contiguous copy):
 
@@ -12,9 +12,13 @@ goes through a contiguous copy):
   batch_size, lambda_B, lambda_eta, eps, eta_max, lr, variance_scale, freeze)``:
   :func:`lab.optim.snr_update` rearranged (equal up to round-off; ``warm_weight < 0``:
   the per-coordinate weight; ``grad_sq`` empty: :math:`\\hat g^2`);
+- ``simple_step(params, grads, state, kind, lr, a, b, freeze)``: kind 0
+  :func:`lab.optim.sgd_update` (``state`` empty), 1 :func:`lab.optim.momentum_update`
+  (``a = 1 - 1/N``), 2 :func:`lab.optim.averaged_momentum_update` (``a = 1/N``), 3
+  :func:`lab.optim.rmsprop_update` (``a = 1/N_s``, ``b = eps``);
 - ``all_finite(tensors)``: whether every element is finite, reading each once.
 
-The two steps return, per tensor, how many coordinates had a non-finite gradient; with
+The steps return, per tensor, how many coordinates had a non-finite gradient; with
 ``freeze`` those coordinates keep their parameter and state (without it the counts are
 0 and NaN propagates, as in torch).
 

@@ -1,12 +1,13 @@
-// Fused CPU steps for lab.optim's Adam and SNR; lab/_fused.py compiles this file.
+// Fused CPU steps for lab.optim's optimizers; lab/_fused.py compiles this file.
 //
 // Each step is one loop over float32/float64 contiguous tensors that reads p, the
-// gradient and the state once and writes them once. Adam's loop has exactly the
-// arithmetic of the reference function adam_update (lab/optim.py) in the same order: one
-// rounding per torch op, and torch.lerp's formula with its fused multiply-add. Where
-// torch's own kernels round that way (x86 with AVX2 or AVX-512) Adam's averages equal the
-// reference bit for bit; its parameter may differ in the last bit, where torch's CPU sqrt
-// (MKL) is not correctly rounded and std::sqrt is. SNR's loop rearranges snr_update's
+// gradient and the state once and writes them once. The loops of SGD, momentum, averaged
+// momentum, RMSProp and Adam have exactly the arithmetic of the reference functions
+// (sgd_update, ..., adam_update in lab/optim.py) in the same order: one rounding per
+// torch op, and torch.lerp's formula with its fused multiply-add. Where torch's own
+// kernels round that way (x86 with AVX2 or AVX-512) they equal the reference bit for bit,
+// except RMSProp's and Adam's parameter, which may differ in the last bit where torch's
+// CPU sqrt (MKL) is not correctly rounded and std::sqrt is. SNR's loop rearranges snr_update's
 // equations to fewer operations (see snr_loop): bit for bit during warm-up, equal up to
 // round-off after it.
 //
@@ -151,6 +152,112 @@ struct Operands {
     }
   }
 };
+
+// SGD, momentum, averaged momentum, RMSProp -----------------------------------------------
+
+// The reference functions of lab/optim.py op for op; with kFreeze a coordinate whose
+// gradient is inf or NaN keeps p and its state. Each returns how many coordinates did.
+
+// sgd_update: p -= lr * g.
+template <typename T, bool kFreeze>
+int32_t sgd_loop(T* p, const T* g, int64_t n, T lr) {
+  int32_t frozen = 0;  // a block has at most kBlock elements
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i], pi = p[i];
+    const bool keep = kFreeze && !is_finite(gi);
+    frozen += keep;
+    const T stepped = pi - lr * gi;
+    p[i] = keep ? pi : stepped;
+  }
+  return frozen;
+}
+
+// momentum_update: v = v * (1 - 1/N) + lr * g; p -= v.
+template <typename T, bool kFreeze>
+int32_t momentum_loop(T* p, const T* g, T* v, int64_t n, T lr, T decay) {
+  int32_t frozen = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i], pi = p[i], vi = v[i];
+    const bool keep = kFreeze && !is_finite(gi);
+    frozen += keep;
+    const T vn = vi * decay + lr * gi;
+    const T stepped = pi - vn;
+    v[i] = keep ? vi : vn;
+    p[i] = keep ? pi : stepped;
+  }
+  return frozen;
+}
+
+// averaged_momentum_update: mu = lerp(mu, g, 1/N); p -= lr * mu.
+template <typename T, bool kFreeze>
+int32_t averaged_momentum_loop(T* p, const T* g, T* mu, int64_t n, T lr, T w) {
+  int32_t frozen = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i], pi = p[i], mi = mu[i];
+    const bool keep = kFreeze && !is_finite(gi);
+    frozen += keep;
+    const T m = lerp(mi, gi, w);
+    const T stepped = pi - lr * m;
+    mu[i] = keep ? mi : m;
+    p[i] = keep ? pi : stepped;
+  }
+  return frozen;
+}
+
+// rmsprop_update: s = lerp(s, g*g, 1/N_s); p -= lr * (g / max(sqrt(s + eps), tiny)).
+template <typename T, bool kFreeze>
+int32_t rmsprop_loop(T* p, const T* g, T* s, int64_t n, T lr, T w, T eps) {
+  const T tiny = std::numeric_limits<T>::min();
+  int32_t frozen = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const T gi = g[i], pi = p[i], si = s[i];
+    const bool keep = kFreeze && !is_finite(gi);
+    frozen += keep;
+    const T v = lerp(si, gi * gi, w);
+    const T stepped = pi - lr * (gi / clamp_min(std::sqrt(v + eps), tiny));
+    s[i] = keep ? si : v;
+    p[i] = keep ? pi : stepped;
+  }
+  return frozen;
+}
+
+template <typename T, bool kFreeze>
+std::vector<int64_t> simple_step_t(const Operands& x, int64_t kind, double lr, double a,
+                                   double b) {
+  Counts frozen(x.sizes.size());
+  for_each_block(x.sizes, [&](int64_t i, int64_t begin, int64_t end) {
+    T* p = x.data<T>(0, i) + begin;
+    const T* g = x.data<T>(1, i) + begin;
+    T* state = kind == 0 ? nullptr : x.data<T>(2, i) + begin;
+    const int64_t n = end - begin;
+    int32_t k = 0;
+    switch (kind) {
+      case 0: k = sgd_loop<T, kFreeze>(p, g, n, T(lr)); break;
+      case 1: k = momentum_loop<T, kFreeze>(p, g, state, n, T(lr), T(a)); break;
+      case 2: k = averaged_momentum_loop<T, kFreeze>(p, g, state, n, T(lr), T(a)); break;
+      default: k = rmsprop_loop<T, kFreeze>(p, g, state, n, T(lr), T(a), T(b)); break;
+    }
+    frozen.add(i, k);
+  });
+  return frozen.values();
+}
+
+// kind: 0 SGD (state empty; a, b unused), 1 momentum (a = 1 - 1/N), 2 averaged momentum
+// (a = 1/N), 3 RMSProp (a = 1/N_s, b = eps).
+std::vector<int64_t> simple_step(at::TensorList params, at::TensorList grads,
+                                 at::TensorList state, int64_t kind, double lr, double a,
+                                 double b, bool freeze) {
+  TORCH_CHECK(kind >= 0 && kind <= 3, "lab fused step: kind is 0, 1, 2 or 3");
+  const Operands x = kind == 0 ? Operands{params, grads} : Operands{params, grads, state};
+  const bool f32 = x.dtype == at::kFloat;
+  const auto frozen = f32 ? (freeze ? simple_step_t<float, true>(x, kind, lr, a, b)
+                                    : simple_step_t<float, false>(x, kind, lr, a, b))
+                          : (freeze ? simple_step_t<double, true>(x, kind, lr, a, b)
+                                    : simple_step_t<double, false>(x, kind, lr, a, b));
+  x.write_back(0, params);
+  if (kind != 0) x.write_back(2, state);
+  return frozen;
+}
 
 // Adam ---------------------------------------------------------------------------------
 
@@ -343,5 +450,8 @@ TORCH_LIBRARY(lab_fused, m) {
         "float batch_size, float lambda_B, float lambda_eta, float eps, float eta_max, "
         "float lr, float variance_scale, bool freeze) -> int[]",
         &snr_step);
+  m.def("simple_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] state, int kind, "
+        "float lr, float a, float b, bool freeze) -> int[]",
+        &simple_step);
   m.def("all_finite(Tensor[] tensors) -> bool", &all_finite);
 }

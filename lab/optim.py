@@ -14,13 +14,12 @@ Each optimizer is a running average (:mod:`lab.averages`) of :math:`\\hat g` or
   :math:`\\eta[i] = \\lambda_\\eta \\tilde g[i]^2/\\tilde\\sigma[i]^2`.
 
 Every optimizer has a readable single-tensor reference function (``sgd_update``,
-``momentum_update``, ...) and a fast path tested equal to it: ``torch._foreach_*`` ops;
-for :class:`Adam` and :class:`SNR` on CPU a C++ step compiled on first use
-(``lab._fused``: one pass over memory, with Adam's arithmetic op for op and SNR's
-rearranged to fewer operations), and where it
-cannot be built torch's fused Adam kernel for :class:`Adam` (also on CUDA) and for
-:class:`SNR` the update rewritten in 13 elementwise ops run over cache-sized blocks.
-Choose with ``impl``. All of them accept
+``momentum_update``, ...) and fast paths tested equal to it: on CPU a C++ step compiled
+on first use (``lab._fused``: one pass over memory, with the reference's arithmetic op
+for op, except :class:`SNR`'s, rearranged to fewer operations); elsewhere, or where
+no compiler is found, ``torch._foreach_*`` ops, torch's fused Adam kernel for
+:class:`Adam` (also on CUDA), and for :class:`SNR` the update rewritten in 13
+elementwise ops run over cache-sized blocks. Choose with ``impl``. All of them accept
 param groups, ``step(closure)``, ``torch.optim.lr_scheduler`` (``lr`` is read from the
 group on every step), ``state_dict``/``load_state_dict`` (a resumed run is bitwise
 identical to an uninterrupted one), float32/float64 parameters on any device, and
@@ -488,13 +487,44 @@ class _LabOptimizer(torch.optim.Optimizer):
         raise NotImplementedError
 
 
-class SGD(_LabOptimizer):
+class _SimpleFused(_LabOptimizer):
+    """An optimizer with at most one state tensor and a C++ step in ``lab._fused.simple_step``."""
+
+    _impls = ("auto", "reference", "foreach", "fused")
+    _has_fused_cpu = True
+    _kind = 0  # simple_step's kind: 0 SGD, 1 momentum, 2 averaged momentum, 3 RMSProp
+
+    def _fused_constants(self, group) -> tuple[float, float]:
+        return 0.0, 0.0
+
+    def _fused_cpu(self, group, ps, gs, states, step, ops, freeze):
+        a, b = self._fused_constants(group)
+        state = [s[self._state_names[0]] for s in states] if self._state_names else []
+        return ops.simple_step(ps, gs, state, self._kind, group["lr"], a, b, freeze)
+
+    def _fast_step(self, group, ps, gs, states, step):
+        if group["impl"] == "fused":  # where lab._fused's step did not apply
+            if ps[0].device.type != "cpu":
+                raise ValueError("impl='fused' needs float32/float64 tensors on CPU; use "
+                                 "impl='auto' to fall back to foreach")
+            raise RuntimeError("impl='fused': lab's C++ step could not be built (see the "
+                               "warning); use impl='auto' to fall back to foreach")
+        self._foreach_step(group, ps, gs, states)
+
+    def _foreach_step(self, group, ps, gs, states) -> None:
+        raise NotImplementedError
+
+
+class SGD(_SimpleFused):
     """Vanilla SGD: :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g`.
 
-    ``lr`` is :math:`\\eta \\ge 0`. ``impl``: ``"auto"`` (foreach), ``"reference"``
-    (:func:`sgd_update`, one tensor at a time) or ``"foreach"``. Raises ``ValueError``
-    for ``lr < 0``.
+    ``lr`` is :math:`\\eta \\ge 0`. ``impl``: ``"auto"`` (lab's C++ step, ``lab._fused``, for float32/float64 CPU
+    tensors, :func:`sgd_update`'s arithmetic in one pass over memory; foreach elsewhere),
+    ``"reference"`` (:func:`sgd_update`, one tensor at a time), ``"foreach"`` or ``"fused"``. Raises
+    ``ValueError`` for ``lr < 0`` (and at a step with ``impl="fused"`` on another device).
     """
+
+    _kind = 0
 
     def __init__(self, params, lr: float, *, impl: str = "auto", check_finite: bool | str = True):
         super().__init__(params, dict(lr=lr), impl, check_finite)
@@ -505,11 +535,11 @@ class SGD(_LabOptimizer):
     def _reference(self, group, p, g, state):
         sgd_update(p, g, lr=group["lr"])
 
-    def _fast_step(self, group, ps, gs, states, step):
+    def _foreach_step(self, group, ps, gs, states):
         torch._foreach_add_(ps, gs, alpha=-group["lr"])
 
 
-class Momentum(_LabOptimizer):
+class Momentum(_SimpleFused):
     """The lecture's momentum: :math:`v_t = (1-\\frac1N)v_{t-1} + \\eta\\,\\hat g_t`, :math:`\\Phi \\mathrel{-}= v_t`.
 
     ``lr`` is :math:`\\eta \\ge 0`, ``N`` :math:`\\ge 1` the averaging time. At constant
@@ -517,11 +547,14 @@ class Momentum(_LabOptimizer):
     when :math:`\\eta` changes, because here :math:`v` accumulates
     :math:`\\eta_s\\hat g_s` (each gradient keeps the learning rate of its step) while
     torch multiplies its whole buffer by the current learning rate. State: ``v``.
-    ``impl``: ``"auto"`` (foreach), ``"reference"`` (:func:`momentum_update`) or
-    ``"foreach"``. Raises ``ValueError`` for ``lr < 0`` or ``N < 1``.
+    ``impl``: ``"auto"`` (lab's C++ step, ``lab._fused``, for float32/float64 CPU
+    tensors, :func:`momentum_update`'s arithmetic in one pass over memory; foreach elsewhere),
+    ``"reference"`` (:func:`momentum_update`, one tensor at a time), ``"foreach"`` or ``"fused"``. Raises
+    ``ValueError`` for ``lr < 0`` or ``N < 1``.
     """
 
     _state_names = ("v",)
+    _kind = 1
 
     def __init__(self, params, lr: float, N: float = 10, *, impl: str = "auto",
                  check_finite: bool | str = True):
@@ -534,24 +567,30 @@ class Momentum(_LabOptimizer):
     def _reference(self, group, p, g, state):
         momentum_update(p, g, state["v"], lr=group["lr"], N=group["N"])
 
-    def _fast_step(self, group, ps, gs, states, step):
+    def _fused_constants(self, group):
+        return 1 - 1 / group["N"], 0.0
+
+    def _foreach_step(self, group, ps, gs, states):
         vs = [s["v"] for s in states]
         torch._foreach_mul_(vs, 1 - 1 / group["N"])
         torch._foreach_add_(vs, gs, alpha=group["lr"])
         torch._foreach_sub_(ps, vs)
 
 
-class AveragedMomentum(_LabOptimizer):
+class AveragedMomentum(_SimpleFused):
     """Momentum as a running average: :math:`\\mu_t = (1-\\frac1N)\\mu_{t-1} + \\frac1N\\hat g_t`, :math:`\\Phi \\mathrel{-}= \\eta'\\mu_t`.
 
     ``lr`` is :math:`\\eta' = N\\eta \\ge 0`, ``N`` :math:`\\ge 1`. Equal to
     ``Momentum(lr=η'/N, N)`` and to ``torch.optim.SGD(lr=η'/N, momentum=1-1/N)``
     (not to torch's ``dampening=1/N``, whose first step is undamped). State: ``mu``.
-    ``impl``: ``"auto"`` (foreach), ``"reference"`` (:func:`averaged_momentum_update`)
-    or ``"foreach"``. Raises ``ValueError`` for ``lr < 0`` or ``N < 1``.
+    ``impl``: ``"auto"`` (lab's C++ step, ``lab._fused``, for float32/float64 CPU
+    tensors, :func:`averaged_momentum_update`'s arithmetic in one pass over memory; foreach elsewhere),
+    ``"reference"`` (:func:`averaged_momentum_update`, one tensor at a time), ``"foreach"`` or ``"fused"``. Raises
+    ``ValueError`` for ``lr < 0`` or ``N < 1``.
     """
 
     _state_names = ("mu",)
+    _kind = 2
 
     def __init__(self, params, lr: float, N: float = 10, *, impl: str = "auto",
                  check_finite: bool | str = True):
@@ -564,23 +603,29 @@ class AveragedMomentum(_LabOptimizer):
     def _reference(self, group, p, g, state):
         averaged_momentum_update(p, g, state["mu"], lr=group["lr"], N=group["N"])
 
-    def _fast_step(self, group, ps, gs, states, step):
+    def _fused_constants(self, group):
+        return 1 / group["N"], 0.0
+
+    def _foreach_step(self, group, ps, gs, states):
         mus = [s["mu"] for s in states]
         torch._foreach_lerp_(mus, gs, 1 / group["N"])
         torch._foreach_add_(ps, mus, alpha=-group["lr"])
 
 
-class RMSProp(_LabOptimizer):
+class RMSProp(_SimpleFused):
     """RMSProp: :math:`s_t = (1-\\frac{1}{N_s})s_{t-1} + \\frac{1}{N_s}\\hat g_t^2`, :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g_t/\\sqrt{s_t + \\epsilon}`.
 
     ``lr`` is :math:`\\eta \\ge 0`, ``N_s \\ge 1``, ``eps`` :math:`\\epsilon \\ge 0`. The
     lecture puts :math:`\\epsilon` inside the square root, torch outside: with
     ``eps=0`` this is ``torch.optim.RMSprop(lr=η, alpha=1-1/N_s, eps=0)``. State:
-    ``s``. ``impl``: ``"auto"`` (foreach), ``"reference"`` (:func:`rmsprop_update`) or
-    ``"foreach"``. Raises ``ValueError`` for ``lr < 0``, ``N_s < 1`` or ``eps < 0``.
+    ``s``. ``impl``: ``"auto"`` (lab's C++ step, ``lab._fused``, for float32/float64 CPU
+    tensors, :func:`rmsprop_update`'s arithmetic in one pass over memory; foreach elsewhere),
+    ``"reference"`` (:func:`rmsprop_update`, one tensor at a time), ``"foreach"`` or ``"fused"``. Raises
+    ``ValueError`` for ``lr < 0``, ``N_s < 1`` or ``eps < 0``.
     """
 
     _state_names = ("s",)
+    _kind = 3
 
     def __init__(self, params, lr: float = 1e-2, N_s: float = 100, eps: float = 1e-8, *,
                  impl: str = "auto", check_finite: bool | str = True):
@@ -594,7 +639,10 @@ class RMSProp(_LabOptimizer):
     def _reference(self, group, p, g, state):
         rmsprop_update(p, g, state["s"], lr=group["lr"], N_s=group["N_s"], eps=group["eps"])
 
-    def _fast_step(self, group, ps, gs, states, step):
+    def _fused_constants(self, group):
+        return 1 / group["N_s"], group["eps"]
+
+    def _foreach_step(self, group, ps, gs, states):
         ss = [s["s"] for s in states]
         # In place where possible: a fresh large temporary costs page faults on CPU.
         w = 1 / group["N_s"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import platform
@@ -117,8 +118,14 @@ CASES = {
     "SNR": (O.SNR, lecture_snr, dict(batch_size=4, lambda_eta=0.05, lambda_B=16.0, K=3,
                                      eps=1e-8)),
 }
-IMPLS = {name: ("reference", "foreach") + (("fused",) if cls is O.Adam else ())
+IMPLS = {name: ("reference", "foreach") + (("fused",) if cls._has_fused_cpu else ())
          for name, (cls, _, _) in CASES.items()}
+
+
+def runnable(cls, impl):
+    """Whether ``impl`` can step on CPU here: "fused" needs lab's C++ kernels, except
+    for Adam, which falls back to torch's fused kernel."""
+    return impl != "fused" or cls is O.Adam or _fused.ops() is not None
 
 
 def make_param(shape, kind, seed=0):
@@ -274,6 +281,8 @@ MIXED_SHAPES = [((3, 4), "plain"), ((), "plain"), ((4, 3), "transposed"), ((7,),
 def test_fast_paths_equal_reference_every_step(name):
     cls, _, kw = CASES[name]
     for impl in IMPLS[name][1:] + ("auto",):
+        if not runnable(cls, impl):
+            continue
         runs = {}
         for which in ("reference", impl):
             params = [make_param(s, k, i) for i, (s, k) in enumerate(MIXED_SHAPES)]
@@ -458,7 +467,7 @@ def test_non_finite_gradient_strict_raises_and_changes_nothing(name, bad):
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
 def test_non_finite_gradient_freezes_its_coordinates_and_raises(name, bad):
     cls, _, kw = CASES[name]
-    for impl in IMPLS[name]:
+    for impl in filter(lambda impl: runnable(cls, impl), IMPLS[name]):
         params, opt = five_steps(cls, dict(kw, impl=impl))
         twin, twin_opt = five_steps(cls, dict(kw, impl=impl))
         before = snapshot(params, opt)
@@ -943,6 +952,45 @@ def test_fused_adam_equals_reference_every_step(fused_ops, dtype, bias_correctio
     assert all(torch.isfinite(p).all() for p in runs[1][0])
 
 
+SIMPLE_STATE = {"SGD": (), "Momentum": ("v",), "AveragedMomentum": ("mu",), "RMSProp": ("s",)}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", SIMPLE_STATE)
+def test_fused_simple_steps_equal_reference_every_step(fused_ops, dtype, name):
+    # Op for op the reference: bit for bit where torch rounds once per op (RMSProp's
+    # parameter up to its sqrt's last bit, as Adam's), with a changing learning rate.
+    cls, _, kw = CASES[name]
+    g = torch.Generator().manual_seed(0)
+    runs = []
+    for impl in ("reference", "fused"):
+        params = fused_params(dtype)
+        opt = cls(params, impl=impl, **kw)
+        runs.append((params, opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)))
+    masks = [(torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
+             for p in runs[0][0]]
+    for _ in range(12):
+        grads = fused_grads(runs[0][0], masks, g)
+        for params, opt, schedule in runs:
+            for p, gr in zip(params, grads):
+                p.grad = gr.clone()
+            opt.step()
+            schedule.step()
+        assert_steps_equal([r[:2] for r in runs], SIMPLE_STATE[name], dtype, BITWISE,
+                           BITWISE and name != "RMSProp")
+
+
+def test_fused_simple_steps_need_the_kernel(no_compiler):
+    p = make_param((3,), "plain")
+    p.grad = torch.ones_like(p)
+    for name in SIMPLE_STATE:
+        cls, _, kw = CASES[name]
+        with pytest.warns(RuntimeWarning) if name == "SGD" else contextlib.nullcontext():
+            with pytest.raises(RuntimeError, match="impl='fused': lab's C\\+\\+ step could not"):
+                cls([p], impl="fused", **kw).step()
+        cls([p], **kw).step()  # auto: foreach
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_all_finite_is_exact(fused_ops, dtype):
     info = torch.finfo(dtype)
@@ -1016,7 +1064,9 @@ def test_auto_takes_the_fused_step_for_contiguous_cpu_tensors(fused_ops, monkeyp
             return lambda *args: calls.append((name, len(args[0]))) or op(*args)
 
     monkeypatch.setattr(_fused, "ops", lambda: Spy())
-    for cls, kw, step_op in ((O.Adam, {}, "adam_step"), (O.SNR, SNR_KW, "snr_step")):
+    cases = [(O.Adam, {}, "adam_step"), (O.SNR, SNR_KW, "snr_step")] + [
+        (CASES[name][0], CASES[name][2], "simple_step") for name in SIMPLE_STATE]
+    for cls, kw, step_op in cases:
         calls.clear()
         params = [make_param((5,), "plain", 0), make_param((3, 2), "transposed", 1)]
         for p in params:
