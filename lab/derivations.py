@@ -1916,18 +1916,19 @@ def _cell(tex: str) -> str:
 
 
 def errata_table(items=None) -> str:
-    """A markdown table of the errata with sympy's verdicts, computed now."""
+    """A markdown table of the errata with sympy's verdicts, computed now.
+
+    One short row per erratum, narrow enough for a page; the printed and corrected forms
+    and sympy's reason are in each entry's full record (:meth:`Erratum.verdict`).
+    """
     items = errata() if items is None else items
     rows = [
-        "| # | slide | kind | printed | corrected | sympy's verdict |",
-        "|---|---|---|---|---|---|",
+        "| # | slide | what is wrong | printed form | corrected form |",
+        "|---|---|---|---|---|",
     ]
     for i, e in enumerate(items, 1):
         v = e.verdict()
-        printed = "printed form holds" if v.printed_holds else f"printed form fails: {v.reason}"
-        fixed = "corrected form holds ✓" if v.corrected_holds else "corrected form FAILS ✗"
-        rows.append(
-            f"| {i} | {e.slide} | {e.kind} | ${_cell(e.printed_tex)}$ | "
-            f"${_cell(e.corrected_tex)}$ | {_cell(printed)}; {fixed} |"
-        )
+        printed = "holds" if v.printed_holds else "fails ✗"
+        fixed = "holds ✓" if v.corrected_holds else "FAILS ✗"
+        rows.append(f"| {i} | {e.slide} | {e.kind} | {printed} | {fixed} |")
     return "\n".join(rows)
