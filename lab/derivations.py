@@ -76,6 +76,13 @@ def _eq(lhs, rhs) -> sp.Eq:
     return sp.Eq(sp.sympify(lhs), sp.sympify(rhs), evaluate=False)
 
 
+def _claim(lhs, rhs, tex: str) -> Identity:
+    """``lhs == rhs`` displayed as ``tex``: for a claim whose left side sympy has already
+    evaluated (an expectation, a sum, a ratio), so that the page shows what was computed
+    rather than ``x = x``."""
+    return Identity(sp.sympify(lhs), sp.sympify(rhs), tex=tex)
+
+
 def _is_zero(expr) -> bool:
     """``expr`` simplifies to zero (scalars and matrices)."""
     if isinstance(expr, sp.MatrixBase):
@@ -786,19 +793,21 @@ class Derivation:
 
 
 def verdict_table(derivation: Derivation, numerically: bool = True, trials: int = 3) -> str:
-    """A markdown table: claim, kind, statement, symbolic verdict, numerical verdict
-    (``trials`` random points per claim)."""
+    """The claims of ``derivation`` in markdown: for each, its name, kind, symbolic
+    verdict and numerical verdict (``trials`` random points), then its statement as
+    display math. A list rather than a table, so that long statements get the page's
+    full width; a failed check shows as ✗.
+    """
     symbolic = derivation.check()
     numeric = derivation.check_numerically(trials=trials) if numerically else {}
-    rows = ["| claim | kind | statement | sympy | numeric |", "|---|---|---|---|---|"]
+    items = []
     for name, claim in derivation.claims.items():
         c = _as_claim(claim)
-        num = ("✓" if numeric[name] else "✗") if numerically else "–"
-        rows.append(
-            f"| `{name}` | {c.kind} | ${_cell(c.latex())}$ | "
-            f"{'✓' if symbolic[name] else '✗'} | {num} |"
-        )
-    return "\n".join(rows)
+        num = ("✓" if numeric[name] else "✗") if numerically else "not run"
+        statement = c.latex().replace("\n", "\n  ")
+        items.append(f"- `{name}` ({c.kind}): sympy {'✓' if symbolic[name] else '✗'}, "
+                     f"numeric {num}\n\n  $$\n  {statement}\n  $$")
+    return "\n\n".join(items)
 
 
 # ---------------------------------------------------------------------------------------
@@ -864,10 +873,16 @@ def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Deriva
     E_ghat = beta - mu
 
     claims = {
-        "g_is_beta_minus_mean": _eq(g, beta - mu),
-        "ghat_unbiased": _eq(E_ghat, g),
-        "ghat_zero_mean_at_optimum": _eq(E_ghat.subs(beta, mu), 0),
-        "var_ghat_is_sigma2_over_B": _eq(var_ghat, sigma**2 / B),
+        "g_is_beta_minus_mean": _claim(
+            g, beta - mu, r"g = \frac{\partial}{\partial\beta}\,\tfrac12(\beta - y)^2"
+            r"\Big|_{y = \mu} = \beta - \mu"),
+        "ghat_unbiased": _claim(E_ghat, g, r"\E\,\ghat = \beta - \E\,\bar y = \beta - \mu = g"),
+        "ghat_zero_mean_at_optimum": _claim(E_ghat.subs(beta, mu), 0,
+                                            r"\E\,\ghat\,\big|_{\beta = \mu} = 0"),
+        "var_ghat_is_sigma2_over_B": _claim(
+            var_ghat, sigma**2 / B,
+            r"\Var\,\ghat = \E\,\bar y^2 - \mu^2 = \frac{B(\sigma^2 + \mu^2) + B(B-1)\mu^2}{B^2}"
+            r" - \mu^2 = \frac{\sigma^2}{B}"),
     }
     p = sp.Symbol("p", positive=True)
     for b in exact_batch_sizes:
@@ -875,11 +890,17 @@ def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Deriva
         ghat_b = beta - sum(draws) / b
         mean = _expect_iid(ghat_b, draws, "normal")
         var = sp.simplify(_expect_iid(ghat_b**2, draws, "normal") - mean**2)
-        claims[f"exact_gaussian_B{b}_mean"] = _eq(mean, beta - mu)
-        claims[f"exact_gaussian_B{b}_variance"] = _eq(var, sigma**2 / b)
+        given = rf"\quad (B = {b},\ y_i \sim \mathcal N(\mu, \sigma^2)\text{{ i.i.d.}})"
+        claims[f"exact_gaussian_B{b}_mean"] = _claim(mean, beta - mu,
+                                                    r"\E\,\ghat = \beta - \mu" + given)
+        claims[f"exact_gaussian_B{b}_variance"] = _claim(
+            var, sigma**2 / b, rf"\Var\,\ghat = {sp.latex(sigma**2 / b)}" + given)
         mean_c = _expect_iid(ghat_b, draws, "bernoulli")
         var_c = sp.factor(_expect_iid(ghat_b**2, draws, "bernoulli") - mean_c**2)
-        claims[f"exact_bernoulli_B{b}_variance"] = _eq(var_c, p * (1 - p) / b)
+        claims[f"exact_bernoulli_B{b}_variance"] = _claim(
+            var_c, p * (1 - p) / b,
+            rf"\Var\,\ghat = {sp.latex(p * (1 - p) / b)}\quad (B = {b},\ "
+            r"y_i \sim \mathrm{Bernoulli}(p)\text{ i.i.d.})")
 
     steps = [
         (r"loss", _eq(sp.Function("loss")(beta, y), loss)),
@@ -982,7 +1003,9 @@ def running_average() -> Derivation:
         "unrolled_form_for_all_t": unrolled,
         "weights_sum_to_one_minus_bias": _eq(weights_sum.doit(), 1 - a**t),
         "geometric_series_is_N": Series(a**n, n, 0, N, where={N: 1 + M}),
-        "first_step_mean_is_mu_over_N": _eq((1 - a**1) * mu, mu / N),
+        "first_step_mean_is_mu_over_N": _claim(
+            (1 - a**1) * mu, mu / N,
+            r"\E\,\hat\mu_1 = \left(1 - \left(1 - \tfrac1N\right)^1\right)\mu = \frac{\mu}{N}"),
         "expected_value_for_all_t": expected_closed,
         "expected_value_is_t_over_N_mu_for_t_much_less_than_N": Limit(
             (1 - a**t) * mu / (t * mu / N), N, sp.oo, 1
@@ -991,8 +1014,11 @@ def running_average() -> Derivation:
         "min_schedule_after_N_is_one_over_N_average": after_N,
         "min_schedule_weights_sum_to_one_after_N": _eq(min_weights_after_N.doit(), 1),
         "adam_correction_is_a_weight_schedule": _eq(adam_direct, adam_as_schedule),
-        "adam_weights_sum_to_one": _eq(adam_weights.doit(), 1),
-        "adam_first_weight_is_one": _eq(alpha.subs(t, 1), 1),
+        "adam_weights_sum_to_one": _claim(
+            adam_weights.doit(), 1,
+            r"\sum_{s=1}^{t} \frac{(1-\beta)\,\beta^{t-s}}{1-\beta^t} = 1"),
+        "adam_first_weight_is_one": _claim(
+            alpha.subs(t, 1), 1, r"w_1 = \frac{1-\beta}{1-\beta^1} = 1"),
         "adam_weight_tends_to_one_over_N": Limit(alpha_N, t, sp.oo, 1 / N, where={N: 1 + M}),
         "adam_weight_is_one_over_t_for_t_much_less_than_N": Limit(t * alpha_N, N, sp.oo, 1),
         "adam_weight_at_t_equal_N": Limit(N * alpha_N.subs(t, N), N, sp.oo, sp.E / (sp.E - 1)),
@@ -1083,18 +1109,21 @@ def rmsprop_second_moment(exact_batch_sizes: tuple[int, ...] = (1, 2, 3)) -> Der
     second = sp.expand((g + xibar) ** 2)
     E_second = second.subs(xibar**2, sigma**2 / B).subs(xibar, 0)
     claims = {
-        "second_moment_is_g2_plus_variance": _eq(E_second, g**2 + sigma**2 / B),
-        "mean_of_per_example_squares_is_g2_plus_sigma2": _eq(
-            (B * (g**2 + sigma**2)) / B, g**2 + sigma**2
-        ),
+        "second_moment_is_g2_plus_variance": _claim(
+            E_second, g**2 + sigma**2 / B,
+            r"\E\,\ghat^2 = g^2 + 2g\,\E\,\bar\xi + \E\,\bar\xi^2 = g^2 + \frac{\sigma^2}{B}"),
+        "mean_of_per_example_squares_is_g2_plus_sigma2": _claim(
+            (B * (g**2 + sigma**2)) / B, g**2 + sigma**2,
+            r"\E\,\frac1B\sum_{i=1}^{B} \hat g_i^2 = \frac{B\,(g^2 + \sigma^2)}{B} = g^2 + \sigma^2"),
     }
     mu = sp.Symbol("mu", real=True)
     for b in exact_batch_sizes:
         draws = sp.symbols(f"y_0:{b}", real=True)
         ghat_b = sum(draws) / b  # per-example gradients ~ Normal(μ, σ): here g = μ
-        claims[f"exact_gaussian_B{b}"] = _eq(
-            _expect_iid(ghat_b**2, draws, "normal"), mu**2 + sigma**2 / b
-        )
+        claims[f"exact_gaussian_B{b}"] = _claim(
+            _expect_iid(ghat_b**2, draws, "normal"), mu**2 + sigma**2 / b,
+            rf"\E\,\ghat^2 = {sp.latex(mu**2 + sigma**2 / b)}\quad (B = {b},\ "
+            r"\hat g_i \sim \mathcal N(\mu, \sigma^2)\text{ i.i.d.})")
     steps = [
         ("batch gradient", _eq(sp.Symbol(r"\hat{g}"), g + xibar)),
         ("its square", _eq(sp.Symbol(r"\hat{g}^2"), second)),
@@ -1159,12 +1188,12 @@ def batch_scaling() -> Derivation:
     eta1p = sp.Symbol(r"\eta'_1", positive=True)
     T = sp.Symbol("T", positive=True)  # examples processed
     claims = {
-        "two_steps_minus_one_double_step_second_order": _eq(
-            remainder, eta**2 * a1 * sp.Derivative(f(Phi), Phi)
-        ),
+        "two_steps_minus_one_double_step_second_order": _claim(
+            remainder, eta**2 * a1 * sp.Derivative(f(Phi), Phi),
+            r"\Phi_{t+2} - \Phi_{B=2} = \eta_1^2\, a_1\, f'(\Phi) + O(\eta_1^3)"),
         "three_steps_remainder_sums_ordered_pairs": _eq(rem3, rem3_expected),
         "quadratic_2d_remainder_is_exact": Identity(exact_rem, eta**2 * H * grad(P, Y1)),
-        "N_mu_B_times_B_is_N_mu_1": _eq(NB * B, N1),
+        "N_mu_B_times_B_is_N_mu_1": _claim(NB * B, N1, r"N_{\mu,B}\, B = N_{\mu,1}"),
         "weight_negative_when_N_mu_B_below_1": Inequality(
             1 - 1 / NB, "<=", where={B: N1 * (1 + u)}
         ),
@@ -1183,11 +1212,16 @@ def batch_scaling() -> Derivation:
             0,
             sp.oo,
         ),
-        "eta_prime_scales_with_B": _eq((T / B) * (B * eta1p) * g, T * eta1p * g),
-        "eta_in_v_form_scales_with_B_squared": _eq((B * eta1p) / NB, B**2 * (eta1p / N1)),
-        "per_example_squares_target_is_independent_of_B": _eq(
-            (B * (g**2 + sigma**2)) / B, g**2 + sigma**2
-        ),
+        "eta_prime_scales_with_B": _claim(
+            (T / B) * (B * eta1p) * g, T * eta1p * g,
+            r"\frac{T}{B}\,(B\,\eta'_1)\, g = T\,\eta'_1\, g"
+            r"\quad (T/B \text{ steps of } \eta'_B = B\eta'_1)"),
+        "eta_in_v_form_scales_with_B_squared": _claim(
+            (B * eta1p) / NB, B**2 * (eta1p / N1),
+            r"\eta_B = \frac{\eta'_B}{N_{\mu,B}} = \frac{B\,\eta'_1}{N_{\mu,1}/B} = B^2\,\frac{\eta'_1}{N_{\mu,1}}"),
+        "per_example_squares_target_is_independent_of_B": _claim(
+            (B * (g**2 + sigma**2)) / B, g**2 + sigma**2,
+            r"\E\,\frac1B\sum_{i=1}^{B} \hat g_i^2 = g^2 + \sigma^2 \text{ for every } B"),
         "batch_mean_squares_target_depends_on_B": Counterexample(
             g**2 + sigma**2 / B, g**2 + sigma**2, {B: 2, g: 0, sigma: 1}
         ),
@@ -1242,7 +1276,9 @@ def gradient_flow() -> Derivation:
     h, sigma, B, tt = sp.symbols("h sigma B t", positive=True)
     claims = {
         "chain_rule_along_flow": _eq(dldt_flow, -eta * norm2),
-        "quadratic_flow_solves_ode": _eq(sp.diff(x1, t), -eta * h1 * x1),
+        "quadratic_flow_solves_ode": _claim(
+            sp.diff(x1, t), -eta * h1 * x1,
+            r"\frac{d}{dt}\,c_1 e^{-\eta h_1 t} = -\eta h_1\, c_1 e^{-\eta h_1 t}"),
         "quadratic_loss_derivative": _eq(
             sp.diff(quad, t), -eta * ((h1 * x1) ** 2 + (h2 * x2) ** 2)
         ),
@@ -1402,7 +1438,9 @@ def progress_guarantee() -> Derivation:
         "taylor_bound_for_curvature_at_most_L": Inequality(
             quad_next - bound, "<=", where={h: L - u}
         ),
-        "rewrite_g_as_ghat_minus_error": _eq(-g * eta * gh, -eta * (gh - (gh - g)) * gh),
+        "rewrite_g_as_ghat_minus_error": _claim(
+            -g * eta * gh, -eta * (gh - (gh - g)) * gh,
+            r"-\eta\, g\,\ghat = -\eta\,\big(\ghat - (\ghat - g)\big)\,\ghat"),
         "error_bound_step_for_positive_ghat": Inequality(
             (-eta * (gh - c) * gh) - (-eta * (gh - (gh - g)) * gh), ">=", where={g: gh - c + u}
         ),
@@ -1412,12 +1450,19 @@ def progress_guarantee() -> Derivation:
             guarantee.subs(eta, eta_star_B), loss0 - L / 2 * eta_star_B**2 * gh**2
         ),
         "progress_per_example": _eq(per_example, inner**2 / L**2),
-        "stationarity_in_B": _eq(
-            sp.diff(inner, B), -sp.Rational(1, 2) * B ** sp.Rational(-3, 2) + 2 * sh / gh * B**-2
-        ),
-        "B_star": _eq(B_star, 16 * sh**2 / gh**2),
-        "eta_star_is_half_over_L": _eq(eta_star, 1 / (2 * L)),
-        "eta_B": _eq(eta_B, B * gh**2 / (32 * sh**2 * L)),
+        "stationarity_in_B": _claim(
+            sp.diff(inner, B), -sp.Rational(1, 2) * B ** sp.Rational(-3, 2) + 2 * sh / gh * B**-2,
+            r"\frac{d}{dB}\left(\frac{1}{\sqrt B} - \frac{2\sighat}{\ghat B}\right)"
+            r" = -\frac12 B^{-3/2} + \frac{2\sighat}{\ghat}\, B^{-2}"),
+        "B_star": _claim(
+            B_star, 16 * sh**2 / gh**2,
+            r"\frac{d}{dB}\frac{\eta^*(B)^2}{B} = 0 \iff B = B^* = \frac{16\sighat^2}{\ghat^2}"),
+        "eta_star_is_half_over_L": _claim(
+            eta_star, 1 / (2 * L),
+            r"\eta^*(B^*) = \frac1L\left(1 - \frac{2\sighat}{\ghat\sqrt{B^*}}\right) = \frac{1}{2L}"),
+        "eta_B": _claim(
+            eta_B, B * gh**2 / (32 * sh**2 * L),
+            r"\eta_B = \frac{B}{B^*}\,\eta^*(B^*) = \frac{B\,\ghat^2}{32\,\sighat^2 L}"),
         "B_star_is_maximum_where_eta_star_nonnegative": Inequality(
             pe_w.subs(w, 2) - pe_w, ">=", where={w: 1 + u}
         ),
@@ -1512,7 +1557,10 @@ def stationary_variance() -> Derivation:
             var_hb, eta * sigma**2 * (1 + beta) / (B * h * (1 - beta) * (2 * (1 + beta) - eta * h))
         ),
         "momentum_small_eta": Limit(var_hb / eta, eta, 0, N * sigma**2 / (2 * h * B)),
-        "momentum_no_momentum_is_sgd": _eq(var_hb.subs(N, 1), v_inf),
+        "momentum_no_momentum_is_sgd": _claim(
+            var_hb.subs(N, 1), v_inf,
+            r"\Var_\infty\big|_{N = 1} = \frac{\eta\sigma^2}{B h (2 - \eta h)}"
+            r"\quad\text{(SGD's)}"),
         "momentum_eta_prime_form": _eq(
             var_hb_prime, etap * sigma**2 / (B * h * (2 - etap * h / (2 * N - 1)))
         ),
@@ -1571,19 +1619,29 @@ def expected_progress() -> Derivation:
     per_example = sp.simplify(best / B)
     B_noise = sigma**2 / g**2
     claims = {
-        "expected_bound": _eq(loss0 - eta * g * g + L * eta**2 * second / 2, bound),
+        "expected_bound": _claim(
+            loss0 - eta * g * g + L * eta**2 * second / 2, bound,
+            r"\E\,\mathrm{loss}(\beta - \eta\ghat) \le \mathrm{loss}_0 - \eta\, g\,\E\,\ghat"
+            r" + \frac L2 \eta^2\, \E\,\ghat^2 = \mathrm{loss}_0 - \eta g^2"
+            r" + \frac L2 \eta^2 \left(g^2 + \frac{\sigma^2}{B}\right)"),
         "optimal_eta": _eq(eta_B, B / (L * (B + B_noise))),
         "optimal_eta_large_B": Limit(eta_B, B, sp.oo, 1 / L),
         "optimal_eta_small_B_is_linear": Limit(eta_B / B, B, 0, g**2 / (L * sigma**2)),
         "per_step_progress": _eq(best, g**2 / (2 * L) * B / (B + B_noise)),
-        "half_of_max_progress_at_B_noise": _eq(best.subs(B, B_noise), g**2 / (4 * L)),
+        "half_of_max_progress_at_B_noise": _claim(
+            best.subs(B, B_noise), g**2 / (4 * L),
+            r"\mathrm{progress}(\eta_B)\big|_{B = B_{\text{noise}}} = \frac{g^2}{4L}"),
         "per_example_progress_decreases_in_B": Inequality(sp.diff(per_example, B), "<="),
         "per_example_progress_sup_at_B_to_0": Limit(per_example, B, 0, g**2 / (2 * L) / B_noise),
-        "lecture_eta_B_is_32x_smaller": _eq(
-            (g**2 / (L * sigma**2)) / (g**2 / (32 * sigma**2 * L)), 32
-        ),
-        "lecture_B_star_is_16_B_noise": _eq((16 * sigma**2 / g**2) / B_noise, 16),
-        "eta_at_lecture_B_star": _eq(eta_B.subs(B, 16 * B_noise), sp.Rational(16, 17) / L),
+        "lecture_eta_B_is_32x_smaller": _claim(
+            (g**2 / (L * sigma**2)) / (g**2 / (32 * sigma**2 * L)), 32,
+            r"\frac{g^2/(L\sigma^2)}{g^2/(32\,\sigma^2 L)} = 32"),
+        "lecture_B_star_is_16_B_noise": _claim(
+            (16 * sigma**2 / g**2) / B_noise, 16,
+            r"\frac{B^*}{B_{\text{noise}}} = \frac{16\sigma^2/g^2}{\sigma^2/g^2} = 16"),
+        "eta_at_lecture_B_star": _claim(
+            eta_B.subs(B, 16 * B_noise), sp.Rational(16, 17) / L,
+            r"\eta_B\big|_{B = 16 B_{\text{noise}}} = \frac{16}{17 L}"),
     }
     steps = [
         (

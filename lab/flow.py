@@ -235,10 +235,13 @@ def fokker_planck():
             fp2.doit(), 0, tex=r"\nabla\cdot\big(e^{-f/T}\nabla f\big) + T\,\Delta e^{-f/T} = 0"
                         r"\quad(\Phi \in \mathbb{R}^2)"),
         "ou_variance_solves_moment_ode": sp.Eq(sp.diff(V, tau), -2 * h * V + 2 * T, evaluate=False),
-        "sgd_noise_matches_langevin_at_T": sp.Eq(
-            2 * (eta * sigma**2 / (2 * B)) * eta, eta**2 * sigma**2 / B, evaluate=False),
-        "exp_flow_solves_ode": sp.Eq(sp.diff(Phi_t, t),
-                                     -eta * sp.diff(ell(x), x).subs(x, Phi_t), evaluate=False),
+        "sgd_noise_matches_langevin_at_T": Identity(
+            2 * (eta * sigma**2 / (2 * B)) * eta, eta**2 * sigma**2 / B,
+            tex=r"2\,T\,\eta\,\big|_{T = \eta\sigma^2/(2B)} = \frac{\eta^2\sigma^2}{B}"),
+        "exp_flow_solves_ode": Identity(
+            sp.diff(Phi_t, t), -eta * sp.diff(ell(x), x).subs(x, Phi_t),
+            tex=r"\frac{d}{dt}\log\left(e^{\Phi_0} + \eta t\right) = -\eta\,\ell'(\Phi_t),"
+                r"\quad \ell(\Phi) = e^{-\Phi}"),
         "exp_flow_loss_to_zero": Limit(ell(Phi_t), t, sp.oo, 0),
         "exp_flow_Phi_grows_like_log_eta_t": Limit(Phi_t - sp.log(eta * t), t, sp.oo, 0),
     }

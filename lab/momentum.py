@@ -182,8 +182,11 @@ def heavy_ball_derivation():
         "optimal_lr_prime": Identity(N_star * eta_star, 1 / sp.sqrt(m * M)),
         "optimal_N_grows_like_sqrt_kappa_over_4": Limit(
             N_star.subs(M, kappa * m) / sp.sqrt(kappa), kappa, sp.oo, sp.Rational(1, 4)),
+        # the characteristic polynomial at lambda = -1 is 2(1 + beta) - eta h: an
+        # eigenvalue reaches -1 exactly at eta h = 2(1 + beta)
         "stability_edge_is_eigenvalue_minus_one": Identity(
-            charpoly.subs({lam: -1, eta: 2 * (1 + beta) / h}), 0),
+            charpoly.subs(lam, -1), 2 * (1 + beta) - eta * h,
+            tex=r"\det(-I - A) = 2(1 + \beta) - \eta h"),
     }
     steps = [
         ("characteristic polynomial", sp.Eq(sp.Symbol(r"\det(\lambda I - A)"), charpoly)),

@@ -38,7 +38,9 @@ def test_derivations_carry_the_book_labels():
 def test_one_dim_example_keeps_the_chapter_api():
     d = D.one_dim_example()
     assert d.steps and all(isinstance(text, str) for text, _ in d.steps)
-    assert isinstance(d.claims["var_ghat_is_sigma2_over_B"], sp.Equality)
+    claim = d.claims["var_ghat_is_sigma2_over_B"]
+    assert isinstance(claim, (sp.Equality, D.Identity)) and D._as_claim(claim).check()
+    assert r"\Var" in D._as_claim(claim).latex()  # shown as what it computes, not x = x
     assert "Var" in d._repr_markdown_() or "mathrm{Var}" in d._repr_markdown_()
     assert set(d.check()) == set(d.check_numerically()) == set(d.claims)
     assert {f"exact_gaussian_B{b}_variance" for b in (1, 2, 3, 4)} <= set(d.claims)
@@ -178,3 +180,17 @@ def test_expected_progress_per_example_decreases_and_lecture_B_star_maximises_it
     eta_star = np.maximum(0, (1 - 2 * sighat / (ghat * np.sqrt(B))) / L)
     best = B[np.argmax(eta_star**2 / B)]
     assert abs(best - 16 * sighat**2 / ghat**2) <= 1  # 711.1: the grid's nearest integers
+
+
+def test_no_claim_is_displayed_as_x_equals_x():
+    # sympy evaluates a computed left side (an expectation, a sum) on construction; such
+    # a claim must carry a display form, or the page would show "σ²/B = σ²/B".
+    from lab import flow, momentum
+
+    derivations = list(D.all_derivations().values())
+    derivations += [momentum.heavy_ball_derivation(), flow.fokker_planck()]
+    for d in derivations:
+        for name, claim in d.claims.items():
+            c = D._as_claim(claim)
+            if isinstance(c, D.Identity) and not c.tex:
+                assert sp.latex(c.lhs) != sp.latex(c.rhs), (d.title, name)
