@@ -875,10 +875,10 @@ def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Deriva
     claims = {
         "g_is_beta_minus_mean": _claim(
             g, beta - mu, r"g = \frac{\partial}{\partial\beta}\,\tfrac12(\beta - y)^2"
-            r"\Big|_{y = \mu} = \beta - \mu"),
+            r"\Big\vert_{y = \mu} = \beta - \mu"),
         "ghat_unbiased": _claim(E_ghat, g, r"\E\,\ghat = \beta - \E\,\bar y = \beta - \mu = g"),
         "ghat_zero_mean_at_optimum": _claim(E_ghat.subs(beta, mu), 0,
-                                            r"\E\,\ghat\,\big|_{\beta = \mu} = 0"),
+                                            r"\E\,\ghat\,\big\vert_{\beta = \mu} = 0"),
         "var_ghat_is_sigma2_over_B": _claim(
             var_ghat, sigma**2 / B,
             r"\Var\,\ghat = \E\,\bar y^2 - \mu^2 = \frac{B(\sigma^2 + \mu^2) + B(B-1)\mu^2}{B^2}"
@@ -1559,7 +1559,7 @@ def stationary_variance() -> Derivation:
         "momentum_small_eta": Limit(var_hb / eta, eta, 0, N * sigma**2 / (2 * h * B)),
         "momentum_no_momentum_is_sgd": _claim(
             var_hb.subs(N, 1), v_inf,
-            r"\Var_\infty\big|_{N = 1} = \frac{\eta\sigma^2}{B h (2 - \eta h)}"
+            r"\Var_\infty\big\vert_{N = 1} = \frac{\eta\sigma^2}{B h (2 - \eta h)}"
             r"\quad\text{(SGD's)}"),
         "momentum_eta_prime_form": _eq(
             var_hb_prime, etap * sigma**2 / (B * h * (2 - etap * h / (2 * N - 1)))
@@ -1630,7 +1630,7 @@ def expected_progress() -> Derivation:
         "per_step_progress": _eq(best, g**2 / (2 * L) * B / (B + B_noise)),
         "half_of_max_progress_at_B_noise": _claim(
             best.subs(B, B_noise), g**2 / (4 * L),
-            r"\mathrm{progress}(\eta_B)\big|_{B = B_{\text{noise}}} = \frac{g^2}{4L}"),
+            r"\mathrm{progress}(\eta_B)\big\vert_{B = B_{\text{noise}}} = \frac{g^2}{4L}"),
         "per_example_progress_decreases_in_B": Inequality(sp.diff(per_example, B), "<="),
         "per_example_progress_sup_at_B_to_0": Limit(per_example, B, 0, g**2 / (2 * L) / B_noise),
         "lecture_eta_B_is_32x_smaller": _claim(
@@ -1641,7 +1641,7 @@ def expected_progress() -> Derivation:
             r"\frac{B^*}{B_{\text{noise}}} = \frac{16\sigma^2/g^2}{\sigma^2/g^2} = 16"),
         "eta_at_lecture_B_star": _claim(
             eta_B.subs(B, 16 * B_noise), sp.Rational(16, 17) / L,
-            r"\eta_B\big|_{B = 16 B_{\text{noise}}} = \frac{16}{17 L}"),
+            r"\eta_B\big\vert_{B = 16 B_{\text{noise}}} = \frac{16}{17 L}"),
     }
     steps = [
         (

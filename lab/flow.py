@@ -237,7 +237,7 @@ def fokker_planck():
         "ou_variance_solves_moment_ode": sp.Eq(sp.diff(V, tau), -2 * h * V + 2 * T, evaluate=False),
         "sgd_noise_matches_langevin_at_T": Identity(
             2 * (eta * sigma**2 / (2 * B)) * eta, eta**2 * sigma**2 / B,
-            tex=r"2\,T\,\eta\,\big|_{T = \eta\sigma^2/(2B)} = \frac{\eta^2\sigma^2}{B}"),
+            tex=r"2\,T\,\eta\,\big\vert_{T = \eta\sigma^2/(2B)} = \frac{\eta^2\sigma^2}{B}"),
         "exp_flow_solves_ode": Identity(
             sp.diff(Phi_t, t), -eta * sp.diff(ell(x), x).subs(x, Phi_t),
             tex=r"\frac{d}{dt}\log\left(e^{\Phi_0} + \eta t\right) = -\eta\,\ell'(\Phi_t),"
