@@ -42,6 +42,7 @@ A non-finite gradient never reaches a parameter or the state. ``check_finite``:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 
@@ -435,7 +436,8 @@ class _LabOptimizer(torch.optim.Optimizer):
                 frozen += [(gi, pi, int(c), p.numel()) for p, pi, c in zip(ps, pis, counts) if c]
             else:
                 frozen += self._guarded(gi, group, items, freeze, None,
-                                        lambda: self._fast_step(group, ps, gs, ss, step))
+                                        functools.partial(self._fast_step, group, ps, gs, ss,
+                                                          step))
         return frozen
 
     def _guarded(self, gi, group, items, freeze, ops, run) -> list:
