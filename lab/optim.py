@@ -483,6 +483,19 @@ class _LabOptimizer(torch.optim.Optimizer):
     def _fast_step(self, group, ps, gs, states, step) -> None:
         raise NotImplementedError
 
+    @staticmethod
+    def _fused_unavailable(group, ps) -> None:
+        """Raise for ``impl="fused"`` where lab._fused's step did not apply (a fast path
+        reached with it: another device, or no C++ compiler)."""
+        if group["impl"] != "fused":
+            return
+        if ps[0].device.type != "cpu":
+            raise ValueError("impl='fused' needs float32/float64 tensors on CPU; use "
+                             "impl='auto' to fall back to foreach")
+        if _fused.ops() is None:
+            raise RuntimeError("impl='fused': lab's C++ step could not be built (see the "
+                               "warning); use impl='auto' to fall back to foreach")
+
     def _fused_cpu(self, group, ps, gs, states, step, ops, freeze) -> list[int]:
         """The step with lab._fused's kernel (float32/float64 CPU tensors of one dtype);
         returns the count of non-finite gradient entries per tensor (frozen if ``freeze``)."""
@@ -494,7 +507,7 @@ class _SimpleFused(_LabOptimizer):
 
     _impls = ("auto", "reference", "foreach", "fused")
     _has_fused_cpu = True
-    _kind = 0  # simple_step's kind: 0 SGD, 1 momentum, 2 averaged momentum, 3 RMSProp
+    _kind: int  # simple_step's kind: 0 SGD, 1 momentum, 2 averaged momentum, 3 RMSProp
 
     def _fused_constants(self, group) -> tuple[float, float]:
         return 0.0, 0.0
@@ -505,12 +518,7 @@ class _SimpleFused(_LabOptimizer):
         return ops.simple_step(ps, gs, state, self._kind, group["lr"], a, b, freeze)
 
     def _fast_step(self, group, ps, gs, states, step):
-        if group["impl"] == "fused":  # where lab._fused's step did not apply
-            if ps[0].device.type != "cpu":
-                raise ValueError("impl='fused' needs float32/float64 tensors on CPU; use "
-                                 "impl='auto' to fall back to foreach")
-            raise RuntimeError("impl='fused': lab's C++ step could not be built (see the "
-                               "warning); use impl='auto' to fall back to foreach")
+        self._fused_unavailable(group, ps)
         self._foreach_step(group, ps, gs, states)
 
     def _foreach_step(self, group, ps, gs, states) -> None:
@@ -520,10 +528,11 @@ class _SimpleFused(_LabOptimizer):
 class SGD(_SimpleFused):
     """Vanilla SGD: :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g`.
 
-    ``lr`` is :math:`\\eta \\ge 0`. ``impl``: ``"auto"`` (lab's C++ step, ``lab._fused``, for float32/float64 CPU
-    tensors, :func:`sgd_update`'s arithmetic in one pass over memory; foreach elsewhere),
-    ``"reference"`` (:func:`sgd_update`, one tensor at a time), ``"foreach"`` or ``"fused"``. Raises
-    ``ValueError`` for ``lr < 0`` (and at a step with ``impl="fused"`` on another device).
+    ``lr`` is :math:`\\eta \\ge 0`. ``impl``: ``"auto"`` (lab's C++ step,
+    ``lab._fused``, for float32/float64 CPU tensors, :func:`sgd_update`'s arithmetic in
+    one pass over memory; foreach elsewhere), ``"reference"`` (:func:`sgd_update`, one
+    tensor at a time), ``"foreach"`` or ``"fused"``. Raises ``ValueError`` for
+    ``lr < 0`` (and at a step with ``impl="fused"`` on another device).
     """
 
     _kind = 0
@@ -550,9 +559,9 @@ class Momentum(_SimpleFused):
     :math:`\\eta_s\\hat g_s` (each gradient keeps the learning rate of its step) while
     torch multiplies its whole buffer by the current learning rate. State: ``v``.
     ``impl``: ``"auto"`` (lab's C++ step, ``lab._fused``, for float32/float64 CPU
-    tensors, :func:`momentum_update`'s arithmetic in one pass over memory; foreach elsewhere),
-    ``"reference"`` (:func:`momentum_update`, one tensor at a time), ``"foreach"`` or ``"fused"``. Raises
-    ``ValueError`` for ``lr < 0`` or ``N < 1``.
+    tensors, :func:`momentum_update`'s arithmetic in one pass over memory; foreach
+    elsewhere), ``"reference"`` (:func:`momentum_update`, one tensor at a time),
+    ``"foreach"`` or ``"fused"``. Raises ``ValueError`` for ``lr < 0`` or ``N < 1``.
     """
 
     _state_names = ("v",)
@@ -586,9 +595,10 @@ class AveragedMomentum(_SimpleFused):
     ``Momentum(lr=η'/N, N)`` and to ``torch.optim.SGD(lr=η'/N, momentum=1-1/N)``
     (not to torch's ``dampening=1/N``, whose first step is undamped). State: ``mu``.
     ``impl``: ``"auto"`` (lab's C++ step, ``lab._fused``, for float32/float64 CPU
-    tensors, :func:`averaged_momentum_update`'s arithmetic in one pass over memory; foreach elsewhere),
-    ``"reference"`` (:func:`averaged_momentum_update`, one tensor at a time), ``"foreach"`` or ``"fused"``. Raises
-    ``ValueError`` for ``lr < 0`` or ``N < 1``.
+    tensors, :func:`averaged_momentum_update`'s arithmetic in one pass over memory;
+    foreach elsewhere), ``"reference"`` (:func:`averaged_momentum_update`, one tensor at
+    a time), ``"foreach"`` or ``"fused"``. Raises ``ValueError`` for ``lr < 0`` or
+    ``N < 1``.
     """
 
     _state_names = ("mu",)
@@ -620,10 +630,11 @@ class RMSProp(_SimpleFused):
     ``lr`` is :math:`\\eta \\ge 0`, ``N_s \\ge 1``, ``eps`` :math:`\\epsilon \\ge 0`. The
     lecture puts :math:`\\epsilon` inside the square root, torch outside: with
     ``eps=0`` this is ``torch.optim.RMSprop(lr=η, alpha=1-1/N_s, eps=0)``. State:
-    ``s``. ``impl``: ``"auto"`` (lab's C++ step, ``lab._fused``, for float32/float64 CPU
-    tensors, :func:`rmsprop_update`'s arithmetic in one pass over memory; foreach elsewhere),
-    ``"reference"`` (:func:`rmsprop_update`, one tensor at a time), ``"foreach"`` or ``"fused"``. Raises
-    ``ValueError`` for ``lr < 0``, ``N_s < 1`` or ``eps < 0``.
+    ``s``. ``impl``: ``"auto"`` (lab's C++ step, ``lab._fused``, for float32/float64
+    CPU tensors, :func:`rmsprop_update`'s arithmetic in one pass over memory; foreach
+    elsewhere), ``"reference"`` (:func:`rmsprop_update`, one tensor at a time),
+    ``"foreach"`` or ``"fused"``. Raises ``ValueError`` for ``lr < 0``, ``N_s < 1`` or
+    ``eps < 0``.
     """
 
     _state_names = ("s",)
@@ -939,13 +950,7 @@ class SNR(_LabOptimizer):
                             self._eta_max(group), group["lr"], 1 if examples else B, freeze)
 
     def _fast_step(self, group, ps, gs, states, step):
-        if group["impl"] == "fused":  # where lab._fused's step did not apply
-            if ps[0].device.type != "cpu":
-                raise ValueError("impl='fused' needs float32/float64 tensors on CPU; use "
-                                 "impl='auto' to fall back to foreach")
-            if _fused.ops() is None:
-                raise RuntimeError("impl='fused': lab's C++ step could not be built (see the "
-                                   "warning); use impl='auto' to fall back to foreach")
+        self._fused_unavailable(group, ps)
         K, B = group["K"], group["batch_size"]
         gts = [s["g_tilde"] for s in states]
         sts = [s["s_tilde"] for s in states]
