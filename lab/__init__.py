@@ -1,11 +1,12 @@
-"""lab: the code behind the SGD course book.
+"""The code behind the SGD course book: the device, seeded generators, and the modules.
 
-One module per idea: ``averages`` (running averages and their bias corrections),
-``optim`` (the lecture's optimizers as ``torch.optim.Optimizer`` subclasses),
-``problems`` (loss functions and populations), ``simulate`` (vectorised SGD runs),
-``derivations`` (sympy-checked derivations), ``plots`` and ``widgets`` (figures and
-explorers for the book). This module holds the two helpers every page needs:
-:func:`device` and :func:`generator`.
+Shared modules: ``problems`` (the losses and populations), ``simulate`` (vectorised runs,
+the one noisy-quadratic runner), ``optim`` (the lecture's optimizers as
+``torch.optim.Optimizer`` subclasses), ``derivations`` (sympy-checked derivations and
+the errata), ``train`` (the digits and a training loop), ``plots``, ``widgets`` (the
+explorers) and ``pages`` (display helpers). Each chapter's own analyses live in the
+module of the chapter's name (``vanilla_sgd``, ``convergence``, ..., ``optimal_batch``).
+This module holds the helpers every page needs: :func:`device` and :func:`generator`.
 """
 
 from __future__ import annotations

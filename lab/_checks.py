@@ -60,3 +60,19 @@ def integer_at_least(name: str, value, low: int = 1, high: int | None = None) ->
         bound = f">= {low}" if high is None else f"in [{low}, {high}]"
         raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
     return value
+
+
+def real_array(name: str, value, low: float = -math.inf, *, low_open: bool = False):
+    """``value`` (a number, sequence, numpy array or tensor) as a float64 numpy array,
+    checked finite everywhere and, with ``low``, ``>= low`` (``> low`` if ``low_open``)."""
+    import numpy as np
+
+    if hasattr(value, "detach"):  # a torch tensor, on any device
+        value = value.detach().cpu()
+    a = np.asarray(value, dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    bad = a <= low if low_open else a < low
+    if np.any(bad):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
+    return a

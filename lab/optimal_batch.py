@@ -1,4 +1,5 @@
-"""Chapter 10: the optimal batch size B* and learning rate η*, and the SNR algorithm built on them.
+"""Chapter 10, the optimal batch size B* and learning rate η*, and the SNR algorithm
+built on them.
 
 Closed forms (numpy, broadcasting), in the lecture's one-dimensional notation:
 
@@ -16,9 +17,8 @@ Closed forms (numpy, broadcasting), in the lecture's one-dimensional notation:
 Experiments: :func:`guarantee_trials` takes the lecture's step on a quadratic and
 compares the actual loss change with the guarantee; :func:`guarantee_failure_probability`
 is the exact probability that the guarantee fails for Gaussian per-example gradients.
-:func:`run_quadratic` runs any ``torch.optim.Optimizer`` (e.g. :class:`lab.optim.SNR`) on
-the noisy quadratic model, many independent chains at once, and records the SNR
-optimizer's :math:`B^*(t)` and :math:`\\eta(t)`.
+:func:`snr_observer` is the hook with which :func:`lab.simulate.run_nqm` records the SNR
+optimizer's :math:`B^*(t)` and :math:`\\eta(t)` on the noisy quadratic model.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ from .optim import snr_variance
 from .problems import NoisyQuadratic
 
 __all__ = [
+    "log_steps",
+    "snr_observer",
     "bound_lr",
     "guaranteed_decrease",
     "bound_batch_size_star",
@@ -42,20 +44,10 @@ __all__ = [
     "expected_decrease",
     "guarantee_trials",
     "guarantee_failure_probability",
-    "run_quadratic",
     "snr_lecture_lambda_eta",
 ]
 
 
-def _array(name: str, x, *, positive: bool = False, nonnegative: bool = False) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite, got {x!r}")
-    if positive and not np.all(a > 0):
-        raise ValueError(f"{name} must be > 0, got {x!r}")
-    if nonnegative and not np.all(a >= 0):
-        raise ValueError(f"{name} must be >= 0, got {x!r}")
-    return a
 
 
 # --------------------------------------------------------------------------------------
@@ -70,10 +62,10 @@ def bound_lr(batch_size, g_hat, sigma_hat, L):
     Broadcasts over arrays; ``batch_size`` > 0 (real, for plotting), ``sigma_hat`` ≥ 0,
     ``L`` > 0. Where ĝ = 0 the result is 0. Raises ``ValueError`` otherwise.
     """
-    B = _array("batch_size", batch_size, positive=True)
-    g = np.abs(_array("g_hat", g_hat))
-    s = _array("sigma_hat", sigma_hat, nonnegative=True)
-    L = _array("L", L, positive=True)
+    B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
+    g = np.abs(_checks.real_array("g_hat", g_hat))
+    s = _checks.real_array("sigma_hat", sigma_hat, 0)
+    L = _checks.real_array("L", L, 0, low_open=True)
     margin = g - 2 * s / np.sqrt(B)
     with np.errstate(divide="ignore", invalid="ignore"):
         eta = np.where(margin > 0, margin / np.where(g > 0, g, 1.0), 0.0) / L
@@ -86,11 +78,11 @@ def guaranteed_decrease(lr, batch_size, g_hat, sigma_hat, L):
     The slide writes ĝ for ``|ĝ|`` (it takes ĝ > 0; the sign-symmetric form is this one).
     At η = η*(B) the value is (L/2)η*(B)²ĝ². Broadcasts; ``lr`` ≥ 0.
     """
-    eta = _array("lr", lr, nonnegative=True)
-    B = _array("batch_size", batch_size, positive=True)
-    g = np.abs(_array("g_hat", g_hat))
-    s = _array("sigma_hat", sigma_hat, nonnegative=True)
-    L = _array("L", L, positive=True)
+    eta = _checks.real_array("lr", lr, 0)
+    B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
+    g = np.abs(_checks.real_array("g_hat", g_hat))
+    s = _checks.real_array("sigma_hat", sigma_hat, 0)
+    L = _checks.real_array("L", L, 0, low_open=True)
     return eta * (g - 2 * s / np.sqrt(B)) * g - 0.5 * L * eta**2 * g**2
 
 
@@ -99,8 +91,8 @@ def bound_batch_size_star(g_hat, sigma_hat):
 
     Infinite where ĝ = 0. Broadcasts; raises ``ValueError`` for non-finite input.
     """
-    g = _array("g_hat", g_hat)
-    s = _array("sigma_hat", sigma_hat, nonnegative=True)
+    g = _checks.real_array("g_hat", g_hat)
+    s = _checks.real_array("sigma_hat", sigma_hat, 0)
     with np.errstate(divide="ignore"):
         return np.where(g != 0, 16 * s**2 / np.where(g != 0, g, 1.0) ** 2, np.inf)
 
@@ -110,10 +102,10 @@ def lecture_lr_B(batch_size, g_hat, sigma_hat, L):
 
     Raises ``ValueError`` for σ̂ ≤ 0 (η_B is then unbounded) or other bad input.
     """
-    B = _array("batch_size", batch_size, positive=True)
-    g = _array("g_hat", g_hat)
-    s = _array("sigma_hat", sigma_hat, positive=True)
-    L = _array("L", L, positive=True)
+    B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
+    g = _checks.real_array("g_hat", g_hat)
+    s = _checks.real_array("sigma_hat", sigma_hat, 0, low_open=True)
+    L = _checks.real_array("L", L, 0, low_open=True)
     return B * g**2 / (32 * s**2 * L)
 
 
@@ -127,8 +119,8 @@ def noise_scale(g, sigma):
 
     Equals B*/16 for the lecture's B* with ĝ = g, σ̂ = σ. Infinite where g = 0.
     """
-    g = _array("g", g)
-    s = _array("sigma", sigma, nonnegative=True)
+    g = _checks.real_array("g", g)
+    s = _checks.real_array("sigma", sigma, 0)
     with np.errstate(divide="ignore"):
         return np.where(g != 0, s**2 / np.where(g != 0, g, 1.0) ** 2, np.inf)
 
@@ -138,10 +130,10 @@ def expected_lr(batch_size, g, sigma, L):
 
     From E loss(β − ηĝ) ≤ loss(β) − ηg² + ½Lη²(g² + σ²/B). Broadcasts; 0 where g = 0.
     """
-    B = _array("batch_size", batch_size, positive=True)
-    g = _array("g", g)
-    s = _array("sigma", sigma, nonnegative=True)
-    L = _array("L", L, positive=True)
+    B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
+    g = _checks.real_array("g", g)
+    s = _checks.real_array("sigma", sigma, 0)
+    L = _checks.real_array("L", L, 0, low_open=True)
     num, den = B * g**2, B * g**2 + s**2
     # den = 0 only where g = σ = 0: no gradient, no step.
     return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0) / L
@@ -153,11 +145,11 @@ def expected_decrease(batch_size, g, sigma, L, lr=None):
 
     On a quadratic of curvature exactly L the bound is an equality.
     """
-    B = _array("batch_size", batch_size, positive=True)
-    g = _array("g", g)
-    s = _array("sigma", sigma, nonnegative=True)
-    L = _array("L", L, positive=True)
-    eta = expected_lr(B, g, s, L) if lr is None else _array("lr", lr, nonnegative=True)
+    B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
+    g = _checks.real_array("g", g)
+    s = _checks.real_array("sigma", sigma, 0)
+    L = _checks.real_array("L", L, 0, low_open=True)
+    eta = expected_lr(B, g, s, L) if lr is None else _checks.real_array("lr", lr, 0)
     return eta * g**2 - 0.5 * L * eta**2 * (g**2 + s**2 / B)
 
 
@@ -236,75 +228,45 @@ def snr_lecture_lambda_eta(batch_size: int, L: float) -> float:
     return B / (32 * _checks.positive("L", L))
 
 
-def run_quadratic(make_optimizer, problem: NoisyQuadratic, batch_size: int, steps: int,
-                  chains: int, generator: torch.Generator, *, phi0=1.0,
-                  record_at=None, examples: bool = False, sum_eta: bool = True) -> dict:
-    """Run ``chains`` independent copies of an optimizer on the noisy quadratic model.
-
-    The parameter is one tensor of shape (chains, d); every optimizer in
-    :mod:`lab.optim` acts coordinate-wise, so the rows are independent runs.
-    ``make_optimizer([p])`` builds the optimizer. Each step sets ``p.grad`` to ĝ for a
-    fresh batch of B examples (:meth:`lab.problems.NoisyQuadratic.stochastic_gradient`), or, with
-    ``examples=True``, draws the B examples and also sets ``p.grad_sq`` (the batch mean
-    of squared per-example gradients, for ``SNR(second_moment="examples")``).
-
-    Records at the steps ``record_at`` (default: about 60 log-spaced steps): ``loss``
-    (chains,) population loss f(Φ) per chain, ``sq_error`` (chains, d) Φ², and for an
-    optimizer with ``B_star``/``eta`` methods (:class:`lab.optim.SNR`) ``B_star``,
-    ``eta``, ``g_tilde``, ``sigma2`` (σ̃², :func:`lab.optim.snr_variance`) and ``sum_eta``
-    (Σ_{s ≤ t} η_s; computed only with ``sum_eta=True``, it costs a little every step),
-    each (chains, d). Returns numpy arrays stacked along a first axis
-    of recorded steps, plus ``t``.
-    """
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+def log_steps(steps: int, count: int = 60) -> np.ndarray:
+    """About ``count`` log-spaced steps from 1 to ``steps`` (distinct integers)."""
     T = _checks.integer_at_least("steps", steps, 1)
-    n = _checks.integer_at_least("chains", chains, 1)
-    if record_at is None:
-        record_at = np.unique(np.geomspace(1, T, 60).round().astype(int))
-    record_at = sorted({int(_checks.integer_at_least("record_at", r, 0, T)) for r in record_at})
-    dtype, dev = problem.h.dtype, generator.device
-    start = torch.as_tensor(phi0, dtype=dtype, device=dev).expand(n, problem.dim).clone()
-    p = torch.nn.Parameter(start)
-    opt = make_optimizer([p])
-    has_snr = hasattr(opt, "B_star") and hasattr(opt, "eta")
-    track = has_snr and sum_eta
-    rec = {"t": [], "loss": [], "sq_error": []}
-    if has_snr:
-        rec.update(B_star=[], eta=[], sigma2=[], g_tilde=[])
-    if track:
-        rec["sum_eta"] = []
-    eta_total = torch.zeros_like(start)
+    return np.unique(np.geomspace(1, T, count).round().astype(int))
 
-    def record(t):
+
+def snr_observer(problem: NoisyQuadratic, record_at, *, sum_eta: bool = True):
+    """An ``observe`` hook for :func:`lab.simulate.run_nqm` that records, at the steps
+    ``record_at``: ``loss`` (chains,) and ``sq_error`` :math:`\\Phi^2` (chains, d), and
+    for an optimizer with ``B_star``/``eta`` methods (:class:`lab.optim.SNR`) ``B_star``,
+    ``eta``, ``g_tilde``, ``sigma2`` (:math:`\\tilde\\sigma^2`,
+    :func:`lab.optim.snr_variance`) and, with ``sum_eta``, :math:`\\sum_{s \\le t}\\eta_s`
+    (accumulated at every step, so it costs a little every step), each (chains, d).
+    """
+    wanted = {int(t) for t in record_at}
+    total = {}
+
+    def observe(t, p, optimizer):
+        snr = hasattr(optimizer, "B_star") and hasattr(optimizer, "eta")
+        if snr and sum_eta:
+            if t == 0:
+                total["eta"] = torch.zeros_like(p.detach())
+            else:
+                total["eta"] += optimizer.eta(p)
+        if t not in wanted:
+            return None
         phi = p.detach()
-        rec["t"].append(t)
-        rec["loss"].append(problem.population_loss(phi).cpu().numpy())
-        rec["sq_error"].append((phi * phi).cpu().numpy())
-        if has_snr:
-            rec["B_star"].append(opt.B_star(p).cpu().numpy())
-            rec["eta"].append(opt.eta(p).cpu().numpy())
-            state, group = opt.state[p], opt.param_groups[0]
-            rec["sigma2"].append(snr_variance(state["g_tilde"], state["s_tilde"],
-                                              group["batch_size"],
-                                              group["second_moment"]).cpu().numpy())
-            rec["g_tilde"].append(state["g_tilde"].detach().cpu().numpy().copy())
-        if track:
-            rec["sum_eta"].append(eta_total.cpu().numpy().copy())
+        out = {"loss": problem.population_loss(phi), "sq_error": phi * phi}
+        if snr:
+            state, group = optimizer.state.get(p), optimizer.param_groups[0]
+            out["B_star"] = optimizer.B_star(p)
+            out["eta"] = optimizer.eta(p)
+            g_tilde = state["g_tilde"] if state else torch.zeros_like(phi)
+            s_tilde = state["s_tilde"] if state else torch.zeros_like(phi)
+            out["sigma2"] = snr_variance(g_tilde, s_tilde, group["batch_size"],
+                                         group["second_moment"])
+            out["g_tilde"] = g_tilde.clone()
+            if sum_eta:
+                out["sum_eta"] = total["eta"].clone()
+        return out
 
-    wanted = set(record_at)
-    if 0 in wanted:
-        record(0)
-    for t in range(1, T + 1):
-        if examples:
-            y = problem.sample((n, B), generator)
-            per_example = problem.gradient(p.detach()).unsqueeze(1) - y
-            p.grad = per_example.mean(1)
-            p.grad_sq = (per_example * per_example).mean(1)
-        else:
-            p.grad = problem.stochastic_gradient(p.detach(), B, generator)
-        opt.step()
-        if track:
-            eta_total += opt.eta(p)
-        if t in wanted:
-            record(t)
-    return {k: np.asarray(v) for k, v in rec.items()}
+    return observe

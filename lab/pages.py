@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import inspect
 
-__all__ = ["table_markdown", "markdown_table", "show_source"]
+__all__ = ["markdown_table", "show_table", "show_source"]
 
 
-def table_markdown(header, rows) -> str:
+def markdown_table(header, rows) -> str:
     """A markdown table with the given header and rows (each cell formatted with ``str``).
 
     Raises ``ValueError`` when a row's length differs from the header's.
@@ -22,11 +22,11 @@ def table_markdown(header, rows) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(header, rows) -> None:
-    """Display :func:`table_markdown` of ``header`` and ``rows`` in a notebook."""
+def show_table(header, rows) -> None:
+    """Display :func:`markdown_table` of ``header`` and ``rows`` in a notebook."""
     from IPython.display import Markdown, display
 
-    display(Markdown(table_markdown(header, rows)))
+    display(Markdown(markdown_table(header, rows)))
 
 
 def show_source(obj) -> None:

@@ -5,17 +5,28 @@ loss(β, y) = ½(β − y)² with y drawn from a population of mean μ and per-e
 standard deviation σ. Everything about it is known in closed form, so the book can
 put a simulation next to the exact answer. :class:`DoubleWell1D` is the smallest
 non-convex problem with the same kind of gradient noise: two valleys to explore.
+:class:`NoisyQuadratic` is the noisy quadratic model of Chapters 5–10, in dimension d;
+:func:`scaled_nqm` (Chapter 5) and :func:`hessian_noise_nqm` (Chapter 8) build the two
+instances the chapters use.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from . import _checks
 
-__all__ = ["Quadratic1D", "DoubleWell1D", "NoisyQuadratic"]
+__all__ = [
+    "Quadratic1D",
+    "DoubleWell1D",
+    "NoisyQuadratic",
+    "scaled_nqm",
+    "hessian_noise_nqm",
+]
 
 
 @dataclass(frozen=True)
@@ -216,3 +227,34 @@ class NoisyQuadratic:
     def gradient_variance(self, batch_size: int) -> torch.Tensor:
         """Var ĝ_i = σ_i²/B, per coordinate."""
         return self.sigma**2 / _checks.integer_at_least("batch_size", batch_size, 1)
+
+
+def scaled_nqm(kappa: float, dim: int = 8, sigma: float = 1.0, power: float = 1.0,
+               dtype=torch.float64, device="cpu") -> NoisyQuadratic:
+    """A :class:`~lab.problems.NoisyQuadratic` with curvatures :math:`h_i` log-spaced from 1 down to :math:`1/\\kappa`.
+
+    The per-example noise is :math:`\\sigma_i = \\sigma\\,h_i^{p}` with ``power`` :math:`p`.
+    :math:`p = 1`: coordinate :math:`i` is one and the same problem with its loss
+    multiplied by :math:`h_i` (different *units* per coordinate). :math:`p = 1/2`: the
+    gradient noise covariance is proportional to the Hessian (the Fisher ≈ Hessian
+    picture of a well-specified model). Raises ``ValueError`` for :math:`\\kappa < 1`,
+    ``dim < 1``, :math:`\\sigma \\le 0` or :math:`p` outside [0, 2].
+    """
+    kappa = _checks.real_in("kappa", kappa, 1.0)
+    d = _checks.integer_at_least("dim", dim, 1)
+    sigma = _checks.positive("sigma", sigma)
+    power = _checks.real_in("power", power, 0.0, 2.0)
+    h = np.logspace(0.0, -math.log10(kappa), d) if d > 1 else np.ones(1)
+    return NoisyQuadratic(h, sigma * h**power, dtype=dtype, device=device)
+
+
+def hessian_noise_nqm(noise: float = 1.0, dim: int = 50) -> NoisyQuadratic:
+    """The chapter's noisy quadratic: h_i log-spaced in [10⁻³, 1], σ_i = noise·√h_i.
+
+    Noise proportional to curvature (σ_i² ∝ h_i) is the setting of Zhang et al. (2019),
+    where the gradient covariance equals the Hessian. Start from Φ_0 = (1, …, 1).
+    """
+    noise = _checks.positive("noise", noise)
+    d = _checks.integer_at_least("dim", dim, 2)
+    h = np.logspace(-3, 0, d)
+    return NoisyQuadratic(h, noise * np.sqrt(h))

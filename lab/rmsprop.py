@@ -1,4 +1,5 @@
-"""RMSProp on the noisy quadratic model: what s_t tracks, and what that does to the step.
+"""Chapter 5, RMSProp on the noisy quadratic model: what s_t tracks, and what that does
+to the step.
 
 RMSProp keeps, per coordinate :math:`i`, a running average of the squared batch gradient
 and divides the step by its square root:
@@ -25,13 +26,12 @@ from . import _checks
 from .problems import NoisyQuadratic
 
 __all__ = [
+    "rmsprop_moments",
     "second_moment",
     "second_moment_variance",
     "sgd_stationary_snr",
-    "scaled_nqm",
     "sgd_nqm_second_moments",
     "sgd_best_lr",
-    "rmsprop_nqm",
     "steps_to_reach",
 ]
 
@@ -52,7 +52,7 @@ def second_moment_variance(g, sigma, batch_size: int):
     """:math:`\\mathrm{Var}\\,\\hat g^2 = 2v^2 + 4g^2 v` with :math:`v = \\sigma^2/B`, for Gaussian :math:`\\hat g`.
 
     If :math:`\\hat g \\sim N(g, v)` then :math:`\\hat g^2` has variance :math:`2v^2 + 4g^2v`;
-    with :func:`lab.averages.running_average_variance` it gives the spread of
+    with :func:`lab.running_averages.running_average_variance` it gives the spread of
     :math:`s_t` and so the tolerance of any measurement of it. Raises ``ValueError`` for
     ``batch_size < 1``.
     """
@@ -73,25 +73,6 @@ def sgd_stationary_snr(lr, h):
     if not np.all((r > 0) & (r < 2)):
         raise ValueError(f"lr * h must be in (0, 2) (SGD stable), got {r!r}")
     return r / (2 - r)
-
-
-def scaled_nqm(kappa: float, dim: int = 8, sigma: float = 1.0, power: float = 1.0,
-               dtype=torch.float64, device="cpu") -> NoisyQuadratic:
-    """A :class:`~lab.problems.NoisyQuadratic` with curvatures :math:`h_i` log-spaced from 1 down to :math:`1/\\kappa`.
-
-    The per-example noise is :math:`\\sigma_i = \\sigma\\,h_i^{p}` with ``power`` :math:`p`.
-    :math:`p = 1`: coordinate :math:`i` is one and the same problem with its loss
-    multiplied by :math:`h_i` (different *units* per coordinate). :math:`p = 1/2`: the
-    gradient noise covariance is proportional to the Hessian (the Fisher ≈ Hessian
-    picture of a well-specified model). Raises ``ValueError`` for :math:`\\kappa < 1`,
-    ``dim < 1``, :math:`\\sigma \\le 0` or :math:`p` outside [0, 2].
-    """
-    kappa = _checks.real_in("kappa", kappa, 1.0)
-    d = _checks.integer_at_least("dim", dim, 1)
-    sigma = _checks.positive("sigma", sigma)
-    power = _checks.real_in("power", power, 0.0, 2.0)
-    h = np.logspace(0.0, -math.log10(kappa), d) if d > 1 else np.ones(1)
-    return NoisyQuadratic(h, sigma * h**power, dtype=dtype, device=device)
 
 
 def sgd_nqm_second_moments(problem: NoisyQuadratic, lr, batch_size: int, phi0, steps: int,
@@ -157,57 +138,6 @@ def _objective(problem, second_moments, phi0, objective):
     raise ValueError(f"objective must be 'worst' or 'loss', got {objective!r}")
 
 
-def rmsprop_nqm(problem: NoisyQuadratic, phi0, lr: float, N_s: float, batch_size: int,
-                steps: int, chains: int, generator: torch.Generator, *, eps: float = 0.0,
-                record_every: int = 1) -> dict:
-    """``chains`` independent RMSProp runs on the noisy quadratic, vectorised.
-
-    Each step draws :math:`\\hat g` with :meth:`lab.problems.NoisyQuadratic.stochastic_gradient` and applies
-    :math:`s \\leftarrow (1-\\frac1{N_s})s + \\frac1{N_s}\\hat g^2`,
-    :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g/\\sqrt{s+\\epsilon}` from :math:`s_0 = 0` (the
-    lecture's RMSProp, as :class:`lab.optim.RMSProp`; where :math:`s + \\epsilon = 0`,
-    :math:`\\hat g = 0` too and nothing moves). Runs on ``generator``'s device. Returns
-    numpy arrays, recorded at ``t`` = 0, ``record_every``, ..., ``steps``: ``phi_sq``
-    (chain mean of :math:`\\Phi_t[i]^2`, shape (records, d)), ``phi_sq_se`` (its standard
-    error across chains), ``s`` (chain mean of :math:`s_t[i]`), ``s_se``, and ``t``.
-    Raises ``ValueError`` for ``lr < 0``, ``N_s < 1``, ``eps < 0`` or counts < 1, and
-    ``FloatingPointError`` if a run diverges.
-    """
-    lr = _checks.nonnegative("lr", lr)
-    N_s = _checks.real_in("N_s", N_s, 1.0)
-    eps = _checks.nonnegative("eps", eps)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
-    T = _checks.integer_at_least("steps", steps, 1)
-    n = _checks.integer_at_least("chains", chains, 1)
-    every = _checks.integer_at_least("record_every", record_every, 1)
-    dev, dtype = generator.device, problem.h.dtype
-    problem = problem if problem.h.device == dev else NoisyQuadratic(
-        problem.h.to(dev), problem.sigma.to(dev), dtype=dtype, device=dev)
-    Phi = torch.as_tensor(phi0, dtype=dtype, device=dev).expand(n, problem.dim).clone()
-    s = torch.zeros_like(Phi)
-    w = 1.0 / N_s
-    records = {"phi_sq": [], "phi_sq_se": [], "s": [], "s_se": []}
-
-    def record():
-        for name, x in (("phi_sq", Phi * Phi), ("s", s)):
-            records[name].append(x.mean(0))
-            records[name + "_se"].append(x.std(0) / math.sqrt(n) if n > 1
-                                         else torch.zeros_like(x[0]))
-
-    record()
-    for t in range(1, T + 1):
-        g = problem.stochastic_gradient(Phi, B, generator)
-        s.mul_(1.0 - w).addcmul_(g, g, value=w)
-        Phi.sub_(lr * g / (s + eps).sqrt().clamp_min(torch.finfo(dtype).tiny))
-        if t % every == 0 or t == T:
-            record()
-    out = {k: torch.stack(v).cpu().numpy() for k, v in records.items()}
-    if not np.all(np.isfinite(out["phi_sq"])):
-        raise FloatingPointError("RMSProp diverged: lower the learning rate")
-    out["t"] = np.unique(np.r_[np.arange(0, T + 1, every), T])
-    return out
-
-
 def steps_to_reach(curve, target: float, t=None):
     """The first step at which ``curve`` is at or below ``target`` (``inf`` if never).
 
@@ -217,3 +147,12 @@ def steps_to_reach(curve, target: float, t=None):
     t = np.arange(len(curve)) if t is None else np.asarray(t)
     hit = np.nonzero(curve <= target)[0]
     return float(t[hit[0]]) if hit.size else math.inf
+
+
+def rmsprop_moments(t, p, optimizer) -> dict:
+    """An ``observe`` hook for :func:`lab.simulate.run_nqm` with :class:`lab.optim.RMSProp`:
+    :math:`\\Phi_t[i]^2` (``phi_sq``) and the running average :math:`s_t[i]` (``s``) of
+    every chain and coordinate, shape (chains, d) each."""
+    state = optimizer.state.get(p)
+    s = state["s"] if state else torch.zeros_like(p)
+    return {"phi_sq": p.detach() ** 2, "s": s.detach().clone()}

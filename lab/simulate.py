@@ -1,4 +1,12 @@
-"""Vectorised SGD runs: many chains at once, on any device.
+"""Vectorised runs: many chains at once, on any device.
+
+- :func:`run_nqm`: the one runner of an optimizer on the noisy quadratic model
+  (:class:`lab.problems.NoisyQuadratic`), used by every chapter from 5 on; an ``observe``
+  hook records what a chapter plots (:func:`record_loss`, :func:`at_steps`);
+- :func:`sgd_quadratic_1d`, :func:`sgd_1d`: SGD on the 1-D problems of Chapters 1–3
+  and 9, vectorised over chains and learning rates;
+- :func:`mean_and_se`, :func:`variance_tolerance`: the statistics every experiment
+  states its tolerance with.
 
 Each function takes its randomness as an explicit ``torch.Generator`` (see
 :func:`lab.generator`) and computes on that generator's device, so a run is
@@ -7,28 +15,23 @@ reproducible from its seed and moves to CUDA by changing one argument.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from . import _checks
-from .problems import Quadratic1D
+from .problems import NoisyQuadratic, Quadratic1D
 
-__all__ = ["gradient_estimates", "sgd_quadratic_1d", "power_schedule", "quadratic_moments",
-           "sgd_1d", "temperature", "sgd_stationary_density", "variance_tolerance"]
-
-
-def gradient_estimates(problem: Quadratic1D, beta: float, batch_size: int, samples: int,
-                       generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
-    """``samples`` independent batch gradients ĝ = β − ȳ, each from a fresh batch of B draws.
-
-    Returns a tensor of shape (samples,) on the generator's device. Every batch is
-    really drawn (B examples each), so the spread of the result is an experiment, not
-    the formula σ²/B. Raises ``ValueError`` for ``batch_size`` or ``samples`` < 1.
-    """
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
-    n = _checks.integer_at_least("samples", samples, 1)
-    beta = _checks.real_in("beta", beta)
-    y = problem.sample((n, B), generator, dtype=dtype)
-    return problem.batch_gradient(torch.as_tensor(beta, dtype=dtype, device=y.device), y)
+__all__ = [
+    "run_nqm",
+    "record_loss",
+    "at_steps",
+    "mean_and_se",
+    "sgd_quadratic_1d",
+    "sgd_1d",
+    "variance_tolerance",
+]
 
 
 def sgd_quadratic_1d(problem: Quadratic1D, beta0, lr, batch_size: int, steps: int, chains: int,
@@ -86,49 +89,6 @@ def sgd_quadratic_1d(problem: Quadratic1D, beta0, lr, batch_size: int, steps: in
     return path
 
 
-def power_schedule(c: float, p: float, steps: int) -> torch.Tensor:
-    """η_t = c / t^p for t = 1..steps, shape (steps, 1), float64 (a schedule for SGD).
-
-    p = 0 is a constant rate; p = 1 the classical c/t. Raises ``ValueError`` for c <= 0,
-    p < 0 or steps < 1.
-    """
-    c = _checks.positive("c", c)
-    p = _checks.nonnegative("p", p)
-    T = _checks.integer_at_least("steps", steps, 1)
-    t = torch.arange(1, T + 1, dtype=torch.float64)
-    return (c / t**p).reshape(T, 1)
-
-
-def quadratic_moments(lr, noise_variance: float, e0: float, curvature: float = 1.0):
-    """Exact mean and variance of the error e_t = β_t − β* of SGD on a 1-D quadratic.
-
-    With curvature h and gradient noise of variance V = σ²/B per step,
-    e_{t+1} = (1 − h η_t) e_t + η_t ξ_t gives the recursions
-    m_{t+1} = (1 − h η_t) m_t and v_{t+1} = (1 − h η_t)² v_t + η_t² V, from m_0 = e_0,
-    v_0 = 0. ``lr`` is a 1-D sequence of η_t (or a (steps, 1) schedule). Returns two
-    float64 numpy arrays of length steps + 1; E e_t² = m_t² + v_t. Raises ``ValueError``
-    for a negative noise variance or non-finite rates.
-    """
-    import numpy as np
-
-    V = _checks.nonnegative("noise_variance", noise_variance)
-    e0 = _checks.real_in("e0", e0)
-    h = _checks.positive("curvature", curvature)
-    eta = np.asarray(lr, dtype=np.float64).reshape(-1)
-    if not np.all(np.isfinite(eta)):
-        raise ValueError("lr must be finite")
-    m = np.empty(eta.size + 1)
-    v = np.empty(eta.size + 1)
-    m[0], v[0] = e0, 0.0
-    mt, vt = e0, 0.0
-    # A plain loop over Python floats: exact recursion, ~0.3 µs a step.
-    for t, et in enumerate(eta.tolist()):
-        a = 1.0 - h * et
-        mt, vt = a * mt, a * a * vt + et * et * V
-        m[t + 1], v[t + 1] = mt, vt
-    return m, v
-
-
 def sgd_1d(problem, beta0, lr: float, batch_size: int, steps: int, chains: int,
            generator: torch.Generator, *, record_every: int = 1,
            dtype=torch.float64) -> torch.Tensor:
@@ -168,50 +128,6 @@ def sgd_1d(problem, beta0, lr: float, batch_size: int, steps: int, chains: int,
     return out
 
 
-def temperature(lr: float, sigma: float, batch_size: int) -> float:
-    """T = η σ² / (2B): the temperature of SGD with additive gradient noise.
-
-    Small-η SGD with noise variance σ²/B per step is a discretised Langevin diffusion
-    dβ = −f′(β) dt + √(2T) dW with time step η, whose stationary density is
-    ∝ exp(−f/T). Raises ``ValueError`` for non-positive arguments.
-    """
-    lr = _checks.positive("lr", lr)
-    sigma = _checks.positive("sigma", sigma)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
-    return lr * sigma**2 / (2 * B)
-
-
-def sgd_stationary_density(problem, lr: float, batch_size: int, grid):
-    """The exact stationary density of the SGD Markov chain on a 1-D problem, on a grid.
-
-    One SGD step maps β to N(β − η g(β), η²σ²/B). Discretising that transition kernel
-    on the evenly spaced numpy ``grid`` gives a column-stochastic matrix K; the
-    stationary density p solves K p = p with Σ p Δβ = 1. The grid must resolve the step
-    noise (spacing below η σ/√B / 3) and contain the bulk of the mass. Returns a numpy
-    array the shape of ``grid``. Raises ``ValueError`` for a grid too coarse for the noise.
-    """
-    import numpy as np
-
-    lr = _checks.positive("lr", lr)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
-    x = np.asarray(grid, dtype=np.float64)
-    dx = x[1] - x[0]
-    s = lr * problem.gradient_variance(B) ** 0.5
-    if dx > s / 3:
-        raise ValueError(f"grid spacing {dx:.3g} must be below a third of the step noise "
-                         f"η σ/√B = {s:.3g}: use a finer grid")
-    drift = x - lr * problem.gradient(x)
-    K = np.exp(-((x[:, None] - drift[None, :]) ** 2) / (2 * s * s))
-    K /= K.sum(axis=0, keepdims=True)  # mass leaving the grid is returned to it
-    n = x.size
-    A = K - np.eye(n)
-    A[-1, :] = dx  # replace one (redundant) balance equation by the normalisation
-    rhs = np.zeros(n)
-    rhs[-1] = 1.0
-    p = np.linalg.solve(A, rhs)
-    return np.clip(p, 0.0, None)
-
-
 def variance_tolerance(variance: float, samples: int, z: float = 5.0) -> float:
     """How far a sample variance of ``samples`` Gaussian draws may stray from ``variance``.
 
@@ -222,3 +138,86 @@ def variance_tolerance(variance: float, samples: int, z: float = 5.0) -> float:
     v = _checks.nonnegative("variance", variance)
     n = _checks.integer_at_least("samples", samples, 2)
     return _checks.positive("z", z) * v * (2.0 / (n - 1)) ** 0.5
+
+
+def record_loss(problem: NoisyQuadratic):
+    """An ``observe`` hook for :func:`run_nqm`: the population loss :math:`f(\\Phi_t)` of
+    every chain, at every step (``{"loss": (chains,)}``)."""
+    def observe(t, p, optimizer):
+        return {"loss": problem.population_loss(p.detach())}
+    return observe
+
+
+def at_steps(steps, observe):
+    """``observe`` called only at the steps in ``steps`` (other steps record nothing)."""
+    wanted = {int(t) for t in steps}
+
+    def sparse(t, p, optimizer):
+        return observe(t, p, optimizer) if t in wanted else None
+    return sparse
+
+
+def run_nqm(problem: NoisyQuadratic, make_optimizer, steps: int, chains: int,
+            generator: torch.Generator, *, batch_size: int = 1, phi0=0.0, observe=None,
+            examples: bool = False) -> dict:
+    """Run an optimizer on ``chains`` independent copies of the noisy quadratic model.
+
+    All chains live in one parameter ``p`` of shape (chains, d), built by
+    ``make_optimizer([p])`` (every optimizer of :mod:`lab.optim` acts coordinate-wise,
+    so the rows are independent runs), started at ``phi0`` (a number or a length-d
+    array). Each step sets ``p.grad`` to :math:`\\hat g` for a fresh batch of
+    ``batch_size`` examples (:meth:`lab.problems.NoisyQuadratic.stochastic_gradient`) or,
+    with ``examples=True``, draws the B examples and also sets ``p.grad_sq`` (the batch
+    mean of squared per-example gradients, for ``SNR(second_moment="examples")``), then
+    calls ``optimizer.step()``, as a training loop does.
+
+    ``observe(t, p, optimizer)`` is called at ``t = 0`` and after every step; each dict
+    of tensors (or arrays) it returns is recorded, and ``None`` records nothing. The
+    default, :func:`record_loss`, records every chain's loss at every step. Returns numpy
+    arrays, each with a leading axis over the recorded steps, and ``t``, those steps.
+    Runs on ``generator``'s device. Raises ``ValueError`` for counts < 1.
+    """
+    T = _checks.integer_at_least("steps", steps, 1)
+    C = _checks.integer_at_least("chains", chains, 1)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    dev, dtype = generator.device, problem.h.dtype
+    if problem.h.device != dev:
+        problem = NoisyQuadratic(problem.h.to(dev), problem.sigma.to(dev), dtype=dtype,
+                                 device=dev)
+    observe = record_loss(problem) if observe is None else observe
+    start = torch.as_tensor(phi0, dtype=dtype, device=dev).expand(C, problem.dim).clone()
+    p = torch.nn.Parameter(start)
+    optimizer = make_optimizer([p])
+    records: dict = {"t": []}
+
+    def record(t):
+        out = observe(t, p, optimizer)
+        if out is None:
+            return
+        records["t"].append(t)
+        for key, value in out.items():
+            if isinstance(value, torch.Tensor):
+                value = value.detach().cpu().numpy().copy()
+            records.setdefault(key, []).append(value)
+
+    record(0)
+    for t in range(1, T + 1):
+        if examples:
+            y = problem.sample((C, B), generator)
+            per_example = problem.gradient(p.detach()).unsqueeze(1) - y
+            p.grad = per_example.mean(1)
+            p.grad_sq = (per_example * per_example).mean(1)
+        else:
+            p.grad = problem.stochastic_gradient(p.detach(), B, generator)
+        optimizer.step()
+        record(t)
+    return {key: np.asarray(value) for key, value in records.items()}
+
+
+def mean_and_se(x, axis: int = 1):
+    """The mean over chains (``axis``) and its standard error, :math:`s/\\sqrt n` (0 for
+    one chain): the tolerance every Monte Carlo curve of the book is drawn with."""
+    x = np.asarray(x, dtype=np.float64)
+    n = x.shape[axis]
+    se = x.std(axis, ddof=1) / math.sqrt(n) if n > 1 else np.zeros_like(x.mean(axis))
+    return x.mean(axis), se

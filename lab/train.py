@@ -4,18 +4,30 @@ The digits (1797 images of 8×8 pixels, 10 classes) ship inside scikit-learn, so
 is downloaded. :func:`load_digits` returns standardised train/test tensors on any device;
 :func:`make_model` builds softmax regression or a small MLP; :func:`train` runs any
 ``torch.optim.Optimizer`` (``lab.optim``'s or torch's) for a number of steps and records
-the loss curves. Everything takes its randomness from an explicit generator.
+the loss curves; :func:`digits_sweep` trains many copies at once, one configuration
+(optimizer and hyperparameters) per copy, with the same initial weights and batches for
+all, and :func:`best_per_row` picks the best setting of each row of such a sweep.
+Everything takes its randomness from an explicit generator.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from . import _checks
+from lab import _checks, optim
 
-__all__ = ["Digits", "load_digits", "make_model", "train", "full_loss"]
+__all__ = [
+    "Digits",
+    "load_digits",
+    "make_model",
+    "train",
+    "full_loss",
+    "digits_sweep",
+    "best_per_row",
+]
 
 
 @dataclass(frozen=True)
@@ -124,3 +136,135 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Digits
         if t % every == 0 or t == T:
             record(t)
     return history
+
+
+def digits_sweep(configs, data, *, steps: int, batch_size: int, hidden: int = 0,
+                 seed: int = 0, average_last: int = 50, diverge_loss: float = 20.0,
+                 device="cpu") -> dict:
+    """Train one copy of a small digits model per configuration, all at once.
+
+    ``configs``: a list of dicts, each ``{"optimizer": name, **hyperparameters}`` with
+    name one of ``SGD, Momentum, AveragedMomentum, RMSProp, Adam`` (:mod:`lab.optim`).
+    Every copy starts from the same weights (``lab.train.make_model(hidden)`` seeded
+    with ``seed``) and sees the same batches of ``batch_size`` training examples (drawn
+    with replacement, seed ``seed``), so differences between copies come from the
+    hyperparameters alone. The copies' forward passes run as one batched computation;
+    each copy's parameters form one param group of a :mod:`lab.optim` optimizer.
+
+    A copy whose batch loss exceeds ``diverge_loss`` or becomes non-finite is marked
+    diverged and frozen. Returns numpy arrays over configurations: ``final_loss`` (full
+    training loss averaged over evaluations in the last ``average_last`` steps, every 10
+    steps; inf if diverged), ``test_accuracy`` (at the end), ``diverged``, and ``curve``
+    (full training loss every 10 steps, shape ``(C, steps // 10 + 1)``, NaN once
+    diverged) with ``curve_steps``. Raises ``ValueError`` for an unknown optimizer or bad
+    counts.
+    """
+    from lab import train as _train
+
+    T = _checks.integer_at_least("steps", steps, 1)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    last = _checks.integer_at_least("average_last", average_last, 1)
+    configs = [dict(c) for c in configs]
+    if not configs:
+        raise ValueError("configs must not be empty")
+    for c in configs:
+        if c.get("optimizer") not in _OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {tuple(_OPTIMIZERS)}, got {c.get('optimizer')!r}")
+    C = len(configs)
+    dev = torch.device(device)
+    base = _train.make_model(hidden, generator=torch.Generator().manual_seed(seed),
+                             dtype=torch.float32)
+    layers = [m for m in base if isinstance(m, torch.nn.Linear)]
+    # per config: [W1, b1, (W2, b2)], weights stored as (in, out) for einsum
+    params = [[t for lin in layers for t in (lin.weight.detach().T.contiguous().to(dev).requires_grad_(),
+                                              lin.bias.detach().clone().to(dev).requires_grad_())]
+              for _ in range(C)]
+    by_name: dict[str, list] = {}
+    for c, ps in zip(configs, params):
+        hyper = {k: v for k, v in c.items() if k != "optimizer"}
+        by_name.setdefault(c["optimizer"], []).append({"params": ps, **hyper})
+    optimizers = []
+    for name, groups in by_name.items():
+        opt = _OPTIMIZERS[name](groups[0]["params"], **{k: v for k, v in groups[0].items()
+                                                         if k != "params"})
+        for g in groups[1:]:
+            opt.add_param_group(g)
+        optimizers.append(opt)
+
+    def forward(X):
+        stacked = [torch.stack([p[k] for p in params]) for k in range(len(params[0]))]
+        out = torch.einsum("bi,cio->cbo", X, stacked[0]) + stacked[1][:, None, :]
+        if hidden:
+            out = torch.einsum("cbi,cio->cbo", torch.relu(out), stacked[2]) + stacked[3][:, None, :]
+        return out
+
+    Xtr, ytr = data.X_train.to(dev), data.y_train.to(dev)
+    gen = torch.Generator().manual_seed(seed)
+    alive = torch.ones(C, dtype=torch.bool)
+    curve, curve_steps = [], []
+
+    @torch.no_grad()
+    def evaluate(t):
+        logits = forward(Xtr)
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, 10), ytr.repeat(C), reduction="none").reshape(C, -1).mean(1)
+        loss = torch.where(alive, loss, torch.full_like(loss, float("nan")))
+        curve.append(loss.cpu().numpy())
+        curve_steps.append(t)
+
+    evaluate(0)
+    for t in range(1, T + 1):
+        idx = torch.randint(Xtr.shape[0], (B,), generator=gen).to(dev)
+        logits = forward(Xtr[idx])
+        per = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, 10), ytr[idx].repeat(C), reduction="none").reshape(C, B).mean(1)
+        bad = ~torch.isfinite(per.detach()).cpu() | (per.detach().cpu() > diverge_loss)
+        alive &= ~bad
+        total = per[alive.to(dev)].sum()
+        for ps in params:
+            for p in ps:
+                p.grad = None
+        if alive.any():
+            total.backward()
+        for c in torch.nonzero(~alive).flatten().tolist():
+            for p in params[c]:
+                p.grad = None
+        for opt in optimizers:
+            opt.step()
+        if t % 10 == 0 or t == T:
+            evaluate(t)
+    curve = np.stack(curve, axis=1)
+    curve_steps = np.asarray(curve_steps)
+    window = curve_steps >= T - last
+    final = curve[:, window].mean(1)
+    diverged = (~alive).numpy()
+    final = np.where(diverged, np.inf, final)
+    with torch.no_grad():
+        logits = forward(data.X_test.to(dev))
+        acc = (logits.argmax(-1) == data.y_test.to(dev)).float().mean(1).cpu().numpy()
+    return {"final_loss": final, "test_accuracy": np.where(diverged, np.nan, acc),
+            "diverged": diverged, "curve": curve, "curve_steps": curve_steps}
+
+
+def best_per_row(values: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For a table ``values[i, j]`` (row i, grid value ``grid[j]``): the argmin grid value and min per row.
+
+    Non-finite entries (diverged runs) never win. Raises ``ValueError`` if a row has no
+    finite entry or the shapes disagree.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    grid = np.asarray(grid, dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] != grid.shape[-1]:
+        raise ValueError("values must have shape (rows, len(grid))")
+    finite = np.isfinite(values)
+    if not finite.any(1).all():
+        raise ValueError("a row has no finite entry: every run diverged")
+    v = np.where(finite, values, np.inf)
+    j = v.argmin(1)
+    g = grid[j] if grid.ndim == 1 else grid[np.arange(len(j)), j]
+    return g, v[np.arange(len(j)), j]
+
+
+_OPTIMIZERS = {"SGD": optim.SGD, "Momentum": optim.Momentum,
+               "AveragedMomentum": optim.AveragedMomentum, "RMSProp": optim.RMSProp,
+               "Adam": optim.Adam}

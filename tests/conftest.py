@@ -11,10 +11,12 @@ import pytest
 import yaml
 from hypothesis import settings
 
-# Property tests explore the same examples on every run (CI must not depend on luck) and
-# have no per-example deadline (the 2-core machine is often busy).
-settings.register_profile("book", derandomize=True, deadline=None)
-settings.load_profile("book")
+# The one hypothesis profile of the test suite: property tests explore the same 40
+# examples on every run (CI must not depend on luck; a test that needs more or fewer
+# says so with @settings) and have no per-example deadline (the 2-core machine is often
+# busy).
+settings.register_profile("lab", max_examples=40, derandomize=True, deadline=None)
+settings.load_profile("lab")
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"

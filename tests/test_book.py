@@ -8,7 +8,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
-
 from conftest import ROOT, chapter_files, notebook_files, toc_files
 
 pytestmark = pytest.mark.book

@@ -19,8 +19,6 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from bs4 import BeautifulSoup
-
 from browser_support import (
     PageWatch,
     block_external_requests,
@@ -30,6 +28,7 @@ from browser_support import (
     running_process,
     serve_directory,
 )
+from bs4 import BeautifulSoup
 from conftest import ROOT, chapter_files, toc_files
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]

@@ -10,14 +10,17 @@ import pytest
 import torch
 
 import lab
-from lab import averages, optim, rmsprop
+from lab import optim, problems, rmsprop, running_averages, simulate
 from lab.problems import NoisyQuadratic
 from lab.widgets.rmsprop import rmsprop_state
 
 
-def test_rmsprop_nqm_equals_lab_optim_rmsprop_on_the_same_draws():
-    problem = rmsprop.scaled_nqm(100, dim=5, sigma=0.7, power=0.5)
-    run = rmsprop.rmsprop_nqm(problem, 1.0, 0.02, 30, 4, 40, 6, lab.generator(5), eps=1e-8)
+def test_run_nqm_with_rmsprop_equals_a_plain_loop_on_the_same_draws():
+    problem = problems.scaled_nqm(100, dim=5, sigma=0.7, power=0.5)
+    run = simulate.run_nqm(problem, lambda ps: optim.RMSProp(ps, lr=0.02, N_s=30, eps=1e-8),
+                           40, 6, lab.generator(5), batch_size=4, phi0=1.0,
+                           observe=rmsprop.rmsprop_moments)
+    run = {k: run[k].mean(1) for k in ("phi_sq", "s")}
     Phi = torch.ones(6, 5, dtype=torch.float64)
     opt = optim.RMSProp([Phi], lr=0.02, N_s=30, eps=1e-8, impl="reference")
     gen = lab.generator(5)
@@ -29,7 +32,7 @@ def test_rmsprop_nqm_equals_lab_optim_rmsprop_on_the_same_draws():
 
 
 def test_sgd_nqm_second_moments_match_a_direct_recursion():
-    problem = rmsprop.scaled_nqm(50, dim=4, sigma=2.0)
+    problem = problems.scaled_nqm(50, dim=4, sigma=2.0)
     h, v = problem.h.numpy(), problem.gradient_variance(3).numpy()
     exact = rmsprop.sgd_nqm_second_moments(problem, [0.3, 1.0], 3, 1.5, 25)
     for k, lr in enumerate([0.3, 1.0]):
@@ -43,7 +46,7 @@ def test_sgd_nqm_second_moments_match_a_direct_recursion():
 
 
 def test_sgd_nqm_second_moments_matches_simulated_sgd():
-    problem = rmsprop.scaled_nqm(10, dim=3, sigma=1.0)
+    problem = problems.scaled_nqm(10, dim=3, sigma=1.0)
     chains, lr, B, T = 4000, 0.5, 2, 30
     Phi = torch.ones(chains, 3, dtype=torch.float64)
     opt, gen = optim.SGD([Phi], lr=lr), lab.generator(2)
@@ -60,16 +63,16 @@ def test_sgd_nqm_second_moments_matches_simulated_sgd():
 
 @pytest.mark.parametrize("B", [1, 16])
 def test_s_tracks_g2_plus_sigma2_over_B(B):
-    h, sigma, Phi0, N_s, T, chains = 1.0, 2.0, 0.5, 50, 300, 1000
+    h, sigma, phi0, N_s, T, chains = 1.0, 2.0, 0.5, 50, 300, 1000
     problem = NoisyQuadratic([h], [sigma])
-    Phi = torch.full((chains, 1), Phi0, dtype=torch.float64)
+    Phi = torch.full((chains, 1), phi0, dtype=torch.float64)
     opt, gen = optim.RMSProp([Phi], lr=0.0, N_s=N_s), lab.generator(B)
     for _ in range(T):
         Phi.grad = problem.stochastic_gradient(Phi, B, gen)
         opt.step()
-    g = h * Phi0
-    exact = averages.expected_running_average(rmsprop.second_moment(g, sigma, B), N_s, T)
-    sd = math.sqrt(averages.running_average_variance(rmsprop.second_moment_variance(g, sigma, B), N_s, T))
+    g = h * phi0
+    exact = running_averages.expected_running_average(rmsprop.second_moment(g, sigma, B), N_s, T)
+    sd = math.sqrt(running_averages.running_average_variance(rmsprop.second_moment_variance(g, sigma, B), N_s, T))
     measured = opt.state[Phi]["s"].mean().item()
     assert abs(measured - exact) <= 5 * sd / math.sqrt(chains)  # 5 s.e. over independent chains
     if B > 1:  # the lecture's g² + σ² is far outside the tolerance
@@ -117,11 +120,13 @@ def test_first_rmsprop_step_has_length_eta_sqrt_N_s():
 
 def test_rmsprop_is_invariant_to_per_coordinate_gradient_scale_and_sgd_is_not():
     base = NoisyQuadratic(np.ones(6), np.ones(6))
-    scaled = rmsprop.scaled_nqm(1000, dim=6, sigma=1.0, power=1.0)
+    scaled = problems.scaled_nqm(1000, dim=6, sigma=1.0, power=1.0)
     runs = {}
     for name, problem in [("base", base), ("scaled", scaled)]:
-        out = rmsprop.rmsprop_nqm(problem, 1.0, 0.01, 100, 1, 100, 3, lab.generator(3))
-        runs[name] = out["phi_sq"]
+        out = simulate.run_nqm(problem, lambda ps: optim.RMSProp(ps, lr=0.01, N_s=100, eps=0.0),
+                               100, 3, lab.generator(3), phi0=1.0,
+                               observe=rmsprop.rmsprop_moments)
+        runs[name] = out["phi_sq"].mean(1)
     np.testing.assert_allclose(runs["base"], runs["scaled"], rtol=1e-10)  # float64 round-off
     sgd = [rmsprop.sgd_nqm_second_moments(p, 0.01, 1, 1.0, 100)[-1] for p in (base, scaled)]
     assert np.abs(sgd[0] - sgd[1]).max() > 0.1
@@ -133,12 +138,15 @@ def test_speedup_on_units_nqm_grows_in_proportion_to_kappa():
     lrs = np.geomspace(1e-3, 1.99, 120)
     per_kappa = []
     for kappa in [10, 100]:
-        worst = rmsprop.sgd_nqm_second_moments(rmsprop.scaled_nqm(kappa), lrs, B, 1.0, 0,
+        worst = rmsprop.sgd_nqm_second_moments(problems.scaled_nqm(kappa), lrs, B, 1.0, 0,
                                                times=times).max(-1)
         per_kappa.append(min(rmsprop.steps_to_reach(c, target, times) for c in worst) / kappa)
     assert per_kappa[1] / per_kappa[0] == pytest.approx(1.0, abs=0.05)  # time ∝ κ
-    r = rmsprop.rmsprop_nqm(rmsprop.scaled_nqm(10), 1.0, 0.01, 100, B, 600, 100, lab.generator(0))
-    c, se = r["phi_sq"], r["phi_sq_se"]
+    r = simulate.run_nqm(problems.scaled_nqm(10),
+                         lambda ps: optim.RMSProp(ps, lr=0.01, N_s=100, eps=0.0), 600, 100,
+                         lab.generator(0), batch_size=B, phi0=1.0,
+                         observe=rmsprop.rmsprop_moments)
+    c, se = simulate.mean_and_se(r["phi_sq"])
     T_hi = rmsprop.steps_to_reach((c + 5 * se).max(-1), target)  # 5 s.e. upper bracket
     assert T_hi < 600
     # RMSProp's time does not depend on κ (invariance), SGD's is ≈ 118 κ: speed-up ≥ 0.2 κ

@@ -33,12 +33,6 @@ def test_heavy_ball_rate_is_plain_gd_for_N_1_and_stability_edge_is_2_1_plus_beta
     assert momentum.heavy_ball_rate(edge * 1.001, N, 1.0) > 1
 
 
-def test_heavy_ball_derivation_holds():
-    d = momentum.heavy_ball_derivation()
-    assert all(d.check().values())
-    assert all(d.check_numerically().values())
-
-
 def test_polyak_parameters_put_every_curvature_at_rate_sqrt_beta():
     best = momentum.optimal_heavy_ball(0.01, 1.0)
     h = np.geomspace(0.01, 1.0, 200)
@@ -67,12 +61,13 @@ def test_exact_nqm_loss_matches_monte_carlo_of_lab_optim_momentum():
     sigma = np.array([0.3, 1.0, 0.5])
     problem = NoisyQuadratic(h=h, sigma=sigma)
     lr, N, T, chains = 0.2, 5.0, 60, 2000
-    run = momentum.nqm_run(problem, lambda p: optim.Momentum(p, lr=lr, N=N), 1.0, T, chains,
-                           1, lab.generator(3))
+    run = simulate.run_nqm(problem, lambda p: optim.Momentum(p, lr=lr, N=N), T, chains,
+                           lab.generator(3), phi0=1.0)
+    loss, loss_se = simulate.mean_and_se(run["loss"])
     exact, diverged = momentum.momentum_nqm_loss(lr, N, h, sigma**2, 1.0, T)
     assert not diverged
     # independent chains: the mean loss has standard error loss_se; allow 5 of them
-    assert np.all(np.abs(run["loss"] - exact) <= 5 * run["loss_se"] + 1e-12)
+    assert np.all(np.abs(loss - exact) <= 5 * loss_se + 1e-12)
 
 
 def test_exact_nqm_loss_flags_divergence_and_stays_finite():
@@ -97,8 +92,9 @@ def test_fixed_eta_prime_keeps_noise_floor_fixed_eta_multiplies_it(N):
     chains, steps, lr = 4000, 300, 0.1
     for make, eta in [(lambda p: optim.AveragedMomentum(p, lr=lr, N=N), lr / N),
                       (lambda p: optim.Momentum(p, lr=lr, N=N), lr)]:
-        run = momentum.nqm_run(problem, make, 0.0, steps, chains, 1, lab.generator(int(N)))
-        measured = float(np.var(run["final"][:, 0], ddof=1))
+        run = simulate.run_nqm(problem, make, steps, chains, lab.generator(int(N)),
+                               observe=simulate.at_steps([steps], lambda t, p, o: {"phi": p}))
+        measured = float(np.var(run["phi"][-1, :, 0], ddof=1))
         predicted = float(momentum.momentum_stationary_variance(eta, N, 1.0, 1.0))
         assert abs(measured - predicted) <= simulate.variance_tolerance(predicted, chains)
     sgd = lr / (2 - lr)
@@ -127,7 +123,7 @@ def test_nqm_best_eta_prime_is_independent_of_N_only_with_noise():
     for noise in (0.0, 0.01):
         loss, div = momentum.momentum_nqm_loss(grid[None] / Ns[:, None], Ns[:, None], h,
                                                noise * h, 1.0, 300)
-        best, _ = momentum.best_per_row(np.where(div, np.inf, loss[..., -1]), grid)
+        best, _ = train.best_per_row(np.where(div, np.inf, loss[..., -1]), grid)
         spreads[noise] = best.max() / best.min()
     step = grid[1] / grid[0]
     assert spreads[0.01] <= step + 1e-9
@@ -141,10 +137,10 @@ def test_digits_best_eta_prime_stays_put_while_best_eta_falls_like_one_over_N():
     Ns = [1.0, 10.0]
     grid = np.geomspace(0.03, 3.0, 5)
     configs = [dict(optimizer="AveragedMomentum", lr=float(l), N=N) for N in Ns for l in grid]
-    r = momentum.digits_sweep(configs, data, steps=150, batch_size=8, hidden=0, seed=0,
+    r = train.digits_sweep(configs, data, steps=150, batch_size=8, hidden=0, seed=0,
                               average_last=30)
     final = r["final_loss"].reshape(2, 5)
-    best, _ = momentum.best_per_row(final, grid)
+    best, _ = train.best_per_row(final, grid)
     step = grid[1] / grid[0]
     # grid resolution: the optimum may move by one grid point
     assert best.max() / best.min() <= step + 1e-9
@@ -160,7 +156,7 @@ def test_digits_sweep_matches_single_runs_of_lab_train():
     torch.set_num_threads(1)
     data = train.load_digits(dtype=torch.float32)
     configs = [dict(optimizer="Momentum", lr=0.05, N=3.0), dict(optimizer="SGD", lr=0.2)]
-    r = momentum.digits_sweep(configs, data, steps=30, batch_size=8, hidden=0, seed=4,
+    r = train.digits_sweep(configs, data, steps=30, batch_size=8, hidden=0, seed=4,
                               average_last=1)
     for k, make in enumerate([lambda p: optim.Momentum(p, lr=0.05, N=3.0),
                               lambda p: optim.SGD(p, lr=0.2)]):
@@ -172,10 +168,10 @@ def test_digits_sweep_matches_single_runs_of_lab_train():
 
 
 def test_best_per_row_ignores_diverged_runs_and_rejects_all_diverged():
-    g, v = momentum.best_per_row(np.array([[np.inf, 2.0, 1.0]]), np.array([1, 2, 3]))
+    g, v = train.best_per_row(np.array([[np.inf, 2.0, 1.0]]), np.array([1, 2, 3]))
     assert g.tolist() == [3] and v.tolist() == [1.0]
     with pytest.raises(ValueError, match="diverged"):
-        momentum.best_per_row(np.array([[np.inf, np.inf]]), np.array([1, 2]))
+        train.best_per_row(np.array([[np.inf, np.inf]]), np.array([1, 2]))
 
 
 @pytest.mark.parametrize("kwargs, name", [({"lr": -1.0, "N": 2, "h": 1}, "lr"),

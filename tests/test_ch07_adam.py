@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import lab
-from lab import averages, momentum, optim, train
+from lab import adam, optim, running_averages, train
 from lab.widgets import adam_state
 
 
@@ -23,7 +23,7 @@ def test_constant_gradient_steps_of_lab_optim_adam_match_the_closed_form(correct
         Phi.grad = torch.full_like(Phi, -2.5)
         opt.step()
         steps.append(Phi.item() - before)
-    predicted = momentum.adam_constant_gradient_step(np.arange(1, 301), N_g, N_s, correction)
+    predicted = adam.adam_constant_gradient_step(np.arange(1, 301), N_g, N_s, correction)
     assert np.allclose(steps, predicted, rtol=1e-9, atol=1e-9)  # float64 round-off
 
 
@@ -37,7 +37,7 @@ def test_uncorrected_first_step_is_sqrt_Ns_over_Ng_for_any_gradient():
 
 
 def test_largest_uncorrected_step_with_default_betas_is_about_6_5_eta_at_t_12():
-    s = momentum.adam_constant_gradient_step(np.arange(1, 5000), 10, 1000)
+    s = adam.adam_constant_gradient_step(np.arange(1, 5000), 10, 1000)
     assert s[0] == pytest.approx(np.sqrt(10))
     assert s.max() == pytest.approx(6.57, abs=0.01) and s.argmax() + 1 == 12
 
@@ -45,8 +45,8 @@ def test_largest_uncorrected_step_with_default_betas_is_about_6_5_eta_at_t_12():
 @pytest.mark.parametrize("N", [2, 10, 100, 1000])
 def test_adam_and_min_weights_differ_by_at_most_one_over_one_minus_beta_to_N_at_t_N(N):
     t = np.arange(1, 8 * N)
-    ratio = np.array([averages.running_average_weight(int(k), N, "adam")
-                      / averages.running_average_weight(int(k), N, "min") for k in t])
+    ratio = np.array([running_averages.running_average_weight(int(k), N, "adam")
+                      / running_averages.running_average_weight(int(k), N, "min") for k in t])
     assert ratio.max() == pytest.approx(1 / (1 - (1 - 1 / N) ** N), rel=1e-12)
     assert t[ratio.argmax()] == N
     assert ratio.min() >= 1 - 1e-12
@@ -59,7 +59,7 @@ def test_adam_nqm_simulator_equals_lab_optim_adam():
     h = np.array([0.01, 0.1, 1.0, 0.0])
     sd = np.array([0.1, 0.3, 1.0, 0.5])
     z = rng.standard_normal((T, C, d))
-    r = momentum.adam_nqm(h, sd, 1.0, z, 0.05, 10, 100, 1e-8)
+    r = adam.adam_nqm(h, sd, 1.0, z, 0.05, 10, 100, 1e-8)
     for k, correction in enumerate(["min", "adam", "none"]):
         P = torch.ones(C, d, dtype=torch.float64, requires_grad=True)
         opt = optim.Adam([P], lr=0.05, N_g=10, N_s=100, eps=1e-8, bias_correction=correction,
@@ -89,7 +89,7 @@ def test_stationary_step_is_eta_g_over_root_g2_plus_sigma2():
     cov = 2 * g_values / (N_g * N_s) / (1 - (1 - 1 / N_g) * (1 - 1 / N_s))
     second = np.abs(0.5 * cov / Es**1.5) + np.abs(0.375 * g_values * var_s / Es**2.5)
     # 5 standard errors (independent runs) plus the dropped second-order terms
-    assert np.all(np.abs(mean - momentum.adam_stationary_step(1.0, g_values, 1.0))
+    assert np.all(np.abs(mean - adam.adam_stationary_step(1.0, g_values, 1.0))
                   <= 5 * se + second)
 
 
@@ -101,7 +101,7 @@ def test_eps_turns_tiny_gradients_into_sgd_steps():
     Phi.grad = torch.as_tensor(g)
     opt.step()
     assert np.allclose(-Phi.detach().numpy(), g / (g + eps), rtol=1e-12)
-    assert np.allclose(momentum.adam_stationary_step(1.0, g, 0.0, eps), g / (g + eps))
+    assert np.allclose(adam.adam_stationary_step(1.0, g, 0.0, eps), g / (g + eps))
 
 
 def test_adaptive_methods_beat_sgd_and_momentum_on_the_digits_mlp():
@@ -113,7 +113,7 @@ def test_adaptive_methods_beat_sgd_and_momentum_on_the_digits_mlp():
     extra = {"SGD": {}, "AveragedMomentum": {"N": 10.0}, "RMSProp": {"N_s": 100.0},
              "Adam": {"N_g": 10.0, "N_s": 100.0}}
     configs = [dict(optimizer=k, lr=float(l), **extra[k]) for k, g in grids.items() for l in g]
-    r = momentum.digits_sweep(configs, data, steps=200, batch_size=32, hidden=32, seed=0)
+    r = train.digits_sweep(configs, data, steps=200, batch_size=32, hidden=32, seed=0)
     best = np.where(np.isfinite(r["final_loss"]), r["final_loss"], np.inf).reshape(4, 4).min(1)
     assert min(best[2], best[3]) * 1.5 <= min(best[0], best[1]), best
 
@@ -135,6 +135,6 @@ def test_adam_state_first_step_of_uncorrected_run_is_predicted():
 
 def test_adam_constant_gradient_step_rejects_bad_input():
     with pytest.raises(ValueError, match="t must"):
-        momentum.adam_constant_gradient_step(np.array([0]), 10, 100)
+        adam.adam_constant_gradient_step(np.array([0]), 10, 100)
     with pytest.raises(ValueError, match="bias_correction"):
-        momentum.adam_constant_gradient_step(np.array([1]), 10, 100, "max")
+        adam.adam_constant_gradient_step(np.array([1]), 10, 100, "max")

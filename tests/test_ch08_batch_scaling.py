@@ -1,4 +1,4 @@
-"""Chapter 8: scaling η, N_μ and N_s with the batch size (lab.scaling and its explorer)."""
+"""Chapter 8: scaling η, N_μ and N_s with the batch size (lab.batch_scaling and its explorer)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import lab
-from lab import averages, derivations, optim, scaling, train
+from lab import batch_scaling, derivations, optim, running_averages, simulate, train
 from lab.problems import NoisyQuadratic
-from lab.widgets.batch_scaling import batch_scaling_state, chapter_nqm
+from lab.widgets.batch_scaling import batch_scaling_state, hessian_noise_nqm
 
 torch.set_num_threads(1)
 
@@ -19,7 +19,7 @@ torch.set_num_threads(1)
 # --- η_B = B η_1 ---------------------------------------------------------------------
 
 def test_batch_scaling_derivation_claims_hold():
-    assert all(derivations.batch_scaling().check().values())
+    assert all(derivations.batch_scaling_rules().check().values())
 
 
 def test_two_steps_minus_one_double_step_is_eta_squared_hessian_times_first_gradient():
@@ -38,74 +38,80 @@ def test_two_steps_minus_one_double_step_is_eta_squared_hessian_times_first_grad
 
 @pytest.mark.parametrize("lr, B", [(0.3, 1), (1.5, 4), (2.5, 2), (0.0, 3)])
 def test_closed_form_second_moment_equals_the_iterated_recursion(lr, B):
-    h, sigma, Phi0 = np.array([0.1, 1.0, 0.8]), np.array([0.5, 2.0, 1.0]), np.array([1.0, -2.0, 0.5])
-    m2, out = Phi0**2, [Phi0**2]
+    h, sigma, phi0 = np.array([0.1, 1.0, 0.8]), np.array([0.5, 2.0, 1.0]), np.array([1.0, -2.0, 0.5])
+    m2, out = phi0**2, [phi0**2]
     for _ in range(30):  # E Φ² ← (1 − ηh)² E Φ² + η²σ²/B, one step at a time
         m2 = (1 - lr * h) ** 2 * m2 + lr**2 * sigma**2 / B
         out.append(m2)
-    closed = scaling.nqm_second_moment(h, sigma, Phi0, lr, B, np.arange(31))
+    closed = batch_scaling.nqm_second_moment(h, sigma, phi0, lr, B, np.arange(31))
     np.testing.assert_allclose(closed, np.array(out), rtol=1e-10)  # float64 round-off
 
 
 def test_expected_loss_matches_monte_carlo_with_lab_optim_sgd():
-    problem = chapter_nqm()
+    problem = hessian_noise_nqm()
     chains, steps = 2000, 30
     record = [0, 10, 30]
     for lr, B in [(0.5, 1), (1.6, 16)]:
-        sim = scaling.nqm_sgd_loss(problem, np.ones(problem.dim), lr, B, steps, chains,
-                                   lab.generator(5), record=record)
-        exact = scaling.nqm_expected_loss(problem, np.ones(problem.dim), lr, B, record)
-        se = sim.std(1).numpy() / math.sqrt(chains)
+        sim = simulate.run_nqm(problem, lambda ps: optim.SGD(ps, lr=lr), steps, chains,
+                               lab.generator(5), batch_size=B, phi0=1.0,
+                               observe=simulate.at_steps(record, simulate.record_loss(problem)))
+        exact = batch_scaling.nqm_expected_loss(problem, np.ones(problem.dim), lr, B, record)
+        mean, se = simulate.mean_and_se(sim["loss"])
         # 5 Monte Carlo standard errors (plus round-off at t = 0, where the spread is 0)
-        assert np.all(np.abs(sim.mean(1).numpy() - exact) <= 5 * se + 1e-12), (lr, B)
+        assert np.all(np.abs(mean - exact) <= 5 * se + 1e-12), (lr, B)
 
 
 def test_linear_scaling_curves_agree_within_half_eta_B_h_max():
     # The chapter's claim: for η_B h_max <= 1, E f after E examples at batch B is within
     # a relative η_B h_max / 2 of the value at B = 1, at every budget that is a multiple of B.
-    problem = chapter_nqm()
-    Phi0 = np.ones(problem.dim)
+    problem = hessian_noise_nqm()
+    phi0 = np.ones(problem.dim)
     for lr_1 in [0.002, 0.0005]:
         for B in [2, 16, 128, 500]:
             x = lr_1 * B * 1.0  # h_max = 1
             if x > 1:
                 continue
             steps = np.unique(np.geomspace(1, 1e6 / B, 200).round())
-            L1 = scaling.nqm_expected_loss(problem, Phi0, lr_1, 1, steps * B)
-            LB = scaling.nqm_expected_loss(problem, Phi0, lr_1 * B, B, steps)
+            L1 = batch_scaling.nqm_expected_loss(problem, phi0, lr_1, 1, steps * B)
+            LB = batch_scaling.nqm_expected_loss(problem, phi0, lr_1 * B, B, steps)
             assert np.max(np.abs(LB / L1 - 1)) <= x / 2, (lr_1, B)
 
 
 def test_noise_floor_ratio_is_two_minus_eta1_h_over_two_minus_etaB_h():
     problem = NoisyQuadratic([0.7], [1.3])
     lr_1, B = 0.01, 100
-    L1 = scaling.nqm_expected_loss(problem, [1.0], lr_1, 1, [1e7])[0]
-    LB = scaling.nqm_expected_loss(problem, [1.0], lr_1 * B, B, [1e5])[0]
+    L1 = batch_scaling.nqm_expected_loss(problem, [1.0], lr_1, 1, [1e7])[0]
+    LB = batch_scaling.nqm_expected_loss(problem, [1.0], lr_1 * B, B, [1e5])[0]
     assert LB / L1 == pytest.approx((2 - lr_1 * 0.7) / (2 - lr_1 * B * 0.7), rel=1e-9)
 
 
 def test_linear_scaling_diverges_exactly_beyond_the_critical_batch_size():
-    problem = chapter_nqm()
-    Phi0 = np.ones(problem.dim)
+    problem = hessian_noise_nqm()
+    phi0 = np.ones(problem.dim)
     lr_1 = 0.002
-    b_crit = scaling.critical_batch_size(lr_1, problem.h.numpy())
+    b_crit = batch_scaling.critical_batch_size(lr_1, problem.h.numpy())
     assert b_crit == pytest.approx(1000.0)
     steps = [1, 100, 10_000]
-    below = scaling.nqm_expected_loss(problem, Phi0, 999 * lr_1, 999, steps)
-    above = scaling.nqm_expected_loss(problem, Phi0, 1001 * lr_1, 1001, steps)
+    below = batch_scaling.nqm_expected_loss(problem, phi0, 999 * lr_1, 999, steps)
+    above = batch_scaling.nqm_expected_loss(problem, phi0, 1001 * lr_1, 1001, steps)
     assert below[2] < below[1] < below[0]
     assert above[2] > 1e3 * above[0] and above[2] > 1e3 * below[2]
     # Monte Carlo agrees: SGD at B = 1024 > B_crit blows up, at B = 512 it does not
-    sim = {B: scaling.nqm_sgd_loss(problem, Phi0, lr_1 * B, B, 100, 200, lab.generator(1),
-                                   record=[100])[0].mean().item() for B in (512, 1024)}
+    def final_loss(B):
+        run = simulate.run_nqm(problem, lambda ps: optim.SGD(ps, lr=lr_1 * B), 100, 200,
+                               lab.generator(1), batch_size=B, phi0=phi0,
+                               observe=simulate.at_steps([100], simulate.record_loss(problem)))
+        return run["loss"][-1].mean()
+
+    sim = {B: final_loss(B) for B in (512, 1024)}
     assert sim[512] < 1.0 < 1e3 < sim[1024]
 
 
 def test_critical_batch_size_rejects_bad_input():
     with pytest.raises(ValueError, match="lr_1"):
-        scaling.critical_batch_size(0.0, [1.0])
+        batch_scaling.critical_batch_size(0.0, [1.0])
     with pytest.raises(ValueError, match="h"):
-        scaling.stability_limit([1.0, -1.0])
+        batch_scaling.stability_limit([1.0, -1.0])
 
 
 def test_digits_linear_scaling_holds_below_and_fails_beyond_the_stability_limit():
@@ -114,7 +120,7 @@ def test_digits_linear_scaling_holds_below_and_fails_beyond_the_stability_limit(
     # within a relative η_B h_max / 2 of that at B = 1 while η_B h_max <= 1 (here
     # h_max ≈ 0.7 at initialisation), and the run diverges for η_B well beyond 2/h_max.
     data = train.load_digits()
-    h_max = scaling.hessian_max_eigenvalue(train.make_model(32, lab.generator(100)),
+    h_max = batch_scaling.hessian_max_eigenvalue(train.make_model(32, lab.generator(100)),
                                            data.X_train, data.y_train, lab.generator(0))
     initial, final = [], {}
     for B in (1, 8, 256):
@@ -147,28 +153,28 @@ def test_hessian_max_eigenvalue_matches_the_full_hessian():
     full = torch.cat([torch.cat([H[0][0].reshape(n_w, n_w), H[0][1].reshape(n_w, n_b)], 1),
                       torch.cat([H[1][0].reshape(n_b, n_w), H[1][1].reshape(n_b, n_b)], 1)], 0)
     top = torch.linalg.eigvalsh(full)[-1].item()
-    lam = scaling.hessian_max_eigenvalue(model, X, y, lab.generator(0), iters=300)
+    lam = batch_scaling.hessian_max_eigenvalue(model, X, y, lab.generator(0), iters=300)
     assert lam == pytest.approx(top, rel=1e-6)
 
 
 # --- N_μ -----------------------------------------------------------------------------
 
 def test_scaled_momentum_N_keeps_N_times_B_and_refuses_N_below_one():
-    assert scaling.scaled_momentum_N(100, 4) * 4 == 100
-    assert scaling.scaled_momentum_N(100, 100) == 1
+    assert batch_scaling.scaled_momentum_N(100, 4) * 4 == 100
+    assert batch_scaling.scaled_momentum_N(100, 100) == 1
     with pytest.raises(ValueError, match="batch_size"):
-        scaling.scaled_momentum_N(100, 101)
+        batch_scaling.scaled_momentum_N(100, 101)
 
 
 @pytest.mark.parametrize("B", [1, 4, 16])
 def test_running_average_of_batch_means_with_N1_over_B_has_variance_sigma2_over_2N1_minus_B(B):
     N_1, sigma, chains, steps = 32, 2.0, 2000, 400
-    N_B = scaling.scaled_momentum_N(N_1, B)
+    N_B = batch_scaling.scaled_momentum_N(N_1, B)
     ghat = sigma * torch.randn((steps, chains, B), generator=lab.generator(B),
                                dtype=torch.float64).mean(-1)
-    mu = averages.running_average(ghat, N_B)[-1]
+    mu = running_averages.running_average(ghat, N_B)[-1]
     predicted = sigma**2 / (2 * N_1 - B)
-    assert predicted == pytest.approx(sigma**2 * scaling.running_average_memory(N_B, B)["variance_factor"])
+    assert predicted == pytest.approx(sigma**2 * batch_scaling.running_average_memory(N_B, B)["variance_factor"])
     # After 400 steps (1 − 1/N_B)^{800} < 1e-10: stationary; 5 s.e. of a sample variance.
     assert abs(mu.var().item() - predicted) <= lab.simulate.variance_tolerance(predicted, chains)
 
@@ -179,7 +185,7 @@ def test_per_example_gradients_equal_the_softmax_regression_formula():
     data = train.load_digits(dtype=torch.float64)
     X, y = data.X_train[:50], data.y_train[:50]
     model = train.make_model(0, lab.generator(3), dtype=torch.float64)
-    G = scaling.per_example_gradients(model, X, y)
+    G = batch_scaling.per_example_gradients(model, X, y)
     W, b = model[0].weight, model[0].bias
     p = torch.softmax(X @ W.T + b, dim=1)
     r = p - torch.nn.functional.one_hot(y, 10).double()          # ∂loss/∂logits
@@ -195,7 +201,7 @@ def test_per_example_gradients_equal_the_softmax_regression_formula():
 def test_batch_mean_squares_estimate_g2_plus_var_over_B_per_example_squares_g2_plus_var(B):
     gen = torch.Generator().manual_seed(7)
     G = 0.3 + torch.randn((500, 20), generator=gen, dtype=torch.float64) * torch.linspace(0.5, 2, 20)
-    est = scaling.second_moment_estimates(G, B, 4000, lab.generator(B))
+    est = batch_scaling.second_moment_estimates(G, B, 4000, lab.generator(B))
     g2, var = est["g2"], est["var"]
     # 5 Monte Carlo standard errors of the mean over 4000 batches, per coordinate
     assert torch.all((est["batch_mean_sq"] - (g2 + var / B)).abs() <= 5 * est["batch_mean_sq_se"])

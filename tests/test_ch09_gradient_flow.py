@@ -1,4 +1,4 @@
-"""Chapter 9: gradient flow and Langevin dynamics (lab.flow and its explorer)."""
+"""Chapter 9: gradient flow and Langevin dynamics (lab.gradient_flow and its explorer)."""
 
 from __future__ import annotations
 
@@ -8,33 +8,27 @@ import numpy as np
 import pytest
 
 import lab
-from lab import derivations, flow, simulate
+from lab import derivations, gradient_flow, simulate
 from lab.problems import DoubleWell1D, Quadratic1D
 from lab.widgets.gradient_flow import gradient_flow_state
 
 
 def test_gradient_flow_derivation_claims_hold_symbolically():
     # dℓ/dt = −η‖∇ℓ‖² (the lecture drops η), Euler and batch limits
-    assert all(derivations.gradient_flow().check().values())
-
-
-def test_fokker_planck_claims_hold_symbolically_and_numerically():
-    d = flow.fokker_planck()
-    assert all(d.check().values())
-    assert all(d.check_numerically().values())
+    assert all(derivations.gradient_flow_limits().check().values())
 
 
 def test_flow_path_matches_the_quadratic_closed_form():
     t = np.linspace(0, 5, 11)
-    got = flow.flow_path(Quadratic1D(mean=0.0), 2.0, 0.7, t)
+    got = gradient_flow.flow_path(Quadratic1D(mean=0.0), 2.0, 0.7, t)
     np.testing.assert_allclose(got, 2.0 * np.exp(-0.7 * t), rtol=1e-9)  # DOP853 at rtol 1e-11
 
 
 @pytest.mark.parametrize("N", [10, 100, 1000])
 def test_euler_error_is_first_order_with_the_predicted_constant(N):
     lr, h, t, beta0 = 1.0, 1.0, 2.0, 1.0
-    e = flow.euler_error_quadratic(beta0, lr, h, N, t)
-    steps = flow.euler_path(Quadratic1D(mean=0.0), beta0, lr, N, t)[-1]
+    e = gradient_flow.euler_error_quadratic(beta0, lr, h, N, t)
+    steps = gradient_flow.euler_path(Quadratic1D(mean=0.0), beta0, lr, N, t)[-1]
     assert steps - beta0 * math.exp(-lr * h * t) == pytest.approx(e["error"], rel=1e-9)
     # the next term of the expansion is O(1/N²): relative size ≈ (ηh)²t/N·const
     assert e["error"] == pytest.approx(e["leading"], rel=5.0 / N)
@@ -42,8 +36,8 @@ def test_euler_error_is_first_order_with_the_predicted_constant(N):
 
 def test_euler_steps_on_the_double_well_converge_like_one_over_N():
     p = DoubleWell1D()
-    ref = flow.flow_path(p, 0.3, 0.1, [10.0])[0]
-    err = {N: abs(flow.euler_path(p, 0.3, 0.1, N, 10.0)[-1] - ref) for N in (4, 8, 16, 32)}
+    ref = gradient_flow.flow_path(p, 0.3, 0.1, [10.0])[0]
+    err = {N: abs(gradient_flow.euler_path(p, 0.3, 0.1, N, 10.0)[-1] - ref) for N in (4, 8, 16, 32)}
     for N in (4, 8, 16):
         assert err[2 * N] / err[N] == pytest.approx(0.5, abs=0.05)  # O(1/N), next term O(1/N²)
 
@@ -52,30 +46,30 @@ def test_euler_steps_on_the_double_well_converge_like_one_over_N():
 def test_sgd_deviation_variance_matches_the_exact_formula(limit):
     problem = Quadratic1D(mean=0.0, sigma=2.0)
     lr, N, t, B, chains = 0.5, 8, 3.0, 4, 4000
-    _, paths = flow.sgd_paths(problem, 1.0, lr, N, t, B, chains, lab.generator(3), limit=limit)
-    v = flow.quadratic_deviation_variance(lr, 1.0, 2.0, B, N, t, limit=limit)
+    _, paths = gradient_flow.sgd_paths(problem, 1.0, lr, N, t, B, chains, lab.generator(3), limit=limit)
+    v = gradient_flow.quadratic_deviation_variance(lr, 1.0, 2.0, B, N, t, limit=limit)
     assert abs(paths[-1].var() - v["variance"]) <= simulate.variance_tolerance(v["variance"], chains)
-    euler = flow.euler_path(problem, 1.0, lr, N, t)[-1]
+    euler = gradient_flow.euler_path(problem, 1.0, lr, N, t)[-1]
     se = math.sqrt(v["variance"] / chains)
     assert abs(paths[-1].mean() - euler) <= 5 * se  # the noise has mean zero
 
 
 def test_flow_limit_variance_vanishes_like_one_over_N_below_the_bound():
     for N in [1, 10, 100, 1000]:
-        v = flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, N, 3.0)
+        v = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, N, 3.0)
         assert v["variance"] <= v["bound"]
-    v1 = flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, 1000, 3.0)["variance"]
-    v2 = flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, 2000, 3.0)["variance"]
+    v1 = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, 1000, 3.0)["variance"]
+    v2 = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, 2000, 3.0)["variance"]
     assert v2 / v1 == pytest.approx(0.5, rel=1e-3)  # exactly 1/N up to O(1/N²)
     # flat direction (h → 0): the bound η²tσ²/(NB) is attained
-    flat = flow.quadratic_deviation_variance(0.5, 1e-9, 2.0, 4, 100, 3.0)
+    flat = gradient_flow.quadratic_deviation_variance(0.5, 1e-9, 2.0, 4, 100, 3.0)
     assert flat["variance"] == pytest.approx(flat["bound"], rel=1e-6)
 
 
 def test_langevin_limit_variance_converges_to_ornstein_uhlenbeck():
     errs = []
     for N in [100, 200]:
-        v = flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, N, 3.0, limit="langevin")
+        v = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, N, 3.0, limit="langevin")
         errs.append(abs(v["variance"] - v["ou"]))
     assert errs[1] / errs[0] == pytest.approx(0.5, rel=0.02)  # first order in 1/N
     assert errs[1] <= 0.01 * v["ou"]
@@ -84,7 +78,7 @@ def test_langevin_limit_variance_converges_to_ornstein_uhlenbeck():
 def test_langevin_generator_has_the_gibbs_density_as_its_stationary_vector():
     p = DoubleWell1D()
     grid = np.linspace(-2.5, 2.5, 301)
-    Q = flow.langevin_generator(p, 0.3, grid)
+    Q = gradient_flow.langevin_generator(p, 0.3, grid)
     gibbs = p.gibbs_density(grid, 0.3)
     assert np.allclose(Q.sum(1), 0.0, atol=1e-9)
     assert np.abs(gibbs @ Q).max() <= 1e-9 * np.abs(Q).max() * gibbs.max()  # round-off
@@ -92,20 +86,20 @@ def test_langevin_generator_has_the_gibbs_density_as_its_stationary_vector():
 
 def test_langevin_density_on_the_quadratic_has_the_ornstein_uhlenbeck_variance():
     grid = np.linspace(-4, 4, 801)
-    d = flow.langevin_density(Quadratic1D(mean=0.0), 0.3, 0.0, 0.7, grid)
+    d = gradient_flow.langevin_density(Quadratic1D(mean=0.0), 0.3, 0.0, 0.7, grid)
     var = (d * grid**2).sum() * (grid[1] - grid[0])
     # grid error O(Δ²) with Δ = 0.01, and the start smeared over one cell
-    assert var == pytest.approx(flow.ou_variance(1.0, 0.3, 0.7), rel=1e-3)
+    assert var == pytest.approx(gradient_flow.ou_variance(1.0, 0.3, 0.7), rel=1e-3)
 
 
 def test_exp_loss_flow_loss_converges_while_Phi_does_not():
-    out = flow.exp_loss_flow(0.0, 1.0, [1e2, 1e4, 1e6])
+    out = gradient_flow.exp_loss_flow(0.0, 1.0, [1e2, 1e4, 1e6])
     assert np.all(np.diff(out["loss"]) < 0) and out["loss"][-1] < 1e-5
     assert np.all(np.diff(out["Phi"]) > 4)  # grows by log(100) per factor 100 in t
     # and it is the flow: Euler steps with a small step land on it
-    euler = flow.euler_path(type("ExpLoss", (), {"gradient": staticmethod(lambda b: -np.exp(-b))})(),
+    euler = gradient_flow.euler_path(type("ExpLoss", (), {"gradient": staticmethod(lambda b: -np.exp(-b))})(),
                             0.0, 1.0, 100, 50.0)[-1]
-    assert euler == pytest.approx(flow.exp_loss_flow(0.0, 1.0, 50.0)["Phi"], rel=1e-3)
+    assert euler == pytest.approx(gradient_flow.exp_loss_flow(0.0, 1.0, 50.0)["Phi"], rel=1e-3)
 
 
 def test_explorer_state_two_limits_and_bad_input():

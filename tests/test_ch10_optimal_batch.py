@@ -6,20 +6,15 @@ import math
 
 import numpy as np
 import pytest
-import sympy as sp
-import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import lab
-from lab import optim
+from lab import optim, simulate
 from lab import optimal_batch as ob
 from lab.derivations import progress_guarantee
 from lab.problems import NoisyQuadratic
 from lab.widgets import optimal_batch_state
-
-settings.register_profile("ch10", max_examples=40, deadline=None, derandomize=True)
-settings.load_profile("ch10")
 
 pos = st.floats(0.05, 20.0)
 
@@ -158,14 +153,14 @@ def test_bad_input_raises_a_value_error_naming_the_parameter(call, name):
 
 
 # ---------------------------------------------------------------------------------------
-# run_quadratic against the exact moments of SGD; SNR's schedule on the 1-D quadratic.
+# run_nqm with snr_observer against the exact moments of SGD; SNR's schedule in 1-D.
 # ---------------------------------------------------------------------------------------
 
-def test_run_quadratic_matches_exact_sgd_moments():
+def test_run_nqm_matches_exact_sgd_moments():
     h = np.array([0.1, 1.0]); sigma = np.array([1.0, 0.5]); lr, B, T, n = 0.3, 2, 50, 4000
     nqm = NoisyQuadratic(h=h, sigma=sigma)
-    out = ob.run_quadratic(lambda ps: optim.SGD(ps, lr=lr), nqm, B, T, n, lab.generator(5),
-                           phi0=1.0, record_at=[T])
+    out = simulate.run_nqm(nqm, lambda ps: optim.SGD(ps, lr=lr), T, n, lab.generator(5),
+                           batch_size=B, phi0=1.0, observe=ob.snr_observer(nqm, [T]))
     rho = (1 - lr * h) ** 2
     exact = rho**T + lr**2 * sigma**2 / B * (1 - rho**T) / (1 - rho)
     measured = out["sq_error"][-1]
@@ -182,8 +177,9 @@ def _snr_run(B=1, T=2000, chains=128, mode="batch", seed=0):
     lam = ob.snr_lecture_lambda_eta(B, 1.0)
     make = lambda ps: optim.SNR(ps, batch_size=B, lambda_eta=lam, lambda_B=16.0, K=10,
                                 eps=1e-12, second_moment=mode)
-    return ob.run_quadratic(make, nqm, B, T, chains, lab.generator(seed), phi0=2.0,
-                            record_at=[11, 50, T // 4, T // 2, T], examples=(mode == "examples")), lam
+    observe = ob.snr_observer(nqm, [11, 50, T // 4, T // 2, T])
+    return simulate.run_nqm(nqm, make, T, chains, lab.generator(seed), batch_size=B, phi0=2.0,
+                            observe=observe, examples=(mode == "examples")), lam
 
 
 def test_snr_lr_times_window_is_eta_star_and_schedule_is_c_over_t_below_threshold():

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 from bs4 import BeautifulSoup
-
 from conftest import ROOT, notebook_files
 
 BINDER = ROOT / "binder"

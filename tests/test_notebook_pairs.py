@@ -15,7 +15,6 @@ import types
 import jupytext
 import nbformat
 import pytest
-
 from conftest import ROOT, notebook_files
 
 _spec = importlib.util.spec_from_file_location("sync_notebooks", ROOT / "scripts" / "sync_notebooks.py")

@@ -13,11 +13,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab import _fused
+from lab.optim import _fused
 from lab import optim as O
-
-settings.register_profile("lab", max_examples=40, deadline=None, derandomize=True)
-settings.load_profile("lab")
 
 # float64 round-off: each step adds a few ulp relative to the size of the numbers; over
 # at most 30 steps 1e-12 relative (plus 1e-12 absolute for values near 0) is generous
@@ -723,7 +720,7 @@ def fused_ops():
     """lab's C++ kernels; the first test to ask builds them (seconds, once per machine)."""
     ops = _fused.ops()
     if ops is None:
-        pytest.skip("lab._fused could not be built here (no C++ compiler or ninja)")
+        pytest.skip("lab.optim._fused could not be built here (no C++ compiler or ninja)")
     return ops
 
 
@@ -817,7 +814,7 @@ def test_snr_fast_paths_non_finite_gradient_in_any_block(small_blocks, impl, whe
 
 
 # ---------------------------------------------------------------------------------------
-# The fused C++ steps (lab._fused): the reference's arithmetic in one pass over memory.
+# The fused C++ steps (lab.optim._fused): the reference's arithmetic in one pass over memory.
 # ---------------------------------------------------------------------------------------
 
 # torch's AVX2/AVX-512 kernels round once per op and lerp with one FMA, as the C++ Adam
@@ -840,7 +837,7 @@ FUSED_SHAPES = [((201, 200), "plain"), ((3, 4), "plain"), ((4, 3), "transposed")
 
 @pytest.fixture
 def no_compiler(monkeypatch):
-    """lab._fused as on a machine without a C++ compiler (or ninja)."""
+    """lab.optim._fused as on a machine without a C++ compiler (or ninja)."""
     def fail():
         raise RuntimeError("Ninja is required to load C++ extensions")
 
@@ -953,6 +950,8 @@ def test_fused_adam_equals_reference_every_step(fused_ops, dtype, bias_correctio
 
 
 SIMPLE_STATE = {"SGD": (), "Momentum": ("v",), "AveragedMomentum": ("mu",), "RMSProp": ("s",)}
+STEP_OPS = {"SGD": "sgd_step", "Momentum": "momentum_step",
+            "AveragedMomentum": "averaged_momentum_step", "RMSProp": "rmsprop_step"}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -1065,7 +1064,7 @@ def test_auto_takes_the_fused_step_for_contiguous_cpu_tensors(fused_ops, monkeyp
 
     monkeypatch.setattr(_fused, "ops", lambda: Spy())
     cases = [(O.Adam, {}, "adam_step"), (O.SNR, SNR_KW, "snr_step")] + [
-        (CASES[name][0], CASES[name][2], "simple_step") for name in SIMPLE_STATE]
+        (CASES[name][0], CASES[name][2], STEP_OPS[name]) for name in SIMPLE_STATE]
     for cls, kw, step_op in cases:
         calls.clear()
         params = [make_param((5,), "plain", 0), make_param((3, 2), "transposed", 1)]

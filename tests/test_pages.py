@@ -8,17 +8,17 @@ from lab import pages
 
 
 def test_table_markdown_has_header_rule_and_rows():
-    text = pages.table_markdown(["B", "variance"], [(1, 4.0), (4, "1.0")])
+    text = pages.markdown_table(["B", "variance"], [(1, 4.0), (4, "1.0")])
     assert text.splitlines() == ["| B | variance |", "|---|---|", "| 1 | 4.0 |", "| 4 | 1.0 |"]
 
 
 def test_table_markdown_rejects_ragged_rows():
     with pytest.raises(ValueError, match=r"rows\[1\]"):
-        pages.table_markdown(["a", "b"], [(1, 2), (3,)])
+        pages.markdown_table(["a", "b"], [(1, 2), (3,)])
 
 
 def test_show_source_displays_the_function_as_python(monkeypatch):
     shown = []
     monkeypatch.setattr("IPython.display.display", shown.append)
-    pages.show_source(pages.table_markdown)
-    assert shown[0].data.startswith("```python\ndef table_markdown(")
+    pages.show_source(pages.markdown_table)
+    assert shown[0].data.startswith("```python\ndef markdown_table(")

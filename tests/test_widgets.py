@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import itertools
 import inspect
+import itertools
 
 import numpy as np
 import pytest
@@ -44,32 +44,6 @@ def test_state_defaults_match_slider_defaults(name):
     signature = inspect.signature(compute)
     for param, spec in controls.items():
         assert signature.parameters[param].default == spec["value"], param
-
-
-def test_vanilla_state_shapes_and_stationary_band():
-    state = widgets.vanilla_sgd_state(samples=500, chains=4)
-    assert state["paths"].shape == (61, 4)
-    assert state["stationary_sd"] == pytest.approx((0.2 * 4 / (2 * 1.8)) ** 0.5)
-
-
-def test_schedule_state_verdicts_follow_the_power():
-    assert widgets.schedule_state(p=1.0)["sum_verdict"] == "= ∞"
-    assert widgets.schedule_state(p=1.2)["sum_verdict"] == "< ∞"
-    assert widgets.schedule_state(p=0.5)["sum_sq_verdict"] == "= ∞"
-    assert widgets.schedule_state(p=0.6)["sum_sq_verdict"] == "< ∞"
-
-
-@pytest.mark.parametrize("name, value", [("c", 0.0), ("c", 2.0), ("p", -0.1), ("batch_size", 0)])
-def test_schedule_state_rejects_out_of_range_values(name, value):
-    with pytest.raises(ValueError, match=name):
-        widgets.schedule_state(**{name: value})
-
-
-@pytest.mark.parametrize("name, value", [("batch_size", 0), ("lr", 2.0), ("lr", 0.0),
-                                         ("sigma", 0.0), ("beta0", float("nan"))])
-def test_vanilla_state_rejects_out_of_range_values(name, value):
-    with pytest.raises(ValueError, match=name):
-        widgets.vanilla_sgd_state(**{name: value})
 
 
 @pytest.mark.parametrize("name", sorted(widgets.EXPLORERS))

@@ -4,7 +4,7 @@ Each explorer lives in its own module of this package and has three pieces:
 
 * ``<name>_state(**params)``: validates the slider values and computes everything the
   picture shows (numpy arrays). Pure: same arguments, same result.
-* a drawing function (in :mod:`lab.plots` or next to the state function) that turns a
+* ``<name>_figure(fig, state)``, next to the state function, that turns a
   state into a matplotlib figure.
 * :class:`Explorer`: sliders plus an ``ipywidgets.Image`` holding the rendered PNG.
   A slider change recomputes the state and replaces the image bytes, so the view works

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..momentum import adam_constant_gradient_step, adam_nqm
+from ..adam import adam_constant_gradient_step, adam_nqm
 from ..plots import COLORS
 from ._explorer import Explorer
 
@@ -33,11 +33,11 @@ def adam_state(N_g: float = 10, N_s: float = 1000, lr: float = 0.01,
     The problem: ``dim`` curvatures log-spaced in :math:`[h_{\\min}, h_{\\max}]`, gradient
     noise standard deviation :math:`\\sqrt{\\text{noise}\\cdot h_i}`, start
     :math:`\\Phi_0 = 1`; ``chains`` runs per correction share the same noise draws
-    (:func:`lab.momentum.adam_nqm`).
+    (:func:`lab.adam.adam_nqm`).
 
     * ``step``: :math:`|\\Delta\\Phi_t|/\\eta` per coordinate for the selected correction,
       ``(steps, dim)``, and ``predicted``: the constant-gradient step
-      (:func:`lab.momentum.adam_constant_gradient_step`);
+      (:func:`lab.adam.adam_constant_gradient_step`);
     * ``loss``: the population loss for each of ``corrections`` (``(3, steps + 1)``).
 
     Raises ``ValueError`` for N_g, N_s < 1, lr <= 0 or an unknown correction.

@@ -5,13 +5,17 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
+from ..batch_scaling import critical_batch_size, nqm_expected_loss, nqm_loss_after_examples
 from ..plots import COLORS
-from ..problems import NoisyQuadratic
-from ..scaling import critical_batch_size, nqm_expected_loss, nqm_loss_after_examples
+from ..problems import hessian_noise_nqm
 from ._explorer import Explorer
 
-__all__ = ["BATCH_SCALING_CONTROLS", "batch_scaling_state", "batch_scaling_figure",
-           "batch_scaling_explorer", "chapter_nqm"]
+__all__ = [
+    "BATCH_SCALING_CONTROLS",
+    "batch_scaling_state",
+    "batch_scaling_figure",
+    "batch_scaling_explorer",
+]
 
 #: Slider ranges of the Chapter 8 explorer.
 BATCH_SCALING_CONTROLS = {
@@ -24,18 +28,6 @@ BATCH_SCALING_CONTROLS = {
 
 #: The batch sizes drawn as curves in the left panel.
 CURVE_BATCH_SIZES = (1, 8, 64, 256, 512, 1024)
-
-
-def chapter_nqm(noise: float = 1.0, dim: int = 50) -> NoisyQuadratic:
-    """The chapter's noisy quadratic: h_i log-spaced in [10⁻³, 1], σ_i = noise·√h_i.
-
-    Noise proportional to curvature (σ_i² ∝ h_i) is the setting of Zhang et al. (2019),
-    where the gradient covariance equals the Hessian. Start from Φ_0 = (1, …, 1).
-    """
-    noise = _checks.positive("noise", noise)
-    d = _checks.integer_at_least("dim", dim, 2)
-    h = np.logspace(-3, 0, d)
-    return NoisyQuadratic(h, noise * np.sqrt(h))
 
 
 def batch_scaling_state(lr_1: float = 0.002, noise: float = 1.0, examples: int = 10_000, *,
@@ -53,18 +45,18 @@ def batch_scaling_state(lr_1: float = 0.002, noise: float = 1.0, examples: int =
     """
     lr_1 = _checks.real_in("lr_1", lr_1, 0.0, 0.1, low_open=True)
     E = _checks.integer_at_least("examples", examples, 1)
-    problem = chapter_nqm(noise, dim)
-    Phi0 = np.ones(problem.dim)
+    problem = hessian_noise_nqm(noise, dim)
+    phi0 = np.ones(problem.dim)
     initial = 0.5 * float(problem.h.sum())
     cap = 1e6 * initial
     # Each curve on its own grid of examples, from one batch to 10⁶; the closed form
     # takes fractional step counts, so the curves are smooth between whole steps.
     grid = np.array([np.geomspace(B, 1e6, 120) for B in CURVE_BATCH_SIZES])
-    curves = np.array([nqm_expected_loss(problem, Phi0, B * lr_1, B, x / B)
+    curves = np.array([nqm_expected_loss(problem, phi0, B * lr_1, B, x / B)
                        for B, x in zip(CURVE_BATCH_SIZES, grid)])
     batch_sizes = np.unique(np.logspace(0, 12, 61, base=2).round()).astype(int)
     # clipped first: a diverged run (about 1e304) divided by a small loss would overflow
-    at_budget = np.minimum(nqm_loss_after_examples(problem, Phi0, lr_1, batch_sizes, [E])[:, 0], cap)
+    at_budget = np.minimum(nqm_loss_after_examples(problem, phi0, lr_1, batch_sizes, [E])[:, 0], cap)
     ratio = at_budget / at_budget[0]
     return {
         "params": {"lr_1": lr_1, "noise": float(noise), "examples": E},

@@ -9,7 +9,7 @@ import torch
 
 from .. import _checks
 from .. import generator as make_generator
-from ..flow import LIMITS, flow_path, langevin_density, sgd_paths
+from ..gradient_flow import LIMITS, flow_path, langevin_density, sgd_paths
 from ..plots import COLORS
 from ..problems import DoubleWell1D
 from ._explorer import Explorer

@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..optimal_batch import (bound_batch_size_star, bound_lr, expected_decrease, expected_lr,
-                             guaranteed_decrease, noise_scale)
+from ..optimal_batch import (
+    bound_batch_size_star,
+    bound_lr,
+    expected_decrease,
+    expected_lr,
+    guaranteed_decrease,
+    noise_scale,
+)
 from ..plots import COLORS
 from ._explorer import Explorer
 

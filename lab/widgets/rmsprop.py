@@ -7,8 +7,11 @@ import torch
 
 from .. import _checks
 from .. import generator as make_generator
+from ..optim import RMSProp
 from ..plots import COLORS
-from ..rmsprop import rmsprop_nqm, scaled_nqm, sgd_best_lr, sgd_nqm_second_moments
+from ..problems import scaled_nqm
+from ..rmsprop import rmsprop_moments, sgd_best_lr, sgd_nqm_second_moments
+from ..simulate import mean_and_se, run_nqm
 from ._explorer import Explorer
 
 __all__ = ["RMSPROP_CONTROLS", "rmsprop_state", "rmsprop_figure", "rmsprop_explorer"]
@@ -31,7 +34,7 @@ def rmsprop_state(lr: float = 0.01, N_s: float = 100, batch_size: int = 1,
                   kappa: float = 100, power: float = 1.0, *, dim: int = 6, sigma: float = 1.0,
                   steps: int = 300, chains: int = 32, seed: int = 0,
                   device: str | torch.device = "cpu") -> dict:
-    """Everything the Chapter 5 explorer shows, on :func:`lab.rmsprop.scaled_nqm`.
+    """Everything the Chapter 5 explorer shows, on :func:`lab.problems.scaled_nqm`.
 
     Curvatures :math:`h_i` log-spaced from 1 to :math:`1/\\kappa`, noise
     :math:`\\sigma_i = \\sigma h_i^p`, every coordinate started at :math:`\\Phi_0 = 1`. The
@@ -51,7 +54,9 @@ def rmsprop_state(lr: float = 0.01, N_s: float = 100, batch_size: int = 1,
     problem = scaled_nqm(kappa, dim, sigma, power)
     sgd_lr, sgd_worst = sgd_best_lr(problem, B, 1.0, steps, SGD_LRS)
     sgd_final = sgd_nqm_second_moments(problem, sgd_lr, B, 1.0, steps)[-1]
-    run = rmsprop_nqm(problem, 1.0, lr, N_s, B, steps, chains, make_generator(seed, device))
+    run = run_nqm(problem, lambda ps: RMSProp(ps, lr=lr, N_s=N_s, eps=0.0), steps, chains,
+                  make_generator(seed, device), batch_size=B, phi0=1.0, observe=rmsprop_moments)
+    phi_sq, s = mean_and_se(run["phi_sq"])[0], mean_and_se(run["s"])[0]
     return {
         "params": {"lr": lr, "N_s": N_s, "batch_size": B, "kappa": float(kappa),
                    "power": float(power)},
@@ -59,10 +64,10 @@ def rmsprop_state(lr: float = 0.01, N_s: float = 100, batch_size: int = 1,
         "h": problem.h.numpy(),
         "sgd_lr": sgd_lr,
         "sgd_worst": sgd_worst,
-        "rms_worst": run["phi_sq"].max(-1),
+        "rms_worst": phi_sq.max(-1),
         "sgd_final": sgd_final,
-        "rms_final": run["phi_sq"][-1],
-        "rms_lr_eff": lr / np.sqrt(run["s"][-1]),
+        "rms_final": phi_sq[-1],
+        "rms_lr_eff": lr / np.sqrt(s[-1]),
     }
 
 

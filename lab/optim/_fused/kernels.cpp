@@ -1,9 +1,9 @@
-// Fused CPU steps for lab.optim's optimizers; lab/_fused.py compiles this file.
+// Fused CPU steps for lab.optim's optimizers; lab/optim/_fused/__init__.py compiles this file.
 //
 // Each step is one loop over float32/float64 contiguous tensors that reads p, the
 // gradient and the state once and writes them once. The loops of SGD, momentum, averaged
 // momentum, RMSProp and Adam have exactly the arithmetic of the reference functions
-// (sgd_update, ..., adam_update in lab/optim.py) in the same order: one rounding per
+// (sgd_update, ..., adam_update in lab/optim/updates.py) in the same order: one rounding per
 // torch op, and torch.lerp's formula with its fused multiply-add. Where torch's own
 // kernels round that way (x86 with AVX2 or AVX-512) they equal the reference bit for bit,
 // except RMSProp's and Adam's parameter, which may differ in the last bit where torch's
@@ -155,7 +155,7 @@ struct Operands {
 
 // SGD, momentum, averaged momentum, RMSProp -----------------------------------------------
 
-// The reference functions of lab/optim.py op for op; with kFreeze a coordinate whose
+// The reference functions of lab/optim/updates.py op for op; with kFreeze a coordinate whose
 // gradient is inf or NaN keeps p and its state. Each returns how many coordinates did.
 
 // sgd_update: p -= lr * g.
@@ -221,42 +221,74 @@ int32_t rmsprop_loop(T* p, const T* g, T* s, int64_t n, T lr, T w, T eps) {
   return frozen;
 }
 
-template <typename T, bool kFreeze>
-std::vector<int64_t> simple_step_t(const Operands& x, int64_t kind, double lr, double a,
-                                   double b) {
+// The four optimizers that share simple_step_t, named at compile time.
+enum class Simple { kSgd, kMomentum, kAveragedMomentum, kRmsprop };
+
+template <typename T, bool kFreeze, Simple kKind>
+std::vector<int64_t> simple_step_t(const Operands& x, double lr, double a, double b) {
   Counts frozen(x.sizes.size());
   for_each_block(x.sizes, [&](int64_t i, int64_t begin, int64_t end) {
     T* p = x.data<T>(0, i) + begin;
     const T* g = x.data<T>(1, i) + begin;
-    T* state = kind == 0 ? nullptr : x.data<T>(2, i) + begin;
     const int64_t n = end - begin;
     int32_t k = 0;
-    switch (kind) {
-      case 0: k = sgd_loop<T, kFreeze>(p, g, n, T(lr)); break;
-      case 1: k = momentum_loop<T, kFreeze>(p, g, state, n, T(lr), T(a)); break;
-      case 2: k = averaged_momentum_loop<T, kFreeze>(p, g, state, n, T(lr), T(a)); break;
-      default: k = rmsprop_loop<T, kFreeze>(p, g, state, n, T(lr), T(a), T(b)); break;
+    if constexpr (kKind == Simple::kSgd) {
+      k = sgd_loop<T, kFreeze>(p, g, n, T(lr));
+    } else {
+      T* state = x.data<T>(2, i) + begin;
+      if constexpr (kKind == Simple::kMomentum) {
+        k = momentum_loop<T, kFreeze>(p, g, state, n, T(lr), T(a));
+      } else if constexpr (kKind == Simple::kAveragedMomentum) {
+        k = averaged_momentum_loop<T, kFreeze>(p, g, state, n, T(lr), T(a));
+      } else {
+        k = rmsprop_loop<T, kFreeze>(p, g, state, n, T(lr), T(a), T(b));
+      }
     }
     frozen.add(i, k);
   });
   return frozen.values();
 }
 
-// kind: 0 SGD (state empty; a, b unused), 1 momentum (a = 1 - 1/N), 2 averaged momentum
-// (a = 1/N), 3 RMSProp (a = 1/N_s, b = eps).
+template <Simple kKind>
 std::vector<int64_t> simple_step(at::TensorList params, at::TensorList grads,
-                                 at::TensorList state, int64_t kind, double lr, double a,
-                                 double b, bool freeze) {
-  TORCH_CHECK(kind >= 0 && kind <= 3, "lab fused step: kind is 0, 1, 2 or 3");
-  const Operands x = kind == 0 ? Operands{params, grads} : Operands{params, grads, state};
+                                 at::TensorList state, double lr, double a, double b,
+                                 bool freeze) {
+  constexpr bool kStateless = kKind == Simple::kSgd;
+  const Operands x = kStateless ? Operands{params, grads} : Operands{params, grads, state};
   const bool f32 = x.dtype == at::kFloat;
-  const auto frozen = f32 ? (freeze ? simple_step_t<float, true>(x, kind, lr, a, b)
-                                    : simple_step_t<float, false>(x, kind, lr, a, b))
-                          : (freeze ? simple_step_t<double, true>(x, kind, lr, a, b)
-                                    : simple_step_t<double, false>(x, kind, lr, a, b));
+  const auto frozen = f32 ? (freeze ? simple_step_t<float, true, kKind>(x, lr, a, b)
+                                    : simple_step_t<float, false, kKind>(x, lr, a, b))
+                          : (freeze ? simple_step_t<double, true, kKind>(x, lr, a, b)
+                                    : simple_step_t<double, false, kKind>(x, lr, a, b));
   x.write_back(0, params);
-  if (kind != 0) x.write_back(2, state);
+  if (!kStateless) x.write_back(2, state);
   return frozen;
+}
+
+// sgd_update
+std::vector<int64_t> sgd_step(at::TensorList params, at::TensorList grads, double lr,
+                              bool freeze) {
+  return simple_step<Simple::kSgd>(params, grads, {}, lr, 0.0, 0.0, freeze);
+}
+
+// momentum_update, decay = 1 - 1/N
+std::vector<int64_t> momentum_step(at::TensorList params, at::TensorList grads,
+                                   at::TensorList v, double lr, double decay, bool freeze) {
+  return simple_step<Simple::kMomentum>(params, grads, v, lr, decay, 0.0, freeze);
+}
+
+// averaged_momentum_update, weight = 1/N
+std::vector<int64_t> averaged_momentum_step(at::TensorList params, at::TensorList grads,
+                                            at::TensorList mu, double lr, double weight,
+                                            bool freeze) {
+  return simple_step<Simple::kAveragedMomentum>(params, grads, mu, lr, weight, 0.0, freeze);
+}
+
+// rmsprop_update, weight = 1/N_s
+std::vector<int64_t> rmsprop_step(at::TensorList params, at::TensorList grads,
+                                  at::TensorList s, double lr, double weight, double eps,
+                                  bool freeze) {
+  return simple_step<Simple::kRmsprop>(params, grads, s, lr, weight, eps, freeze);
 }
 
 // Adam ---------------------------------------------------------------------------------
@@ -450,8 +482,16 @@ TORCH_LIBRARY(lab_fused, m) {
         "float batch_size, float lambda_B, float lambda_eta, float eps, float eta_max, "
         "float lr, float variance_scale, bool freeze) -> int[]",
         &snr_step);
-  m.def("simple_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] state, int kind, "
-        "float lr, float a, float b, bool freeze) -> int[]",
-        &simple_step);
+  m.def("sgd_step(Tensor(a!)[] params, Tensor[] grads, float lr, bool freeze) -> int[]",
+        &sgd_step);
+  m.def("momentum_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] v, float lr, "
+        "float decay, bool freeze) -> int[]",
+        &momentum_step);
+  m.def("averaged_momentum_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] mu, "
+        "float lr, float weight, bool freeze) -> int[]",
+        &averaged_momentum_step);
+  m.def("rmsprop_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] s, float lr, "
+        "float weight, float eps, bool freeze) -> int[]",
+        &rmsprop_step);
   m.def("all_finite(Tensor[] tensors) -> bool", &all_finite);
 }

@@ -1,4 +1,5 @@
-"""Running averages and their bias corrections: the primitive every optimizer is built from.
+"""Chapter 4, running averages and their bias corrections: the primitive every optimizer
+is built from.
 
 The lecture's running average of a sequence :math:`x_1, x_2, \\dots` is
 

@@ -1,4 +1,4 @@
-"""Scaling η, N_μ and N_s with the batch size B (Chapter 8).
+"""Chapter 8, scaling η, N_μ and N_s with the batch size B.
 
 Three rules of the lecture, each with the code that checks it:
 
@@ -23,23 +23,26 @@ import torch
 from . import _checks
 from .problems import NoisyQuadratic
 
-__all__ = ["nqm_second_moment", "nqm_expected_loss", "nqm_loss_after_examples",
-           "nqm_sgd_loss", "stability_limit", "critical_batch_size", "scaled_momentum_N",
-           "running_average_memory", "per_example_gradients", "second_moment_estimates",
-           "hessian_max_eigenvalue"]
+__all__ = [
+    "nqm_second_moment",
+    "nqm_expected_loss",
+    "nqm_loss_after_examples",
+    "stability_limit",
+    "critical_batch_size",
+    "scaled_momentum_N",
+    "running_average_memory",
+    "per_example_gradients",
+    "second_moment_estimates",
+    "hessian_max_eigenvalue",
+]
 
 #: Exponents above this are clipped: e^700 is finite in float64, e^710 is not.
 _MAX_EXPONENT = 700.0
 
 
-def _as_array(name: str, value) -> np.ndarray:
-    a = np.asarray(value.cpu() if isinstance(value, torch.Tensor) else value, dtype=np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{name} must be finite")
-    return a
 
 
-def nqm_second_moment(h, sigma, Phi0, lr: float, batch_size: int, steps) -> np.ndarray:
+def nqm_second_moment(h, sigma, phi0, lr: float, batch_size: int, steps) -> np.ndarray:
     """E Φ_t[i]² of constant-step SGD on the noisy quadratic model, in closed form.
 
     Coordinate i follows Φ_{t+1} = a Φ_t + η ξ_t with a = 1 − η h_i and ξ_t ~ (0, σ_i²/B)
@@ -47,16 +50,16 @@ def nqm_second_moment(h, sigma, Phi0, lr: float, batch_size: int, steps) -> np.n
 
         E Φ_t² = a^{2t} Φ_0² + η² σ_i²/B · (1 − a^{2t}) / (1 − a²)
 
-    (t η² σ_i²/B when a² = 1). ``h``, ``sigma``, ``Phi0``: length-d sequences (or
+    (t η² σ_i²/B when a² = 1). ``h``, ``sigma``, ``phi0``: length-d sequences (or
     tensors); ``steps``: an integer or array of step counts. Returns an array of shape
     ``(*steps.shape, d)``. A diverging coordinate (``|a| > 1``) grows like a^{2t}; its exponent
     is clipped at 700 so the result stays finite (about 1e304). Raises ``ValueError`` for
     η < 0, B < 1, negative steps or non-finite inputs.
     """
-    h, sigma, Phi0 = (_as_array(n, v) for n, v in (("h", h), ("sigma", sigma), ("Phi0", Phi0)))
+    h, sigma, phi0 = (_checks.real_array(n, v) for n, v in (("h", h), ("sigma", sigma), ("phi0", phi0)))
     lr = _checks.nonnegative("lr", lr)
     B = _checks.integer_at_least("batch_size", batch_size, 1)
-    t = _as_array("steps", steps)
+    t = _checks.real_array("steps", steps)
     if np.any(t < 0):
         raise ValueError("steps must be >= 0")
     t = t[..., None]
@@ -68,24 +71,24 @@ def nqm_second_moment(h, sigma, Phi0, lr: float, batch_size: int, steps) -> np.n
     near_one = np.abs(one_minus_a2) < 1e-12
     # (1 − a^{2t})/(1 − a²) = Σ_{k<t} a^{2k}; its a² → 1 limit is t.
     geometric = np.where(near_one, t, (1.0 - decay) / np.where(near_one, 1.0, one_minus_a2))
-    return decay * Phi0**2 + noise * geometric
+    return decay * phi0**2 + noise * geometric
 
 
-def nqm_expected_loss(problem: NoisyQuadratic, Phi0, lr: float, batch_size: int,
+def nqm_expected_loss(problem: NoisyQuadratic, phi0, lr: float, batch_size: int,
                       steps) -> np.ndarray:
     """E f(Φ_t) = ½ Σ_i h_i E Φ_t[i]² for SGD with learning rate η and batch size B.
 
     Exact for any population whose per-example noise has variance σ_i² (not only
-    Gaussian): only the first two moments enter. ``Phi0`` is a length-d start.
+    Gaussian): only the first two moments enter. ``phi0`` is a length-d start.
     Returns an array shaped like ``steps``. See :func:`nqm_second_moment`.
     """
     h, sigma = problem.h.cpu().numpy(), problem.sigma.cpu().numpy()
-    m2 = nqm_second_moment(h, sigma, np.broadcast_to(_as_array("Phi0", Phi0), h.shape),
+    m2 = nqm_second_moment(h, sigma, np.broadcast_to(_checks.real_array("phi0", phi0), h.shape),
                            lr, batch_size, steps)
     return 0.5 * (m2 * h).sum(-1)
 
 
-def nqm_loss_after_examples(problem: NoisyQuadratic, Phi0, lr_1: float, batch_sizes,
+def nqm_loss_after_examples(problem: NoisyQuadratic, phi0, lr_1: float, batch_sizes,
                             examples) -> np.ndarray:
     """E f after a budget of examples, with the linear scaling rule η_B = B η_1.
 
@@ -94,45 +97,12 @@ def nqm_loss_after_examples(problem: NoisyQuadratic, Phi0, lr_1: float, batch_si
     Returns an array of shape (len(batch_sizes), len(examples)).
     """
     lr_1 = _checks.positive("lr_1", lr_1)
-    E = _as_array("examples", examples)
+    E = _checks.real_array("examples", examples)
     rows = []
     for B in batch_sizes:
         B = _checks.integer_at_least("batch_size", B, 1)
-        rows.append(nqm_expected_loss(problem, Phi0, B * lr_1, B, np.floor(E / B)))
+        rows.append(nqm_expected_loss(problem, phi0, B * lr_1, B, np.floor(E / B)))
     return np.array(rows)
-
-
-def nqm_sgd_loss(problem: NoisyQuadratic, Phi0, lr: float, batch_size: int, steps: int,
-                 chains: int, generator: torch.Generator, *, record=None) -> torch.Tensor:
-    """Monte Carlo: f(Φ_t) of ``chains`` SGD runs with :class:`lab.optim.SGD` on the NQM.
-
-    Every step sets ``Phi.grad`` to a fresh ĝ (:meth:`lab.problems.NoisyQuadratic.stochastic_gradient`)
-    and calls the optimizer, exactly as a training loop would. ``record``: the step
-    counts at which to record (default: every step). Returns a tensor of shape
-    (len(record), chains) on the generator's device.
-    """
-    from .optim import SGD
-
-    T = _checks.integer_at_least("steps", steps, 1)
-    C = _checks.integer_at_least("chains", chains, 1)
-    record = list(range(T + 1)) if record is None else [int(r) for r in record]
-    if any(r < 0 or r > T for r in record):
-        raise ValueError(f"record must lie in [0, {T}]")
-    dev = generator.device
-    h = problem.h.to(dev)
-    Phi = torch.as_tensor(Phi0, dtype=h.dtype, device=dev).expand(C, problem.dim).clone()
-    Phi.requires_grad_(True)
-    opt = SGD([Phi], lr=lr)
-    wanted = set(record)
-    out = {}
-    for t in range(T + 1):
-        if t in wanted:
-            out[t] = 0.5 * (h * Phi.detach() ** 2).sum(-1)
-        if t == T:
-            break
-        Phi.grad = problem.stochastic_gradient(Phi.detach(), batch_size, generator)
-        opt.step()
-    return torch.stack([out[r] for r in record])
 
 
 def stability_limit(h) -> float:
@@ -142,7 +112,7 @@ def stability_limit(h) -> float:
     ``|1 − η h_max| < 1`` exactly when 0 < η < 2/h_max. Raises ``ValueError`` for a
     curvature that is not > 0.
     """
-    h = _as_array("h", h)
+    h = _checks.real_array("h", h)
     if h.size == 0 or np.any(h <= 0):
         raise ValueError("h (curvatures) must be > 0")
     return 2.0 / float(h.max())

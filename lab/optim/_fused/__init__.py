@@ -1,21 +1,25 @@
-"""The fused CPU kernels of :mod:`lab.optim`, compiled from ``_fused_kernels.cpp`` on first use.
+"""lab.optim's C++ steps for CPU tensors, compiled from ``kernels.cpp`` on first use.
 
 :func:`ops` builds the C++ file with ``torch.utils.cpp_extension.load`` (a few seconds
 once per machine; the build is cached under torch's extensions directory,
-``TORCH_EXTENSIONS_DIR`` to move it) and returns ``torch.ops.lab_fused`` with four
-ops on lists of float32/float64 CPU tensors (one dtype per call; a non-contiguous tensor
-goes through a contiguous copy):
+``TORCH_EXTENSIONS_DIR`` to move it) and returns ``torch.ops.lab_fused``, one named op
+per optimizer on lists of float32/float64 CPU tensors (one dtype per call; a
+non-contiguous tensor goes through a contiguous copy). Each is the reference function
+of :mod:`lab.optim.updates` in one pass over memory:
 
+- ``sgd_step(params, grads, lr, freeze)``: :func:`~lab.optim.sgd_update`;
+- ``momentum_step(params, grads, v, lr, decay, freeze)``, ``decay = 1 - 1/N``:
+  :func:`~lab.optim.momentum_update`;
+- ``averaged_momentum_step(params, grads, mu, lr, weight, freeze)``, ``weight = 1/N``:
+  :func:`~lab.optim.averaged_momentum_update`;
+- ``rmsprop_step(params, grads, s, lr, weight, eps, freeze)``, ``weight = 1/N_s``:
+  :func:`~lab.optim.rmsprop_update`;
 - ``adam_step(params, grads, mu, s, lr, w_g, w_s, eps, freeze)``:
-  :func:`lab.optim.adam_update`;
+  :func:`~lab.optim.adam_update`;
 - ``snr_step(params, grads, g_tilde, s_tilde, grad_sq, warm_weight, update_params,
   batch_size, lambda_B, lambda_eta, eps, eta_max, lr, variance_scale, freeze)``:
-  :func:`lab.optim.snr_update` rearranged (equal up to round-off; ``warm_weight < 0``:
-  the per-coordinate weight; ``grad_sq`` empty: :math:`\\hat g^2`);
-- ``simple_step(params, grads, state, kind, lr, a, b, freeze)``: kind 0
-  :func:`lab.optim.sgd_update` (``state`` empty), 1 :func:`lab.optim.momentum_update`
-  (``a = 1 - 1/N``), 2 :func:`lab.optim.averaged_momentum_update` (``a = 1/N``), 3
-  :func:`lab.optim.rmsprop_update` (``a = 1/N_s``, ``b = eps``);
+  :func:`~lab.optim.snr_update` rearranged (equal up to round-off;
+  ``warm_weight < 0``: the per-coordinate weight; ``grad_sq`` empty: :math:`\\hat g^2`);
 - ``all_finite(tensors)``: whether every element is finite, reading each once.
 
 The steps return, per tensor, how many coordinates had a non-finite gradient; with
@@ -23,7 +27,8 @@ The steps return, per tensor, how many coordinates had a non-finite gradient; wi
 0 and NaN propagates, as in torch).
 
 Where the build fails (no C++ compiler or ninja, an unsupported platform) :func:`ops`
-warns once and returns None, and :mod:`lab.optim` keeps its unfused paths.
+warns once and returns None, and :mod:`lab.optim` keeps its foreach paths. The
+environment variable ``LAB_FUSED=0`` skips the build (no compiler run, no warning).
 """
 
 from __future__ import annotations
@@ -38,7 +43,10 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("_fused_kernels.cpp")
+SOURCE = Path(__file__).with_name("kernels.cpp")
+
+#: Set to "0" to skip the C++ build: every step then takes the foreach path.
+DISABLE_ENV = "LAB_FUSED"
 
 
 def _flags() -> list[str]:
@@ -82,7 +90,10 @@ def _load():
 
 @functools.cache
 def ops():
-    """``torch.ops.lab_fused`` once built, or None (with one warning) when it cannot be."""
+    """``torch.ops.lab_fused`` once built, or None when it cannot be (with one warning)
+    or is switched off (``LAB_FUSED=0``)."""
+    if os.environ.get(DISABLE_ENV, "").strip() == "0":
+        return None
     try:
         return _load()
     except Exception as error:  # a missing compiler fails in many ways; none may break a step

@@ -1,4 +1,4 @@
-"""Gradient flow and Langevin dynamics (Chapter 9): the two continuum limits of SGD.
+"""Chapter 9, gradient flow and Langevin dynamics: the two continuum limits of SGD.
 
 Gradient flow is dΦ/dt = −η g(Φ). Taking N·t steps Φ ← Φ − (η/N) ĝ and letting N → ∞
 
@@ -8,7 +8,7 @@ Gradient flow is dΦ/dt = −η g(Φ). Taking N·t steps Φ ← Φ − (η/N) ĝ
 * with the noise variance scaled up by N (the same temperature T = (η/N)(Nσ²)/(2B) at
   every N), the steps follow the Langevin diffusion dΦ = −∇f dτ + √(2T) dW in the time
   τ = η t (``limit="langevin"``), whose density solves the Fokker–Planck equation
-  (:func:`langevin_density`) and settles on exp(−f/T)/Z (:func:`fokker_planck`).
+  (:func:`langevin_density`) and settles on exp(−f/T)/Z (:func:`lab.derivations.fokker_planck`).
 """
 
 from __future__ import annotations
@@ -17,15 +17,23 @@ import dataclasses
 import math
 
 import numpy as np
-import sympy as sp
 import torch
 
 from . import _checks
 from .simulate import sgd_1d
 
-__all__ = ["LIMITS", "flow_path", "euler_path", "euler_error_quadratic", "sgd_paths",
-           "quadratic_deviation_variance", "ou_variance", "langevin_generator",
-           "langevin_density", "exp_loss_flow", "fokker_planck"]
+__all__ = [
+    "LIMITS",
+    "flow_path",
+    "euler_path",
+    "euler_error_quadratic",
+    "sgd_paths",
+    "quadratic_deviation_variance",
+    "ou_variance",
+    "langevin_generator",
+    "langevin_density",
+    "exp_loss_flow",
+]
 
 #: The two ways of letting the step size η/N go to zero.
 LIMITS = ("flow", "langevin")
@@ -204,55 +212,3 @@ def exp_loss_flow(beta0: float, lr: float, t) -> dict:
     return {"Phi": np.log(s), "loss": 1.0 / s}
 
 
-def fokker_planck():
-    """The derivation behind Langevin dynamics, as a :class:`lab.derivations.Derivation`.
-
-    Claims: the Gibbs density exp(−f/T) has zero probability flux f′p + T p′ for a generic
-    f (1-D) and makes the 2-D Fokker–Planck right-hand side ∇·(p∇f) + TΔp vanish; the
-    Ornstein–Uhlenbeck variance solves dV/dτ = −2hV + 2T; SGD's step noise η²σ²/B equals
-    the Langevin step noise 2Tη at T = ησ²/(2B); and on ℓ = e^{−Φ} the flow
-    Φ = log(e^{Φ0} + ηt) solves dΦ/dt = −η ℓ′, with ℓ → 0 while Φ − log(ηt) → 0 (so Φ → ∞).
-    """
-    from .derivations import Derivation, Identity, Limit
-
-    x, y, T = sp.Symbol("Phi", real=True), sp.Symbol("Phi_2", real=True), sp.Symbol("T", positive=True)
-    D = sp.Derivative  # unevaluated: sympy has to do the calculus inside the check
-    f = sp.Function("f")
-    p = sp.exp(-f(x) / T)
-    flux = D(f(x), x) * p + T * D(p, x)
-    F2 = sp.Function("f")(x, y)
-    p2 = sp.exp(-F2 / T)
-    fp2 = D(p2 * D(F2, x), x) + D(p2 * D(F2, y), y) + T * (D(p2, x, 2) + D(p2, y, 2))
-    h, tau, eta, sigma, B = sp.symbols("h tau eta sigma B", positive=True)
-    V = T / h * (1 - sp.exp(-2 * h * tau))
-    t, phi0 = sp.Symbol("t", positive=True), sp.Symbol("Phi_0", real=True)
-    Phi_t = sp.log(sp.exp(phi0) + eta * t)
-    ell = lambda z: sp.exp(-z)  # noqa: E731
-    claims = {
-        "gibbs_flux_vanishes_1d": Identity(
-            flux, 0, tex=r"f'(\Phi)\,e^{-f/T} + T\,\partial_\Phi e^{-f/T} = 0"),
-        "gibbs_is_stationary_2d": Identity(
-            fp2.doit(), 0, tex=r"\nabla\cdot\big(e^{-f/T}\nabla f\big) + T\,\Delta e^{-f/T} = 0"
-                        r"\quad(\Phi \in \mathbb{R}^2)"),
-        "ou_variance_solves_moment_ode": sp.Eq(sp.diff(V, tau), -2 * h * V + 2 * T, evaluate=False),
-        "sgd_noise_matches_langevin_at_T": Identity(
-            2 * (eta * sigma**2 / (2 * B)) * eta, eta**2 * sigma**2 / B,
-            tex=r"2\,T\,\eta\,\big\vert_{T = \eta\sigma^2/(2B)} = \frac{\eta^2\sigma^2}{B}"),
-        "exp_flow_solves_ode": Identity(
-            sp.diff(Phi_t, t), -eta * sp.diff(ell(x), x).subs(x, Phi_t),
-            tex=r"\frac{d}{dt}\log\left(e^{\Phi_0} + \eta t\right) = -\eta\,\ell'(\Phi_t),"
-                r"\quad \ell(\Phi) = e^{-\Phi}"),
-        "exp_flow_loss_to_zero": Limit(ell(Phi_t), t, sp.oo, 0),
-        "exp_flow_Phi_grows_like_log_eta_t": Limit(Phi_t - sp.log(eta * t), t, sp.oo, 0),
-    }
-    # Symbol names without "_" or "^" are typeset verbatim by sympy.latex.
-    steps = [
-        ("Fokker–Planck equation", sp.Eq(sp.Symbol(r"\frac{\partial p}{\partial \tau}"),
-                                         sp.Symbol(r"\nabla\cdot(p\nabla f) + T\Delta p"),
-                                         evaluate=False)),
-        ("Gibbs density", sp.Eq(sp.Symbol("p"), p, evaluate=False)),
-        ("its probability flux", sp.Eq(sp.Symbol(r"p\nabla f + T\nabla p"), flux.doit(),
-                                       evaluate=False)),
-    ]
-    return Derivation("Langevin dynamics: exp(−f/T) is stationary", {"Phi": x, "T": T},
-                      steps, claims, label="deriv-fokker-planck")

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 import functools
 
+import numpy as np
+
 from .. import _checks
-from ..averages import CORRECTIONS, running_average_weight
 from ..plots import COLORS
+from ..running_averages import CORRECTIONS, running_average_weight
 from ._explorer import Explorer
 
-__all__ = ["AVERAGES_CONTROLS", "averages_state", "averages_figure", "averages_explorer",
+__all__ = ["RUNNING_AVERAGES_CONTROLS", "running_averages_state", "running_averages_figure", "running_averages_explorer",
            "schedule_moments"]
 
 #: Slider ranges of the Chapter 4 explorer (the tests sweep every extreme).
-AVERAGES_CONTROLS = {
+RUNNING_AVERAGES_CONTROLS = {
     "N": {"options": [2, 5, 10, 20, 50, 100, 200], "value": 20, "description": "N"},
     "sigma": {"min": 0.0, "max": 2.0, "step": 0.1, "value": 0.5, "description": "noise σ"},
     "drift": {"min": -1.0, "max": 1.0, "step": 0.1, "value": 0.5,
@@ -59,14 +59,14 @@ def schedule_moments(weights, mean_signal, sigma: float, x=None):
     return np.array(mean), np.array(var), (np.array(real) if xs is not None else None)
 
 
-def averages_state(N: int = 20, sigma: float = 0.5, drift: float = 0.5,
+def running_averages_state(N: int = 20, sigma: float = 0.5, drift: float = 0.5,
                    correction: str = "min", *, steps: int = 300, start: float = 1.0,
                    seed: int = 0) -> dict:
     """Everything the Chapter 4 explorer shows.
 
     The signal is :math:`x_t = m_t + \\sigma z_t`, :math:`z_t \\sim N(0, 1)` independent,
     with the drifting mean :math:`m_t = \\text{start} + \\text{drift}\\cdot t/100`,
-    :math:`t = 1..T`. For every weight schedule of :data:`lab.averages.CORRECTIONS`
+    :math:`t = 1..T`. For every weight schedule of :data:`lab.running_averages.CORRECTIONS`
     (``none``: 1/N, ``cumulative``: 1/t, ``min``: 1/min(N, t), ``adam``) the state
     holds the average of this realisation (``realised``), and, in closed form, its
     expectation (``mean``), standard deviation (``sd``) and root-mean-square error
@@ -97,7 +97,7 @@ def averages_state(N: int = 20, sigma: float = 0.5, drift: float = 0.5,
     }
 
 
-def averages_figure(fig, state: dict):
+def running_averages_figure(fig, state: dict):
     """Left: the signal, one realised average and its exact mean ± 2 sd. Right: RMS error of every schedule."""
     fig.clf()
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.88, wspace=0.25)
@@ -133,9 +133,9 @@ def _error_ylim(state: dict) -> float:
                      min(state["rmse"]["none"].max(), 2 * state["rmse"]["min"].max() + 0.2)))
 
 
-def averages_explorer(**fixed) -> Explorer:
-    """The Chapter 4 explorer: sliders for N, σ, the drift and the weight schedule over :func:`averages_state`."""
-    return Explorer(averages_state, averages_figure, AVERAGES_CONTROLS, **fixed)
+def running_averages_explorer(**fixed) -> Explorer:
+    """The Chapter 4 explorer: sliders for N, σ, the drift and the weight schedule over :func:`running_averages_state`."""
+    return Explorer(running_averages_state, running_averages_figure, RUNNING_AVERAGES_CONTROLS, **fixed)
 
 
-REGISTRY = ("averages", averages_explorer, averages_state, AVERAGES_CONTROLS)
+REGISTRY = ("running_averages", running_averages_explorer, running_averages_state, RUNNING_AVERAGES_CONTROLS)

@@ -1,0 +1,61 @@
+"""Chapter 3, SGD as MCMC: the learning rate as a temperature.
+
+- :func:`temperature`: :math:`T = \\eta\\sigma^2/(2B)`;
+- :func:`sgd_stationary_density`: the exact stationary density of the SGD Markov chain
+  on a 1-D problem (to set beside the Gibbs density :math:`\\propto e^{-f/T}`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lab import _checks
+
+__all__ = [
+    "temperature",
+    "sgd_stationary_density",
+]
+
+
+def temperature(lr: float, sigma: float, batch_size: int) -> float:
+    """T = η σ² / (2B): the temperature of SGD with additive gradient noise.
+
+    Small-η SGD with noise variance σ²/B per step is a discretised Langevin diffusion
+    dβ = −f′(β) dt + √(2T) dW with time step η, whose stationary density is
+    ∝ exp(−f/T). Raises ``ValueError`` for non-positive arguments.
+    """
+    lr = _checks.positive("lr", lr)
+    sigma = _checks.positive("sigma", sigma)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    return lr * sigma**2 / (2 * B)
+
+
+def sgd_stationary_density(problem, lr: float, batch_size: int, grid):
+    """The exact stationary density of the SGD Markov chain on a 1-D problem, on a grid.
+
+    One SGD step maps β to N(β − η g(β), η²σ²/B). Discretising that transition kernel
+    on the evenly spaced numpy ``grid`` gives a column-stochastic matrix K; the
+    stationary density p solves K p = p with Σ p Δβ = 1. The grid must resolve the step
+    noise (spacing below η σ/√B / 3) and contain the bulk of the mass. Returns a numpy
+    array the shape of ``grid``. Raises ``ValueError`` for a grid too coarse for the noise.
+    """
+
+
+    lr = _checks.positive("lr", lr)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    x = np.asarray(grid, dtype=np.float64)
+    dx = x[1] - x[0]
+    s = lr * problem.gradient_variance(B) ** 0.5
+    if dx > s / 3:
+        raise ValueError(f"grid spacing {dx:.3g} must be below a third of the step noise "
+                         f"η σ/√B = {s:.3g}: use a finer grid")
+    drift = x - lr * problem.gradient(x)
+    K = np.exp(-((x[:, None] - drift[None, :]) ** 2) / (2 * s * s))
+    K /= K.sum(axis=0, keepdims=True)  # mass leaving the grid is returned to it
+    n = x.size
+    A = K - np.eye(n)
+    A[-1, :] = dx  # replace one (redundant) balance equation by the normalisation
+    rhs = np.zeros(n)
+    rhs[-1] = 1.0
+    p = np.linalg.solve(A, rhs)
+    return np.clip(p, 0.0, None)
