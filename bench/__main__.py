@@ -16,10 +16,18 @@ BENCHMARKS = ["optim", "widgets"]
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes and fewer repeats (a smoke run)")
-    parser.add_argument("--only", nargs="+", choices=BENCHMARKS, metavar="NAME",
-                        help=f"run only these benchmarks (from {', '.join(BENCHMARKS)})")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes and fewer repeats (a smoke run)",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=BENCHMARKS,
+        metavar="NAME",
+        help=f"run only these benchmarks (from {', '.join(BENCHMARKS)})",
+    )
     args = parser.parse_args(argv)
     for name in args.only or BENCHMARKS:
         start = time.perf_counter()

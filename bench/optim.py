@@ -81,28 +81,55 @@ def _candidates():
         ("lab RMSProp", "RMSProp", lambda ps: O.RMSProp(ps, lr=1e-3, N_s=100)),
         ("lab Adam (auto=fused)", "Adam", lambda ps: O.Adam(ps, lr=1e-3)),
         ("lab Adam foreach", "Adam", lambda ps: O.Adam(ps, lr=1e-3, impl="foreach")),
-        ("lab Adam strict check", "Adam",
-         lambda ps: O.Adam(ps, lr=1e-3, check_finite="strict")),
-        ("lab Adam no check", "Adam", lambda ps: O.Adam(ps, lr=1e-3, check_finite=False)),
-        ("lab SNR (auto=fused)", "SNR",
-         lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2)),
-        ("lab SNR foreach", "SNR",
-         lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2, impl="foreach")),
-        ("lab SNR strict check", "SNR",
-         lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2, check_finite="strict")),
-        ("lab SNR no check", "SNR",
-         lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2, check_finite=False)),
+        (
+            "lab Adam strict check",
+            "Adam",
+            lambda ps: O.Adam(ps, lr=1e-3, check_finite="strict"),
+        ),
+        (
+            "lab Adam no check",
+            "Adam",
+            lambda ps: O.Adam(ps, lr=1e-3, check_finite=False),
+        ),
+        (
+            "lab SNR (auto=fused)",
+            "SNR",
+            lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2),
+        ),
+        (
+            "lab SNR foreach",
+            "SNR",
+            lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2, impl="foreach"),
+        ),
+        (
+            "lab SNR strict check",
+            "SNR",
+            lambda ps: O.SNR(
+                ps, batch_size=32, lambda_eta=1e-3, K=2, check_finite="strict"
+            ),
+        ),
+        (
+            "lab SNR no check",
+            "SNR",
+            lambda ps: O.SNR(
+                ps, batch_size=32, lambda_eta=1e-3, K=2, check_finite=False
+            ),
+        ),
     ]
 
 
 def run(device, sizes, layouts, repeats):
     bandwidth = copy_bandwidth(max(sizes), device, repeats)
     clock = "CPU time" if device.type == "cpu" else "wall time"
-    print(f"device {device}, {torch.get_num_threads()} CPU threads, {clock}, torch "
-          f"{torch.__version__}; copy bandwidth {bandwidth / 1e9:.1f} GB/s; load average "
-          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    header = f"{'optimizer':24} {'params':>6} {'layout':>17} {'ns/param':>9} " \
-             f"{'floor':>7} {'x floor':>8} {'x torch fastest':>16}"
+    print(
+        f"device {device}, {torch.get_num_threads()} CPU threads, {clock}, torch "
+        f"{torch.__version__}; copy bandwidth {bandwidth / 1e9:.1f} GB/s; load average "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
+    header = (
+        f"{'optimizer':24} {'params':>6} {'layout':>17} {'ns/param':>9} "
+        f"{'floor':>7} {'x floor':>8} {'x torch fastest':>16}"
+    )
     print(header)
     print("-" * len(header))
     results = {}
@@ -120,8 +147,11 @@ def run(device, sizes, layouts, repeats):
                 if label.startswith("torch"):
                     fastest = ns if fastest is None else min(fastest, ns)
                 ratio = "" if label.startswith("torch") else f"{ns / fastest:.2f}"
-                print(f"{label:24} {n // 10**6:>5}M {label_layout:>17} {ns:9.3f} "
-                      f"{floor:7.3f} {ns / floor:8.2f} {ratio:>16}", flush=True)
+                print(
+                    f"{label:24} {n // 10**6:>5}M {label_layout:>17} {ns:9.3f} "
+                    f"{floor:7.3f} {ns / floor:8.2f} {ratio:>16}",
+                    flush=True,
+                )
                 results[(label, n, layout)] = ns
                 del opt, params
             print()

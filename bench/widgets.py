@@ -24,14 +24,22 @@ TARGET_MEDIAN_MS = 200.0
 
 def _candidate_values(slider) -> list:
     """The values a reader can pick on ``slider``: its options, or its step grid."""
-    if hasattr(slider, "options"):  # a SelectionSlider: options may be (label, value) pairs
+    if hasattr(
+        slider, "options"
+    ):  # a SelectionSlider: options may be (label, value) pairs
         return list(slider._options_values)
     steps = int(round((slider.max - slider.min) / slider.step))
     return [slider.min + k * slider.step for k in range(steps + 1)]
 
 
-def time_updates(explorer, changes: int, seed: int = 0, *, budget_s: float | None = None,
-                 min_changes: int = 20) -> dict[str, np.ndarray]:
+def time_updates(
+    explorer,
+    changes: int,
+    seed: int = 0,
+    *,
+    budget_s: float | None = None,
+    min_changes: int = 20,
+) -> dict[str, np.ndarray]:
     """Seconds from each slider change to the new image: ``{"wall": ..., "cpu": ...}``.
 
     ``wall`` is what a reader waits (minus the browser round trip); ``cpu`` is this
@@ -41,13 +49,18 @@ def time_updates(explorer, changes: int, seed: int = 0, *, budget_s: float | Non
     """
     rng = random.Random(seed)
     updated = []
-    explorer.image.observe(lambda change: updated.append(time.perf_counter()), names="value")
+    explorer.image.observe(
+        lambda change: updated.append(time.perf_counter()), names="value"
+    )
     names = list(explorer.sliders)
     wall, cpu = [], []
     spent_from = time.perf_counter()
     for i in range(changes):
-        if budget_s is not None and i >= min_changes and \
-                time.perf_counter() - spent_from > budget_s:
+        if (
+            budget_s is not None
+            and i >= min_changes
+            and time.perf_counter() - spent_from > budget_s
+        ):
             break
         slider = explorer.sliders[names[i % len(names)]]
         choices = [v for v in _candidate_values(slider) if v != slider.value]
@@ -57,7 +70,9 @@ def time_updates(explorer, changes: int, seed: int = 0, *, budget_s: float | Non
         slider.value = value
         cpu_end = time.process_time()
         if not updated:
-            raise RuntimeError(f"{slider.description}: setting {value!r} did not redraw")
+            raise RuntimeError(
+                f"{slider.description}: setting {value!r} did not redraw"
+            )
         wall.append(updated[-1] - start)
         cpu.append(cpu_end - cpu_start)
     return {"wall": np.asarray(wall), "cpu": np.asarray(cpu)}
@@ -65,13 +80,19 @@ def time_updates(explorer, changes: int, seed: int = 0, *, budget_s: float | Non
 
 def main(quick: bool = False) -> None:
     changes, budget_s = (6, None) if quick else (40, 12.0)
-    print(f"slider change -> new figure, up to {changes} changes per explorer "
-          f"(target: median <= {TARGET_MEDIAN_MS:.0f} ms wall)")
+    print(
+        f"slider change -> new figure, up to {changes} changes per explorer "
+        f"(target: median <= {TARGET_MEDIAN_MS:.0f} ms wall)"
+    )
     # Other work on the machine inflates every wall time below: say how busy it was.
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"{'explorer':<16} {'changes':>7} {'first':>7} {'median':>7} {'p95':>7} "
-          f"{'max':>7} {'cpu med':>7}  verdict   (ms)")
+    print(
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"{'explorer':<16} {'changes':>7} {'first':>7} {'median':>7} {'p95':>7} "
+        f"{'max':>7} {'cpu med':>7}  verdict   (ms)"
+    )
     over = []
     for name, factory in EXPLORERS.items():
         start = time.perf_counter()
@@ -84,7 +105,9 @@ def main(quick: bool = False) -> None:
         verdict = "ok" if median <= TARGET_MEDIAN_MS else "OVER"
         if median > TARGET_MEDIAN_MS:
             over.append(name)
-        print(f"{name:<16} {len(ms):>7} {first:>7.0f} {median:>7.0f} {p95:>7.0f} "
-              f"{ms.max():>7.0f} {float(np.median(cpu_ms)):>7.0f}  {verdict}")
+        print(
+            f"{name:<16} {len(ms):>7} {first:>7.0f} {median:>7.0f} {p95:>7.0f} "
+            f"{ms.max():>7.0f} {float(np.median(cpu_ms)):>7.0f}  {verdict}"
+        )
     if over:
         print(f"median over the {TARGET_MEDIAN_MS:.0f} ms target: {', '.join(over)}")

@@ -30,7 +30,9 @@ def device(name: str | None = None) -> torch.device:
     the choice, e.g. ``"cpu"``, ``"cuda:1"``. Raises ``ValueError`` when the requested
     device is not a valid torch device string or is not available on this machine.
     """
-    requested = name if name is not None else os.environ.get(DEVICE_ENV, "").strip() or None
+    requested = (
+        name if name is not None else os.environ.get(DEVICE_ENV, "").strip() or None
+    )
     if requested is None:
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -45,9 +47,13 @@ def device(name: str | None = None) -> torch.device:
             f"device: {requested!r} is not a torch device (use 'cpu', 'cuda', 'cuda:N' or 'mps')"
         ) from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device: {requested!r} was requested but CUDA is not available")
+        raise ValueError(
+            f"device: {requested!r} was requested but CUDA is not available"
+        )
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device: {requested!r} was requested but MPS is not available")
+        raise ValueError(
+            f"device: {requested!r} was requested but MPS is not available"
+        )
     return dev
 
 

@@ -19,8 +19,15 @@ def _real(name: str, value) -> float:
     return value
 
 
-def real_in(name: str, value, low: float = -math.inf, high: float = math.inf, *,
-            low_open: bool = False, high_open: bool = False) -> float:
+def real_in(
+    name: str,
+    value,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
     """``value`` as a float, checked to lie in the interval from ``low`` to ``high``."""
     x = _real(name, value)
     too_low = x <= low if low_open else x < low
@@ -74,5 +81,7 @@ def real_array(name: str, value, low: float = -math.inf, *, low_open: bool = Fal
         raise ValueError(f"{name} must be finite, got {value!r}")
     bad = a <= low if low_open else a < low
     if np.any(bad):
-        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}")
+        raise ValueError(
+            f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}"
+        )
     return a

@@ -24,8 +24,11 @@ __all__ = [
 ]
 
 
-def adam_constant_gradient_step(t, N_g: float, N_s: float, bias_correction: str = "none"):
-    """The Adam step :math:`|\\Delta\\Phi_t|/\\eta` when every gradient equals the same :math:`g \\ne 0` (:math:`\\epsilon = 0`).
+def adam_constant_gradient_step(
+    t, N_g: float, N_s: float, bias_correction: str = "none"
+):
+    """The Adam step :math:`|\\Delta\\Phi_t|/\\eta` when every gradient equals the same
+    :math:`g \\ne 0` (:math:`\\epsilon = 0`).
 
     With ``"min"`` or ``"adam"`` both averages are exact from the first step,
     :math:`\\mu_t = g`, :math:`s_t = g^2`, so the step is exactly :math:`\\eta`. With
@@ -45,8 +48,10 @@ def adam_constant_gradient_step(t, N_g: float, N_s: float, bias_correction: str 
     if bias_correction in ("min", "adam"):
         return np.ones(t.shape)
     if bias_correction != "none":
-        raise ValueError("bias_correction must be one of ('min', 'adam', 'none'), "
-                         f"got {bias_correction!r}")
+        raise ValueError(
+            "bias_correction must be one of ('min', 'adam', 'none'), "
+            f"got {bias_correction!r}"
+        )
     t = t.astype(np.float64)
     num = -np.expm1(t * np.log1p(-1.0 / N_g)) if N_g > 1 else np.ones_like(t)
     den = -np.expm1(t * np.log1p(-1.0 / N_s)) if N_s > 1 else np.ones_like(t)
@@ -54,7 +59,8 @@ def adam_constant_gradient_step(t, N_g: float, N_s: float, bias_correction: str 
 
 
 def adam_stationary_step(lr, g, noise_variance, eps: float = 0.0):
-    """The mean Adam step once both averages have settled: :math:`\\eta\\, g/(\\sqrt{g^2 + \\sigma^2/B} + \\epsilon)`.
+    """The mean Adam step once both averages have settled:
+    :math:`\\eta\\, g/(\\sqrt{g^2 + \\sigma^2/B} + \\epsilon)`.
 
     :math:`\\mu_t \\approx g` and :math:`s_t \\approx \\E\\hat g^2 = g^2 + \\sigma^2/B`
     (``noise_variance`` is :math:`\\sigma^2/B`). High signal-to-noise
@@ -67,11 +73,22 @@ def adam_stationary_step(lr, g, noise_variance, eps: float = 0.0):
     s = _checks.real_array("noise_variance", noise_variance, 0.0, low_open=False)
     eps = _checks.nonnegative("eps", eps)
     den = np.sqrt(g * g + s) + eps
-    return lr * np.divide(g, den, out=np.zeros(np.broadcast(g, den).shape), where=den > 0)
+    return lr * np.divide(
+        g, den, out=np.zeros(np.broadcast(g, den).shape), where=den > 0
+    )
 
 
-def adam_nqm(h, noise_sd, phi0, z, lr: float, N_g: float, N_s: float, eps: float,
-             corrections=("min", "adam", "none")) -> dict:
+def adam_nqm(
+    h,
+    noise_sd,
+    phi0,
+    z,
+    lr: float,
+    N_g: float,
+    N_s: float,
+    eps: float,
+    corrections=("min", "adam", "none"),
+) -> dict:
     """Adam on the noisy quadratic model, one run per bias correction, driven by given noise.
 
     ``h`` (curvatures, :math:`\\ge 0`; 0 gives a gradient that does not depend on
@@ -95,10 +112,22 @@ def adam_nqm(h, noise_sd, phi0, z, lr: float, N_g: float, N_s: float, eps: float
         raise ValueError("z must have shape (T, chains, d)")
     T, C, d = z.shape
     h = np.broadcast_to(_checks.real_array("h", h, 0.0, low_open=False), (d,))
-    sd = np.broadcast_to(_checks.real_array("noise_sd", noise_sd, 0.0, low_open=False), (d,))
+    sd = np.broadcast_to(
+        _checks.real_array("noise_sd", noise_sd, 0.0, low_open=False), (d,)
+    )
     K = len(corrections)
-    wg = np.array([[running_average_weight(t, N_g, c) for t in range(1, T + 1)] for c in corrections])
-    ws = np.array([[running_average_weight(t, N_s, c) for t in range(1, T + 1)] for c in corrections])
+    wg = np.array(
+        [
+            [running_average_weight(t, N_g, c) for t in range(1, T + 1)]
+            for c in corrections
+        ]
+    )
+    ws = np.array(
+        [
+            [running_average_weight(t, N_s, c) for t in range(1, T + 1)]
+            for c in corrections
+        ]
+    )
     Phi = np.broadcast_to(np.asarray(phi0, dtype=np.float64), (K, C, d)).copy()
     mu = np.zeros_like(Phi)
     s = np.zeros_like(Phi)

@@ -40,8 +40,6 @@ __all__ = [
 _MAX_EXPONENT = 700.0
 
 
-
-
 def nqm_second_moment(h, sigma, phi0, lr: float, batch_size: int, steps) -> np.ndarray:
     """E Φ_t[i]² of constant-step SGD on the noisy quadratic model, in closed form.
 
@@ -56,7 +54,10 @@ def nqm_second_moment(h, sigma, phi0, lr: float, batch_size: int, steps) -> np.n
     is clipped at 700 so the result stays finite (about 1e304). Raises ``ValueError`` for
     η < 0, B < 1, negative steps or non-finite inputs.
     """
-    h, sigma, phi0 = (_checks.real_array(n, v) for n, v in (("h", h), ("sigma", sigma), ("phi0", phi0)))
+    h, sigma, phi0 = (
+        _checks.real_array(n, v)
+        for n, v in (("h", h), ("sigma", sigma), ("phi0", phi0))
+    )
     lr = _checks.nonnegative("lr", lr)
     B = _checks.integer_at_least("batch_size", batch_size, 1)
     t = _checks.real_array("steps", steps)
@@ -70,12 +71,15 @@ def nqm_second_moment(h, sigma, phi0, lr: float, batch_size: int, steps) -> np.n
     one_minus_a2 = 1.0 - a2
     near_one = np.abs(one_minus_a2) < 1e-12
     # (1 − a^{2t})/(1 − a²) = Σ_{k<t} a^{2k}; its a² → 1 limit is t.
-    geometric = np.where(near_one, t, (1.0 - decay) / np.where(near_one, 1.0, one_minus_a2))
+    geometric = np.where(
+        near_one, t, (1.0 - decay) / np.where(near_one, 1.0, one_minus_a2)
+    )
     return decay * phi0**2 + noise * geometric
 
 
-def nqm_expected_loss(problem: NoisyQuadratic, phi0, lr: float, batch_size: int,
-                      steps) -> np.ndarray:
+def nqm_expected_loss(
+    problem: NoisyQuadratic, phi0, lr: float, batch_size: int, steps
+) -> np.ndarray:
     """E f(Φ_t) = ½ Σ_i h_i E Φ_t[i]² for SGD with learning rate η and batch size B.
 
     Exact for any population whose per-example noise has variance σ_i² (not only
@@ -83,13 +87,20 @@ def nqm_expected_loss(problem: NoisyQuadratic, phi0, lr: float, batch_size: int,
     Returns an array shaped like ``steps``. See :func:`nqm_second_moment`.
     """
     h, sigma = problem.h.cpu().numpy(), problem.sigma.cpu().numpy()
-    m2 = nqm_second_moment(h, sigma, np.broadcast_to(_checks.real_array("phi0", phi0), h.shape),
-                           lr, batch_size, steps)
+    m2 = nqm_second_moment(
+        h,
+        sigma,
+        np.broadcast_to(_checks.real_array("phi0", phi0), h.shape),
+        lr,
+        batch_size,
+        steps,
+    )
     return 0.5 * (m2 * h).sum(-1)
 
 
-def nqm_loss_after_examples(problem: NoisyQuadratic, phi0, lr_1: float, batch_sizes,
-                            examples) -> np.ndarray:
+def nqm_loss_after_examples(
+    problem: NoisyQuadratic, phi0, lr_1: float, batch_sizes, examples
+) -> np.ndarray:
     """E f after a budget of examples, with the linear scaling rule η_B = B η_1.
 
     For each B in ``batch_sizes`` and each budget E in ``examples`` (multiples of B are
@@ -139,9 +150,11 @@ def scaled_momentum_N(N_1: float, batch_size: int) -> float:
     B = _checks.integer_at_least("batch_size", batch_size, 1)
     N_B = N_1 / B
     if N_B < 1:
-        raise ValueError(f"batch_size must be <= N_1 = {N_1:g} for N_{{mu,B}} = N_1/B >= 1, "
-                         f"got {B} (N_1/B = {N_B:.3g} < 1: momentum cannot average fewer "
-                         "than one batch)")
+        raise ValueError(
+            f"batch_size must be <= N_1 = {N_1:g} for N_{{mu,B}} = N_1/B >= 1, "
+            f"got {B} (N_1/B = {N_B:.3g} < 1: momentum cannot average fewer "
+            "than one batch)"
+        )
     return N_B
 
 
@@ -156,12 +169,20 @@ def running_average_memory(N: float, batch_size: int) -> dict:
     """
     N = _checks.real_in("N", N, 1.0)
     B = _checks.integer_at_least("batch_size", batch_size, 1)
-    return {"examples": N * B, "age_batches": N - 1.0, "age_examples": (N - 1.0) * B,
-            "variance_factor": 1.0 / (B * (2.0 * N - 1.0))}
+    return {
+        "examples": N * B,
+        "age_batches": N - 1.0,
+        "age_examples": (N - 1.0) * B,
+        "variance_factor": 1.0 / (B * (2.0 * N - 1.0)),
+    }
 
 
-def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
-                          loss=torch.nn.functional.cross_entropy) -> torch.Tensor:
+def per_example_gradients(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss=torch.nn.functional.cross_entropy,
+) -> torch.Tensor:
     """The gradient of loss(Φ, x_j, y_j) for every example j, flattened: shape (n, P).
 
     Uses ``torch.func``: ``vmap`` over examples of ``grad`` of the loss of a single
@@ -180,8 +201,9 @@ def per_example_gradients(model: torch.nn.Module, X: torch.Tensor, y: torch.Tens
     return torch.cat([grads[k].reshape(X.shape[0], -1) for k in params], dim=1)
 
 
-def second_moment_estimates(per_example: torch.Tensor, batch_size: int, batches: int,
-                            generator: torch.Generator) -> dict:
+def second_moment_estimates(
+    per_example: torch.Tensor, batch_size: int, batches: int, generator: torch.Generator
+) -> dict:
     """Two estimates of E g[i]², averaged over ``batches`` batches drawn with replacement.
 
     ``per_example``: (n, P) per-example gradients g_j (the population is these n rows).
@@ -196,12 +218,14 @@ def second_moment_estimates(per_example: torch.Tensor, batch_size: int, batches:
     K = _checks.integer_at_least("batches", batches, 2)
     G = per_example
     n = G.shape[0]
-    idx = torch.randint(n, (K, B), generator=generator, device=generator.device).to(G.device)
+    idx = torch.randint(n, (K, B), generator=generator, device=generator.device).to(
+        G.device
+    )
     # Batch k as a row of counts: a (K, n) @ (n, P) product instead of a (K, B, P) gather.
     counts = torch.zeros((K, n), dtype=G.dtype, device=G.device)
     counts.scatter_add_(1, idx, torch.ones_like(idx, dtype=G.dtype))
-    ghat_sq = (counts @ G / B) ** 2           # (K, P): ĝ[i]² per batch
-    mean_sq = counts @ (G * G) / B            # (K, P): mean over the batch of g_j[i]²
+    ghat_sq = (counts @ G / B) ** 2  # (K, P): ĝ[i]² per batch
+    mean_sq = counts @ (G * G) / B  # (K, P): mean over the batch of g_j[i]²
     out = {"g2": G.mean(0) ** 2, "var": G.var(0, unbiased=False)}
     for name, x in (("batch_mean_sq", ghat_sq), ("per_example_sq", mean_sq)):
         out[name] = x.mean(0)
@@ -210,9 +234,14 @@ def second_moment_estimates(per_example: torch.Tensor, batch_size: int, batches:
     return out
 
 
-def hessian_max_eigenvalue(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor,
-                           generator: torch.Generator, iters: int = 100,
-                           loss=torch.nn.functional.cross_entropy) -> float:
+def hessian_max_eigenvalue(
+    model: torch.nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    generator: torch.Generator,
+    iters: int = 100,
+    loss=torch.nn.functional.cross_entropy,
+) -> float:
     """h_max: the largest Hessian eigenvalue of the mean loss over (X, y), by power iteration.
 
     Each iteration is one Hessian-vector product (double backward), so the P×P Hessian
@@ -223,8 +252,12 @@ def hessian_max_eigenvalue(model: torch.nn.Module, X: torch.Tensor, y: torch.Ten
     n_iter = _checks.integer_at_least("iters", iters, 1)
     params = [p for p in model.parameters() if p.requires_grad]
     grads = torch.autograd.grad(loss(model(X), y), params, create_graph=True)
-    v = [torch.randn(p.shape, generator=generator, device=generator.device,
-                     dtype=p.dtype).to(p.device) for p in params]
+    v = [
+        torch.randn(
+            p.shape, generator=generator, device=generator.device, dtype=p.dtype
+        ).to(p.device)
+        for p in params
+    ]
     lam = 0.0
     for _ in range(n_iter):
         norm = torch.sqrt(sum((u * u).sum() for u in v))

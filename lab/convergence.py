@@ -43,7 +43,6 @@ def quadratic_moments(lr, noise_variance: float, e0: float, curvature: float = 1
     for a negative noise variance or non-finite rates.
     """
 
-
     V = _checks.nonnegative("noise_variance", noise_variance)
     e0 = _checks.real_in("e0", e0)
     h = _checks.positive("curvature", curvature)

@@ -52,8 +52,15 @@ def flow_path(problem, beta0: float, lr: float, times) -> np.ndarray:
     t = np.asarray(times, dtype=np.float64)
     if np.any(t < 0) or not np.all(np.isfinite(t)):
         raise ValueError("times must be finite and >= 0")
-    sol = solve_ivp(lambda _, b: -lr * problem.gradient(b), (0.0, float(t.max()) if t.size else 0.0),
-                    [beta0], method="DOP853", t_eval=np.sort(np.unique(t)), rtol=1e-11, atol=1e-13)
+    sol = solve_ivp(
+        lambda _, b: -lr * problem.gradient(b),
+        (0.0, float(t.max()) if t.size else 0.0),
+        [beta0],
+        method="DOP853",
+        t_eval=np.sort(np.unique(t)),
+        rtol=1e-11,
+        atol=1e-13,
+    )
     return np.interp(t, sol.t, sol.y[0])
 
 
@@ -88,13 +95,25 @@ def euler_error_quadratic(beta0: float, lr: float, h: float, N: int, t: float) -
     t = _checks.positive("t", t)
     x = lr * h
     flow = beta0 * math.exp(-x * t)
-    return {"error": beta0 * (1 - x / N) ** round(N * t) - flow,
-            "leading": -flow * x * x * t / (2 * N)}
+    return {
+        "error": beta0 * (1 - x / N) ** round(N * t) - flow,
+        "leading": -flow * x * x * t / (2 * N),
+    }
 
 
-def sgd_paths(problem, beta0: float, lr: float, N: int, t: float, batch_size: int,
-              chains: int, generator: torch.Generator, *, limit: str = "flow",
-              record_every: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def sgd_paths(
+    problem,
+    beta0: float,
+    lr: float,
+    N: int,
+    t: float,
+    batch_size: int,
+    chains: int,
+    generator: torch.Generator,
+    *,
+    limit: str = "flow",
+    record_every: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """N·t SGD steps β ← β − (η/N) ĝ on a 1-D ``problem`` with additive noise, many chains.
 
     ``limit="flow"``: ĝ has its usual variance σ²/B, and the paths converge to the
@@ -111,13 +130,33 @@ def sgd_paths(problem, beta0: float, lr: float, N: int, t: float, batch_size: in
     every = _checks.integer_at_least("record_every", record_every, 1)
     if limit == "langevin":
         problem = dataclasses.replace(problem, sigma=problem.sigma * math.sqrt(N))
-    paths = sgd_1d(problem, beta0, lr / N, batch_size, steps, chains, generator,
-                   record_every=every).cpu().numpy()
+    paths = (
+        sgd_1d(
+            problem,
+            beta0,
+            lr / N,
+            batch_size,
+            steps,
+            chains,
+            generator,
+            record_every=every,
+        )
+        .cpu()
+        .numpy()
+    )
     return np.arange(paths.shape[0]) * every / N, paths
 
 
-def quadratic_deviation_variance(lr: float, h: float, sigma: float, batch_size: int, N: int,
-                                 t: float, *, limit: str = "flow") -> dict:
+def quadratic_deviation_variance(
+    lr: float,
+    h: float,
+    sigma: float,
+    batch_size: int,
+    N: int,
+    t: float,
+    *,
+    limit: str = "flow",
+) -> dict:
     """Var(β_SGD(t) − β_flow(t)) for N·t steps of η/N on ½h(β − μ)², exactly.
 
     The deviation obeys D_{k+1} = a D_k + (η/N) ξ_k with a = 1 − ηh/N, plus Euler's
@@ -139,7 +178,11 @@ def quadratic_deviation_variance(lr: float, h: float, sigma: float, batch_size: 
     n = round(N * t)
     var = (lr / N) ** 2 * s * (1 - a2**n) / (1 - a2)
     T = lr * sigma**2 / (2 * B)
-    return {"variance": var, "bound": lr**2 * t * s / N, "ou": ou_variance(h, T, lr * t)}
+    return {
+        "variance": var,
+        "bound": lr**2 * t * s / N,
+        "ou": ou_variance(h, T, lr * t),
+    }
 
 
 def ou_variance(h: float, temperature: float, tau) -> np.ndarray:
@@ -171,7 +214,9 @@ def langevin_generator(problem, temperature: float, grid) -> np.ndarray:
     return Q
 
 
-def langevin_density(problem, temperature: float, beta0: float, tau, grid) -> np.ndarray:
+def langevin_density(
+    problem, temperature: float, beta0: float, tau, grid
+) -> np.ndarray:
     """The Langevin density p(Φ, τ) on ``grid``, started at a point mass at ``beta0``.
 
     p(τ) = exp(τ Qᵀ) p(0) with Q from :func:`langevin_generator`, by
@@ -210,5 +255,3 @@ def exp_loss_flow(beta0: float, lr: float, t) -> dict:
     t = np.asarray(t, dtype=np.float64)
     s = math.exp(_checks.real_in("beta0", beta0)) + lr * t
     return {"Phi": np.log(s), "loss": 1.0 / s}
-
-

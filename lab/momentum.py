@@ -48,8 +48,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 
 
-
-
 def heavy_ball_matrix(lr, N, h) -> np.ndarray:
     """The iteration matrix :math:`A` of momentum on one coordinate of curvature :math:`h`.
 
@@ -76,7 +74,8 @@ def heavy_ball_matrix(lr, N, h) -> np.ndarray:
 
 
 def heavy_ball_rate(lr, N, h) -> np.ndarray:
-    """The spectral radius :math:`\\rho` of :func:`heavy_ball_matrix`: the error shrinks like :math:`\\rho^t`.
+    """The spectral radius :math:`\\rho` of :func:`heavy_ball_matrix`: the error shrinks
+    like :math:`\\rho^t`.
 
     The eigenvalues solve :math:`\\lambda^2 - a\\lambda + \\beta = 0` with
     :math:`a = 1 + \\beta - \\eta h`, :math:`\\beta = 1 - 1/N`. If :math:`a^2 < 4\\beta` they
@@ -97,13 +96,15 @@ def heavy_ball_rate(lr, N, h) -> np.ndarray:
 
 
 def optimal_heavy_ball(h_min: float, h_max: float) -> dict:
-    """Polyak's optimal momentum for curvatures in :math:`[h_{\\min}, h_{\\max}]`, :math:`\\kappa = h_{\\max}/h_{\\min}`.
+    """Polyak's optimal momentum for curvatures in :math:`[h_{\\min}, h_{\\max}]`,
+    :math:`\\kappa = h_{\\max}/h_{\\min}`.
 
     .. math::
 
         \\eta^* = \\frac{4}{(\\sqrt{h_{\\max}} + \\sqrt{h_{\\min}})^2}, \\quad
         \\beta^* = \\Big(\\frac{\\sqrt\\kappa - 1}{\\sqrt\\kappa + 1}\\Big)^2, \\quad
-        N^* = \\frac{1}{1-\\beta^*}, \\quad \\eta'^* = N^*\\eta^* = \\frac{1}{\\sqrt{h_{\\min}h_{\\max}}},
+        N^* = \\frac{1}{1-\\beta^*}, \\quad
+        \\eta'^* = N^*\\eta^* = \\frac{1}{\\sqrt{h_{\\min}h_{\\max}}},
 
     with rate :math:`\\rho^* = (\\sqrt\\kappa - 1)/(\\sqrt\\kappa + 1)` at every curvature in the
     interval; plain gradient descent's best is :math:`\\eta = 2/(h_{\\min} + h_{\\max})`,
@@ -121,9 +122,16 @@ def optimal_heavy_ball(h_min: float, h_max: float) -> dict:
     beta = rate * rate
     lr = 4.0 / (math.sqrt(h_max) + math.sqrt(h_min)) ** 2
     N = 1.0 / (1.0 - beta)
-    return {"lr": lr, "N": N, "lr_prime": N * lr, "beta": beta, "rate": rate,
-            "sgd_lr": 2.0 / (h_min + h_max), "sgd_rate": (kappa - 1) / (kappa + 1),
-            "kappa": kappa}
+    return {
+        "lr": lr,
+        "N": N,
+        "lr_prime": N * lr,
+        "beta": beta,
+        "rate": rate,
+        "sgd_lr": 2.0 / (h_min + h_max),
+        "sgd_rate": (kappa - 1) / (kappa + 1),
+        "kappa": kappa,
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -133,7 +141,9 @@ def optimal_heavy_ball(h_min: float, h_max: float) -> dict:
 _CAP = 1e30  # second moments past this have diverged; capping keeps arrays finite
 
 
-def momentum_nqm_loss(lr, N, h, noise_variance, phi0, steps: int) -> tuple[np.ndarray, np.ndarray]:
+def momentum_nqm_loss(
+    lr, N, h, noise_variance, phi0, steps: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Exact :math:`\\E f(\\Phi_t)` for momentum on the noisy quadratic model, :math:`t = 0..T`.
 
     Per coordinate :math:`i` (curvature :math:`h_i`, gradient noise variance
@@ -156,7 +166,10 @@ def momentum_nqm_loss(lr, N, h, noise_variance, phi0, steps: int) -> tuple[np.nd
     N = _checks.real_array("N", N, 1.0, low_open=False)
     lr, N = np.broadcast_arrays(lr, N)
     h = _checks.real_array("h", h, 0.0, low_open=True).reshape(-1)
-    s = np.broadcast_to(_checks.real_array("noise_variance", noise_variance, 0.0, low_open=False), h.shape)
+    s = np.broadcast_to(
+        _checks.real_array("noise_variance", noise_variance, 0.0, low_open=False),
+        h.shape,
+    )
     phi0 = np.broadcast_to(np.asarray(phi0, dtype=np.float64), h.shape)
     if not np.all(np.isfinite(phi0)):
         raise ValueError("phi0 must be finite")
@@ -200,7 +213,9 @@ def momentum_stationary_variance(lr, N, h, noise_variance):
     s = _checks.real_array("noise_variance", noise_variance, 0.0, low_open=False)
     beta = 1.0 - 1.0 / N
     if np.any(lr * h >= 2 * (1 + beta)):
-        raise ValueError("lr is too large: momentum is unstable where lr*h >= 2(2 - 1/N)")
+        raise ValueError(
+            "lr is too large: momentum is unstable where lr*h >= 2(2 - 1/N)"
+        )
     return lr * s * (1 + beta) / (h * (1 - beta) * (2 * (1 + beta) - lr * h))
 
 
@@ -212,5 +227,3 @@ def momentum_stationary_variance(lr, N, h, noise_variance):
 # --------------------------------------------------------------------------------------
 # Many configurations trained at once on the digits
 # --------------------------------------------------------------------------------------
-
-

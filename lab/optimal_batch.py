@@ -48,8 +48,6 @@ __all__ = [
 ]
 
 
-
-
 # --------------------------------------------------------------------------------------
 # The lecture's bound: g = ĝ ± 2σ̂/√B.
 # --------------------------------------------------------------------------------------
@@ -158,8 +156,16 @@ def expected_decrease(batch_size, g, sigma, L, lr=None):
 # --------------------------------------------------------------------------------------
 
 
-def guarantee_trials(g: float, sigma: float, batch_size: int, L: float, trials: int,
-                     generator: torch.Generator, *, h: float | None = None) -> dict:
+def guarantee_trials(
+    g: float,
+    sigma: float,
+    batch_size: int,
+    L: float,
+    trials: int,
+    generator: torch.Generator,
+    *,
+    h: float | None = None,
+) -> dict:
     """``trials`` independent single steps with the lecture's η*(B), on a quadratic.
 
     At a point β where the population gradient is ``g`` and the loss has curvature
@@ -177,7 +183,9 @@ def guarantee_trials(g: float, sigma: float, batch_size: int, L: float, trials: 
     L = _checks.positive("L", L)
     h = L if h is None else _checks.real_in("h", h, 0.0, L, low_open=True)
     n = _checks.integer_at_least("trials", trials, 1)
-    z = torch.randn((n, B), generator=generator, device=generator.device, dtype=torch.float64)
+    z = torch.randn(
+        (n, B), generator=generator, device=generator.device, dtype=torch.float64
+    )
     x = (g + sigma * z).cpu().numpy()
     g_hat = x.mean(axis=1)
     sigma_hat = x.std(axis=1)  # divisor B: the slide's E over the batch
@@ -187,8 +195,14 @@ def guarantee_trials(g: float, sigma: float, batch_size: int, L: float, trials: 
     guaranteed = guaranteed_decrease(eta, B, g_hat, sigma_hat, L)
     # Both sides are sums of a few float64 products of size ~ (g² + σ²)/L.
     slack = 1e-12 * (g * g + sigma * sigma) / L
-    return {"g_hat": g_hat, "sigma_hat": sigma_hat, "lr": eta, "actual": actual,
-            "guaranteed": guaranteed, "holds": actual >= guaranteed - slack}
+    return {
+        "g_hat": g_hat,
+        "sigma_hat": sigma_hat,
+        "lr": eta,
+        "actual": actual,
+        "guaranteed": guaranteed,
+        "holds": actual >= guaranteed - slack,
+    }
 
 
 def guarantee_failure_probability(g: float, sigma: float, batch_size: int) -> float:
@@ -213,7 +227,11 @@ def guarantee_failure_probability(g: float, sigma: float, batch_size: int) -> fl
     B = _checks.integer_at_least("batch_size", batch_size, 2)
     k = 2 * math.sqrt((B - 1) / B)
     over = stats.t.sf(k, B - 1)
-    wrong_way = stats.nct.cdf(-k, B - 1, g * math.sqrt(B) / sigma) if g > 0 else stats.t.cdf(-k, B - 1)
+    wrong_way = (
+        stats.nct.cdf(-k, B - 1, g * math.sqrt(B) / sigma)
+        if g > 0
+        else stats.t.cdf(-k, B - 1)
+    )
     return float(over + wrong_way)
 
 
@@ -262,8 +280,9 @@ def snr_observer(problem: NoisyQuadratic, record_at, *, sum_eta: bool = True):
             out["eta"] = optimizer.eta(p)
             g_tilde = state["g_tilde"] if state else torch.zeros_like(phi)
             s_tilde = state["s_tilde"] if state else torch.zeros_like(phi)
-            out["sigma2"] = snr_variance(g_tilde, s_tilde, group["batch_size"],
-                                         group["second_moment"])
+            out["sigma2"] = snr_variance(
+                g_tilde, s_tilde, group["batch_size"], group["second_moment"]
+            )
             out["g_tilde"] = g_tilde.clone()
             if sum_eta:
                 out["sum_eta"] = total["eta"].clone()

@@ -17,7 +17,9 @@ def markdown_table(header, rows) -> str:
     for i, row in enumerate(rows):
         row = [str(x) for x in row]
         if len(row) != len(header):
-            raise ValueError(f"rows[{i}] has {len(row)} cells, the header has {len(header)}")
+            raise ValueError(
+                f"rows[{i}] has {len(row)} cells, the header has {len(header)}"
+            )
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
 

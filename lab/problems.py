@@ -62,12 +62,18 @@ class Quadratic1D:
         """g = E_{y∼Pop} ∇_β loss = β − μ."""
         return beta - self.mean
 
-    def sample(self, shape, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
+    def sample(
+        self, shape, generator: torch.Generator, dtype=torch.float64
+    ) -> torch.Tensor:
         """Draws y of the given shape, on ``generator``'s device."""
-        y = torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
+        y = torch.randn(
+            shape, generator=generator, device=generator.device, dtype=dtype
+        )
         return self.mean + self.sigma * y
 
-    def batch_gradient(self, beta: torch.Tensor, y: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    def batch_gradient(
+        self, beta: torch.Tensor, y: torch.Tensor, dim: int = -1
+    ) -> torch.Tensor:
         """ĝ = E_{y∼Batch} ∇_β loss = β − mean of ``y`` along ``dim`` (the batch axis)."""
         return beta - y.mean(dim=dim)
 
@@ -136,10 +142,13 @@ class DoubleWell1D:
         """g = f′(β) = 4aβ(β² − 1) + tilt."""
         return 4 * self.a * beta * (beta * beta - 1) + self.tilt
 
-    def sample(self, shape, generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
+    def sample(
+        self, shape, generator: torch.Generator, dtype=torch.float64
+    ) -> torch.Tensor:
         """Draws y ~ N(0, σ²) of the given shape, on ``generator``'s device."""
-        return self.sigma * torch.randn(shape, generator=generator, device=generator.device,
-                                        dtype=dtype)
+        return self.sigma * torch.randn(
+            shape, generator=generator, device=generator.device, dtype=dtype
+        )
 
     def batch_gradient(self, beta, y, dim: int = -1):
         """ĝ = g(β) − ȳ with ȳ the batch mean of ``y`` along ``dim``."""
@@ -176,7 +185,9 @@ class NoisyQuadratic:
     length d (or scalars with ``dim``). Raises ``ValueError`` for non-positive entries.
     """
 
-    def __init__(self, h, sigma, dim: int | None = None, dtype=torch.float64, device="cpu"):
+    def __init__(
+        self, h, sigma, dim: int | None = None, dtype=torch.float64, device="cpu"
+    ):
         h = torch.as_tensor(h, dtype=dtype, device=device)
         sigma = torch.as_tensor(sigma, dtype=dtype, device=device)
         if dim is not None:
@@ -203,16 +214,23 @@ class NoisyQuadratic:
 
     def sample(self, shape, generator: torch.Generator) -> torch.Tensor:
         """Examples y of shape ``(*shape, d)``, y_i ~ N(0, σ_i²), on the generator's device."""
-        z = torch.randn((*shape, self.dim), generator=generator, device=generator.device,
-                        dtype=self.h.dtype)
+        z = torch.randn(
+            (*shape, self.dim),
+            generator=generator,
+            device=generator.device,
+            dtype=self.h.dtype,
+        )
         return self.sigma * z
 
-    def batch_gradient(self, Phi: torch.Tensor, y: torch.Tensor, dim: int = -2) -> torch.Tensor:
+    def batch_gradient(
+        self, Phi: torch.Tensor, y: torch.Tensor, dim: int = -2
+    ) -> torch.Tensor:
         """ĝ = h ⊙ Φ − ȳ with ȳ the mean of ``y`` over its batch axis ``dim``."""
         return self.gradient(Phi) - y.mean(dim=dim)
 
-    def stochastic_gradient(self, Phi: torch.Tensor, batch_size: int,
-                            generator: torch.Generator) -> torch.Tensor:
+    def stochastic_gradient(
+        self, Phi: torch.Tensor, batch_size: int, generator: torch.Generator
+    ) -> torch.Tensor:
         """ĝ for a fresh batch of B examples, with ȳ drawn directly as N(0, σ²/B).
 
         Exactly the distribution of :meth:`batch_gradient` for this Gaussian population,
@@ -220,8 +238,9 @@ class NoisyQuadratic:
         before ``optimizer.step()``.
         """
         B = _checks.integer_at_least("batch_size", batch_size, 1)
-        z = torch.randn(Phi.shape, generator=generator, device=generator.device,
-                        dtype=Phi.dtype)
+        z = torch.randn(
+            Phi.shape, generator=generator, device=generator.device, dtype=Phi.dtype
+        )
         return self.gradient(Phi) - (self.sigma / B**0.5).to(Phi.dtype) * z
 
     def gradient_variance(self, batch_size: int) -> torch.Tensor:
@@ -229,9 +248,16 @@ class NoisyQuadratic:
         return self.sigma**2 / _checks.integer_at_least("batch_size", batch_size, 1)
 
 
-def scaled_nqm(kappa: float, dim: int = 8, sigma: float = 1.0, power: float = 1.0,
-               dtype=torch.float64, device="cpu") -> NoisyQuadratic:
-    """A :class:`~lab.problems.NoisyQuadratic` with curvatures :math:`h_i` log-spaced from 1 down to :math:`1/\\kappa`.
+def scaled_nqm(
+    kappa: float,
+    dim: int = 8,
+    sigma: float = 1.0,
+    power: float = 1.0,
+    dtype=torch.float64,
+    device="cpu",
+) -> NoisyQuadratic:
+    """A :class:`~lab.problems.NoisyQuadratic` with curvatures :math:`h_i` log-spaced
+    from 1 down to :math:`1/\\kappa`.
 
     The per-example noise is :math:`\\sigma_i = \\sigma\\,h_i^{p}` with ``power`` :math:`p`.
     :math:`p = 1`: coordinate :math:`i` is one and the same problem with its loss

@@ -37,7 +37,8 @@ __all__ = [
 
 
 def second_moment(g, sigma, batch_size: int):
-    """:math:`E\\hat g^2 = g^2 + \\sigma^2/B`: what RMSProp's :math:`s_t` tracks at a fixed :math:`\\Phi`.
+    """:math:`E\\hat g^2 = g^2 + \\sigma^2/B`: what RMSProp's :math:`s_t` tracks at a
+    fixed :math:`\\Phi`.
 
     ``sigma`` is the *per-example* gradient standard deviation, so :math:`\\sigma^2/B` is
     :math:`\\mathrm{Var}\\,\\hat g` for a batch of :math:`B` independent examples (the
@@ -49,7 +50,8 @@ def second_moment(g, sigma, batch_size: int):
 
 
 def second_moment_variance(g, sigma, batch_size: int):
-    """:math:`\\mathrm{Var}\\,\\hat g^2 = 2v^2 + 4g^2 v` with :math:`v = \\sigma^2/B`, for Gaussian :math:`\\hat g`.
+    """:math:`\\mathrm{Var}\\,\\hat g^2 = 2v^2 + 4g^2 v` with :math:`v = \\sigma^2/B`,
+    for Gaussian :math:`\\hat g`.
 
     If :math:`\\hat g \\sim N(g, v)` then :math:`\\hat g^2` has variance :math:`2v^2 + 4g^2v`;
     with :func:`lab.running_averages.running_average_variance` it gives the spread of
@@ -62,7 +64,8 @@ def second_moment_variance(g, sigma, batch_size: int):
 
 
 def sgd_stationary_snr(lr, h):
-    """:math:`E g^2 / \\mathrm{Var}\\,\\hat g = \\eta h/(2 - \\eta h)` for SGD at stationarity on a quadratic.
+    """:math:`E g^2 / \\mathrm{Var}\\,\\hat g = \\eta h/(2 - \\eta h)` for SGD at
+    stationarity on a quadratic.
 
     With curvature :math:`h` and additive gradient noise of variance :math:`v`, SGD's
     stationary :math:`\\mathrm{Var}\\,\\Phi = \\eta v/(h(2 - \\eta h))`, and :math:`g = h\\Phi`,
@@ -75,20 +78,25 @@ def sgd_stationary_snr(lr, h):
     return r / (2 - r)
 
 
-def sgd_nqm_second_moments(problem: NoisyQuadratic, lr, batch_size: int, phi0, steps: int,
-                           times=None):
+def sgd_nqm_second_moments(
+    problem: NoisyQuadratic, lr, batch_size: int, phi0, steps: int, times=None
+):
     """Exact :math:`E\\Phi_{t}[i]^2` of constant-step SGD on the noisy quadratic, :math:`t = 0..T`.
 
     Per coordinate the error obeys :math:`\\Phi_{t+1} = (1-\\eta h)\\Phi_t + \\eta\\xi_t` with
     :math:`\\mathrm{Var}\\,\\xi = \\sigma^2/B`, so with :math:`\\rho = (1-\\eta h)^2`
 
-    .. math:: E\\Phi_t^2 = \\rho^t\\Phi_0^2 + \\eta^2\\frac{\\sigma^2}{B}\\,\\frac{1-\\rho^t}{1-\\rho}
+    .. math::
+
+        E\\Phi_t^2 = \\rho^t\\Phi_0^2
+        + \\eta^2\\frac{\\sigma^2}{B}\\,\\frac{1-\\rho^t}{1-\\rho}
 
     (:math:`t\\,\\eta^2\\sigma^2/B` where :math:`\\rho = 1`). ``lr`` may be a number or a
     1-d array of learning rates (a leading axis in the result); ``phi0`` a number or
     length-d array. Returns a float64 numpy array of shape ``(T + 1, d)`` or
     ``(len(lr), T + 1, d)``; with ``times`` (non-negative integers) it is evaluated at
-    those steps instead of 0..T (``steps`` is then ignored). Raises ``ValueError`` for ``lr < 0``, ``batch_size < 1`` or
+    those steps instead of 0..T (``steps`` is then ignored). Raises ``ValueError`` for
+    ``lr < 0``, ``batch_size < 1`` or
     ``steps < 0``.
     """
     B = _checks.integer_at_least("batch_size", batch_size, 1)
@@ -101,19 +109,25 @@ def sgd_nqm_second_moments(problem: NoisyQuadratic, lr, batch_size: int, phi0, s
     phi0 = np.broadcast_to(np.asarray(phi0, dtype=float), h.shape)
     eta = lrs[:, None, None]
     rho = (1.0 - eta * h) ** 2
-    t = (np.arange(T + 1) if times is None else np.asarray(times, dtype=float))[None, :, None]
+    t = (np.arange(T + 1) if times is None else np.asarray(times, dtype=float))[
+        None, :, None
+    ]
     if times is not None and not np.all(t >= 0):
         raise ValueError("times must be >= 0")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rho_t = rho**t
-        geometric = np.where(np.isclose(rho, 1.0, rtol=0, atol=1e-14), t * 1.0,
-                             (1.0 - rho_t) / (1.0 - rho))
+        geometric = np.where(
+            np.isclose(rho, 1.0, rtol=0, atol=1e-14),
+            t * 1.0,
+            (1.0 - rho_t) / (1.0 - rho),
+        )
     out = rho_t * phi0**2 + eta**2 * v * geometric
     return out if np.ndim(lr) else out[0]
 
 
-def sgd_best_lr(problem: NoisyQuadratic, batch_size: int, phi0, steps: int, lrs,
-                objective="worst"):
+def sgd_best_lr(
+    problem: NoisyQuadratic, batch_size: int, phi0, steps: int, lrs, objective="worst"
+):
     """The learning rate from ``lrs`` that minimises SGD's exact objective at step ``steps``.
 
     ``objective``: ``"worst"``, :math:`\\max_i E\\Phi_T[i]^2/\\Phi_0[i]^2` (every coordinate
@@ -121,8 +135,14 @@ def sgd_best_lr(problem: NoisyQuadratic, batch_size: int, phi0, steps: int, lrs,
     Returns ``(lr, curve)`` with ``curve`` the objective at every step for that rate.
     Raises ``ValueError`` for an unknown objective.
     """
-    curves = _objective(problem, sgd_nqm_second_moments(problem, np.asarray(lrs, float),
-                                                        batch_size, phi0, steps), phi0, objective)
+    curves = _objective(
+        problem,
+        sgd_nqm_second_moments(
+            problem, np.asarray(lrs, float), batch_size, phi0, steps
+        ),
+        phi0,
+        objective,
+    )
     final = np.where(np.isfinite(curves[:, -1]), curves[:, -1], np.inf)
     k = int(np.argmin(final))
     return float(np.asarray(lrs, float)[k]), curves[k]

@@ -58,7 +58,8 @@ def _check_correction(correction: str) -> str:
 
 
 def running_average_weight(t: int, N: float = 1, correction: str = "none") -> float:
-    """The weight :math:`w_t` of :math:`x_t` in :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`.
+    """The weight :math:`w_t` of :math:`x_t` in
+    :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`.
 
     ``"none"``: :math:`1/N`; ``"cumulative"``: :math:`1/t`; ``"min"``: :math:`1/\\min(N, t)`;
     ``"adam"``: :math:`(1-\\beta)/(1-\\beta^t)` with :math:`\\beta = 1 - 1/N`, which makes
@@ -77,7 +78,9 @@ def running_average_weight(t: int, N: float = 1, correction: str = "none") -> fl
         return 1.0 / min(N, t)
     # 1 - beta**t computed as -expm1(t log beta): accurate when beta is close to 1.
     if N == 1 or t == 1:
-        return 1.0  # (1 − β)/(1 − β¹) = 1 exactly; the formula below can miss it by an ulp
+        return (
+            1.0  # (1 − β)/(1 − β¹) = 1 exactly; the formula below can miss it by an ulp
+        )
     # Mathematically at most 1 (exactly 1 at t = 1); round-off can land a hair above it.
     return min(1.0, (1.0 / N) / -math.expm1(t * math.log1p(-1.0 / N)))
 
@@ -117,7 +120,8 @@ def _check_dim(x: torch.Tensor, dim: int) -> int:
 
 
 def weighted_running_average(x, weights, dim: int = 0):
-    """The running average with weights :math:`w_t`: :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`, :math:`\\hat\\mu_0 = 0`.
+    """The running average with weights :math:`w_t`:
+    :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`, :math:`\\hat\\mu_0 = 0`.
 
     ``x``: a torch tensor (any device, any shape) or numpy array holding the sequence
     :math:`x_1..x_T` along ``dim``; ``weights``: :math:`T` numbers (a sequence, array or
@@ -127,7 +131,9 @@ def weighted_running_average(x, weights, dim: int = 0):
     """
     xt, back = _as_tensor(x)
     dim = _check_dim(xt, dim)
-    w = [float(v) for v in (weights.tolist() if hasattr(weights, "tolist") else weights)]
+    w = [
+        float(v) for v in (weights.tolist() if hasattr(weights, "tolist") else weights)
+    ]
     T = xt.shape[dim]
     if len(w) != T:
         raise ValueError(f"weights must have one entry per step ({T}), got {len(w)}")
@@ -151,12 +157,15 @@ def _length(x, dim: int) -> int:
     if len(shape) == 0:
         raise ValueError("x must have at least one dimension (the sequence)")
     if not -len(shape) <= dim < len(shape):
-        raise ValueError(f"dim must be in [{-len(shape)}, {len(shape) - 1}], got {dim!r}")
+        raise ValueError(
+            f"dim must be in [{-len(shape)}, {len(shape) - 1}], got {dim!r}"
+        )
     return shape[dim]
 
 
 def running_average(x, N: float, dim: int = 0):
-    """The lecture's running average :math:`\\hat\\mu_t = (1 - 1/N)\\hat\\mu_{t-1} + x_t/N` from :math:`\\hat\\mu_0 = 0`.
+    """The lecture's running average
+    :math:`\\hat\\mu_t = (1 - 1/N)\\hat\\mu_{t-1} + x_t/N` from :math:`\\hat\\mu_0 = 0`.
 
     Unrolled, :math:`\\hat\\mu_t = \\sum_{s \\le t} \\frac1N (1-\\frac1N)^{t-s} x_s`
     (:func:`ema_weights`; the slide prints the exponent as :math:`-(t-s)`, a sign typo),
@@ -188,7 +197,8 @@ def corrected_average(x, N: float, dim: int = 0):
 
 
 def adam_average(x, N: float, dim: int = 0):
-    """Adam's published debiased average :math:`\\hat m_t = m_t / (1 - \\beta^t)`, :math:`\\beta = 1 - 1/N`.
+    """Adam's published debiased average :math:`\\hat m_t = m_t / (1 - \\beta^t)`,
+    :math:`\\beta = 1 - 1/N`.
 
     Here :math:`m_t = \\beta m_{t-1} + (1-\\beta) x_t`, :math:`m_0 = 0`. It equals the
     running average with weight :math:`w_t = (1-\\beta)/(1-\\beta^t)`, which is how it is
@@ -199,7 +209,8 @@ def adam_average(x, N: float, dim: int = 0):
 
 
 def window_average(x, N: int, dim: int = 0):
-    """The mean of the :math:`N` most recent values, :math:`\\tilde\\mu_t = \\frac1N\\sum_{s=t-N+1}^{t} x_s`.
+    """The mean of the :math:`N` most recent values,
+    :math:`\\tilde\\mu_t = \\frac1N\\sum_{s=t-N+1}^{t} x_s`.
 
     For :math:`t < N` it is the mean of the :math:`t` values there are (so it equals
     :func:`corrected_average` there). ``x`` as in :func:`weighted_running_average`.
@@ -217,7 +228,8 @@ def window_average(x, N: int, dim: int = 0):
 
 
 def ema_weights(N: float, t: int) -> np.ndarray:
-    """The weights of :math:`x_1..x_t` in the running average :math:`\\hat\\mu_t`: :math:`\\frac1N(1-\\frac1N)^{t-s}`.
+    """The weights of :math:`x_1..x_t` in the running average :math:`\\hat\\mu_t`:
+    :math:`\\frac1N(1-\\frac1N)^{t-s}`.
 
     Returns a float64 array of length ``t`` (index ``s - 1``); it sums to
     :math:`1 - (1-1/N)^t`. Raises ``ValueError`` for ``N < 1`` or ``t < 1``.
@@ -239,7 +251,8 @@ def expected_running_average(mu, N: float, t):
 
 
 def running_average_variance(sigma2, N: float, t=None):
-    """:math:`\\mathrm{Var}\\,\\hat\\mu_t = \\frac{\\sigma^2}{2N-1}(1 - (1-1/N)^{2t})` for independent values.
+    """:math:`\\mathrm{Var}\\,\\hat\\mu_t = \\frac{\\sigma^2}{2N-1}(1 - (1-1/N)^{2t})`
+    for independent values.
 
     With ``t=None`` the stationary limit :math:`\\sigma^2/(2N-1)`. Raises ``ValueError``
     for ``N < 1``.
@@ -252,7 +265,8 @@ def running_average_variance(sigma2, N: float, t=None):
 
 
 class RunningAverage:
-    """A streaming running average, updated in place: :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`.
+    """A streaming running average, updated in place:
+    :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`.
 
     ``N`` and ``correction`` choose :math:`w_t` (:func:`running_average_weight`).
     :meth:`update` takes :math:`x_t` (a tensor of any shape on any device; the first
@@ -275,7 +289,9 @@ class RunningAverage:
         if self.value is None:
             self.value = torch.zeros_like(x)
         self.t += 1
-        return update_average_(self.value, x, running_average_weight(self.t, self.N, self.correction))
+        return update_average_(
+            self.value, x, running_average_weight(self.t, self.N, self.correction)
+        )
 
     def __repr__(self) -> str:
         return f"RunningAverage(N={self.N}, correction={self.correction!r}, t={self.t})"

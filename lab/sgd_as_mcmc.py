@@ -40,15 +40,16 @@ def sgd_stationary_density(problem, lr: float, batch_size: int, grid):
     array the shape of ``grid``. Raises ``ValueError`` for a grid too coarse for the noise.
     """
 
-
     lr = _checks.positive("lr", lr)
     B = _checks.integer_at_least("batch_size", batch_size, 1)
     x = np.asarray(grid, dtype=np.float64)
     dx = x[1] - x[0]
     s = lr * problem.gradient_variance(B) ** 0.5
     if dx > s / 3:
-        raise ValueError(f"grid spacing {dx:.3g} must be below a third of the step noise "
-                         f"η σ/√B = {s:.3g}: use a finer grid")
+        raise ValueError(
+            f"grid spacing {dx:.3g} must be below a third of the step noise "
+            f"η σ/√B = {s:.3g}: use a finer grid"
+        )
     drift = x - lr * problem.gradient(x)
     K = np.exp(-((x[:, None] - drift[None, :]) ** 2) / (2 * s * s))
     K /= K.sum(axis=0, keepdims=True)  # mass leaving the grid is returned to it

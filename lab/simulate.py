@@ -34,9 +34,18 @@ __all__ = [
 ]
 
 
-def sgd_quadratic_1d(problem: Quadratic1D, beta0, lr, batch_size: int, steps: int, chains: int,
-                     generator: torch.Generator, dtype=torch.float64, *,
-                     sample_batches: bool = True) -> torch.Tensor:
+def sgd_quadratic_1d(
+    problem: Quadratic1D,
+    beta0,
+    lr,
+    batch_size: int,
+    steps: int,
+    chains: int,
+    generator: torch.Generator,
+    dtype=torch.float64,
+    *,
+    sample_batches: bool = True,
+) -> torch.Tensor:
     """SGD, β_{t+1} = β_t − η_t ĝ_t, on the 1-D quadratic for ``chains`` independent chains.
 
     ``lr`` is η: a float; a tensor of shape (chains,) (one constant rate per chain, so one
@@ -60,11 +69,15 @@ def sgd_quadratic_1d(problem: Quadratic1D, beta0, lr, batch_size: int, steps: in
         raise ValueError(f"lr must be finite and >= 0, got {lr!r}")
     if lr_t.dim() == 2:
         if lr_t.shape[0] != T or lr_t.shape[1] not in (1, C):
-            raise ValueError(f"lr as a schedule must have shape ({T}, 1) or ({T}, {C}), "
-                             f"got {tuple(lr_t.shape)}")
+            raise ValueError(
+                f"lr as a schedule must have shape ({T}, 1) or ({T}, {C}), "
+                f"got {tuple(lr_t.shape)}"
+            )
         schedule = lr_t
     else:
-        schedule = lr_t.reshape(1, -1).expand(T, -1) if lr_t.dim() else lr_t.expand(T, 1)
+        schedule = (
+            lr_t.reshape(1, -1).expand(T, -1) if lr_t.dim() else lr_t.expand(T, 1)
+        )
     beta = torch.as_tensor(beta0, dtype=dtype, device=dev).expand(C).clone()
     if not torch.isfinite(beta).all():
         raise ValueError(f"beta0 must be finite, got {beta0!r}")
@@ -81,17 +94,28 @@ def sgd_quadratic_1d(problem: Quadratic1D, beta0, lr, batch_size: int, steps: in
             noise = torch.randn((n, C), generator=generator, device=dev, dtype=dtype)
             ybar = problem.mean + problem.sigma / B**0.5 * noise
         # β − η(β − ȳ) = (1 − η)β + ηȳ: one fused op per step, written straight into path.
-        eta = schedule[start:start + n].expand(n, C)
+        eta = schedule[start : start + n].expand(n, C)
         drive = (eta * ybar).unbind(0)
-        keep = (1.0 - eta).unbind(0)  # unbind once: per-step indexing costs more than the math
+        keep = (1.0 - eta).unbind(
+            0
+        )  # unbind once: per-step indexing costs more than the math
         for k in range(n):
             torch.addcmul(drive[k], keep[k], rows[start + k], out=rows[start + k + 1])
     return path
 
 
-def sgd_1d(problem, beta0, lr: float, batch_size: int, steps: int, chains: int,
-           generator: torch.Generator, *, record_every: int = 1,
-           dtype=torch.float64) -> torch.Tensor:
+def sgd_1d(
+    problem,
+    beta0,
+    lr: float,
+    batch_size: int,
+    steps: int,
+    chains: int,
+    generator: torch.Generator,
+    *,
+    record_every: int = 1,
+    dtype=torch.float64,
+) -> torch.Tensor:
     """Constant-step SGD, β ← β − η(g(β) + ξ), on any 1-D problem with additive noise.
 
     ``problem`` supplies ``gradient(beta)`` (g) and ``gradient_variance(B)`` (σ²/B); the
@@ -116,8 +140,9 @@ def sgd_1d(problem, beta0, lr: float, batch_size: int, steps: int, chains: int,
     chunk = max(k, (2**22 // C) // k * k)
     for start in range(0, T, chunk):
         n = min(chunk, T - start)
-        kicks = (-lr * noise_sd) * torch.randn((n, C), generator=generator, device=dev,
-                                               dtype=dtype)
+        kicks = (-lr * noise_sd) * torch.randn(
+            (n, C), generator=generator, device=dev, dtype=dtype
+        )
         for i, kick in enumerate(kicks.unbind(0)):
             beta = beta - lr * problem.gradient(beta) - kick  # ĝ = g(β) + ξ
             t = start + i + 1
@@ -143,8 +168,10 @@ def variance_tolerance(variance: float, samples: int, z: float = 5.0) -> float:
 def record_loss(problem: NoisyQuadratic):
     """An ``observe`` hook for :func:`run_nqm`: the population loss :math:`f(\\Phi_t)` of
     every chain, at every step (``{"loss": (chains,)}``)."""
+
     def observe(t, p, optimizer):
         return {"loss": problem.population_loss(p.detach())}
+
     return observe
 
 
@@ -154,12 +181,22 @@ def at_steps(steps, observe):
 
     def sparse(t, p, optimizer):
         return observe(t, p, optimizer) if t in wanted else None
+
     return sparse
 
 
-def run_nqm(problem: NoisyQuadratic, make_optimizer, steps: int, chains: int,
-            generator: torch.Generator, *, batch_size: int = 1, phi0=0.0, observe=None,
-            examples: bool = False) -> dict:
+def run_nqm(
+    problem: NoisyQuadratic,
+    make_optimizer,
+    steps: int,
+    chains: int,
+    generator: torch.Generator,
+    *,
+    batch_size: int = 1,
+    phi0=0.0,
+    observe=None,
+    examples: bool = False,
+) -> dict:
     """Run an optimizer on ``chains`` independent copies of the noisy quadratic model.
 
     All chains live in one parameter ``p`` of shape (chains, d), built by
@@ -182,10 +219,13 @@ def run_nqm(problem: NoisyQuadratic, make_optimizer, steps: int, chains: int,
     B = _checks.integer_at_least("batch_size", batch_size, 1)
     dev, dtype = generator.device, problem.h.dtype
     if problem.h.device != dev:
-        problem = NoisyQuadratic(problem.h.to(dev), problem.sigma.to(dev), dtype=dtype,
-                                 device=dev)
+        problem = NoisyQuadratic(
+            problem.h.to(dev), problem.sigma.to(dev), dtype=dtype, device=dev
+        )
     observe = record_loss(problem) if observe is None else observe
-    start = torch.as_tensor(phi0, dtype=dtype, device=dev).expand(C, problem.dim).clone()
+    start = (
+        torch.as_tensor(phi0, dtype=dtype, device=dev).expand(C, problem.dim).clone()
+    )
     p = torch.nn.Parameter(start)
     optimizer = make_optimizer([p])
     records: dict = {"t": []}

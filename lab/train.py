@@ -44,8 +44,9 @@ class Digits:
         return self.X_train.shape[0]
 
 
-def load_digits(device="cpu", dtype=torch.float32, test_fraction: float = 0.25,
-                seed: int = 0) -> Digits:
+def load_digits(
+    device="cpu", dtype=torch.float32, test_fraction: float = 0.25, seed: int = 0
+) -> Digits:
     """scikit-learn's digits, shuffled with ``seed``, split, and standardised.
 
     Pixels are scaled by the training set's per-pixel mean and standard deviation
@@ -54,8 +55,9 @@ def load_digits(device="cpu", dtype=torch.float32, test_fraction: float = 0.25,
     """
     from sklearn.datasets import load_digits as _load
 
-    frac = _checks.real_in("test_fraction", test_fraction, 0.0, 1.0, low_open=True,
-                           high_open=True)
+    frac = _checks.real_in(
+        "test_fraction", test_fraction, 0.0, 1.0, low_open=True, high_open=True
+    )
     data = _load()
     X = torch.as_tensor(data.data, dtype=torch.float64)
     y = torch.as_tensor(data.target, dtype=torch.long)
@@ -67,19 +69,28 @@ def load_digits(device="cpu", dtype=torch.float32, test_fraction: float = 0.25,
     sd = torch.where(sd > 0, sd, torch.ones_like(sd))
     X = (X - mean) / sd
     dev = torch.device(device)
-    return Digits(X[tr].to(dev, dtype), y[tr].to(dev), X[test].to(dev, dtype), y[test].to(dev))
+    return Digits(
+        X[tr].to(dev, dtype), y[tr].to(dev), X[test].to(dev, dtype), y[test].to(dev)
+    )
 
 
-def make_model(hidden: int = 0, generator: torch.Generator | None = None, device="cpu",
-               dtype=torch.float32) -> torch.nn.Module:
+def make_model(
+    hidden: int = 0,
+    generator: torch.Generator | None = None,
+    device="cpu",
+    dtype=torch.float32,
+) -> torch.nn.Module:
     """Softmax regression (``hidden=0``) or a one-hidden-layer ReLU MLP on 64 → 10.
 
     Weights are initialised from ``generator`` (PyTorch's default initialisation, made
     reproducible). Raises ``ValueError`` for a negative ``hidden``.
     """
     hidden = _checks.integer_at_least("hidden", hidden, 0)
-    layers = [torch.nn.Linear(64, 10)] if hidden == 0 else [
-        torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)]
+    layers = (
+        [torch.nn.Linear(64, 10)]
+        if hidden == 0
+        else [torch.nn.Linear(64, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 10)]
+    )
     model = torch.nn.Sequential(*layers)
     if generator is not None:
         with torch.no_grad():
@@ -90,16 +101,28 @@ def make_model(hidden: int = 0, generator: torch.Generator | None = None, device
 
 
 @torch.no_grad()
-def full_loss(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def full_loss(
+    model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor
+) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on all of (X, y)."""
     logits = model(X)
-    return (torch.nn.functional.cross_entropy(logits, y).item(),
-            (logits.argmax(1) == y).double().mean().item())
+    return (
+        torch.nn.functional.cross_entropy(logits, y).item(),
+        (logits.argmax(1) == y).double().mean().item(),
+    )
 
 
-def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Digits, steps: int,
-          batch_size: int, generator: torch.Generator, *, eval_every: int = 50,
-          scheduler=None) -> dict:
+def train(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: Digits,
+    steps: int,
+    batch_size: int,
+    generator: torch.Generator,
+    *,
+    eval_every: int = 50,
+    scheduler=None,
+) -> dict:
     """SGD-style training: ``steps`` updates on batches of ``batch_size`` drawn with replacement.
 
     Each step draws a batch (ĝ is the batch mean of per-example gradients of the
@@ -118,7 +141,9 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Digits
         train_loss, _ = full_loss(model, data.X_train, data.y_train)
         test_loss, test_acc = full_loss(model, data.X_test, data.y_test)
         if not torch.isfinite(torch.tensor(train_loss)):
-            raise FloatingPointError(f"training diverged at step {t}: lower the learning rate")
+            raise FloatingPointError(
+                f"training diverged at step {t}: lower the learning rate"
+            )
         for key, value in zip(history, (t, train_loss, test_loss, test_acc)):
             history[key].append(value)
 
@@ -128,7 +153,9 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Digits
         idx = torch.randint(n, (B,), generator=generator, device=generator.device)
         idx = idx.to(data.X_train.device)
         optimizer.zero_grad(set_to_none=True)
-        loss = torch.nn.functional.cross_entropy(model(data.X_train[idx]), data.y_train[idx])
+        loss = torch.nn.functional.cross_entropy(
+            model(data.X_train[idx]), data.y_train[idx]
+        )
         loss.backward()
         optimizer.step()
         if scheduler is not None:
@@ -138,9 +165,18 @@ def train(model: torch.nn.Module, optimizer: torch.optim.Optimizer, data: Digits
     return history
 
 
-def digits_sweep(configs, data, *, steps: int, batch_size: int, hidden: int = 0,
-                 seed: int = 0, average_last: int = 50, diverge_loss: float = 20.0,
-                 device="cpu") -> dict:
+def digits_sweep(
+    configs,
+    data,
+    *,
+    steps: int,
+    batch_size: int,
+    hidden: int = 0,
+    seed: int = 0,
+    average_last: int = 50,
+    diverge_loss: float = 20.0,
+    device="cpu",
+) -> dict:
     """Train one copy of a small digits model per configuration, all at once.
 
     ``configs``: a list of dicts, each ``{"optimizer": name, **hyperparameters}`` with
@@ -169,24 +205,36 @@ def digits_sweep(configs, data, *, steps: int, batch_size: int, hidden: int = 0,
         raise ValueError("configs must not be empty")
     for c in configs:
         if c.get("optimizer") not in _OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {tuple(_OPTIMIZERS)}, got {c.get('optimizer')!r}")
+            raise ValueError(
+                f"optimizer must be one of {tuple(_OPTIMIZERS)}, got {c.get('optimizer')!r}"
+            )
     C = len(configs)
     dev = torch.device(device)
-    base = _train.make_model(hidden, generator=torch.Generator().manual_seed(seed),
-                             dtype=torch.float32)
+    base = _train.make_model(
+        hidden, generator=torch.Generator().manual_seed(seed), dtype=torch.float32
+    )
     layers = [m for m in base if isinstance(m, torch.nn.Linear)]
     # per config: [W1, b1, (W2, b2)], weights stored as (in, out) for einsum
-    params = [[t for lin in layers for t in (lin.weight.detach().T.contiguous().to(dev).requires_grad_(),
-                                              lin.bias.detach().clone().to(dev).requires_grad_())]
-              for _ in range(C)]
+    params = [
+        [
+            t
+            for lin in layers
+            for t in (
+                lin.weight.detach().T.contiguous().to(dev).requires_grad_(),
+                lin.bias.detach().clone().to(dev).requires_grad_(),
+            )
+        ]
+        for _ in range(C)
+    ]
     by_name: dict[str, list] = {}
     for c, ps in zip(configs, params):
         hyper = {k: v for k, v in c.items() if k != "optimizer"}
         by_name.setdefault(c["optimizer"], []).append({"params": ps, **hyper})
     optimizers = []
     for name, groups in by_name.items():
-        opt = _OPTIMIZERS[name](groups[0]["params"], **{k: v for k, v in groups[0].items()
-                                                         if k != "params"})
+        opt = _OPTIMIZERS[name](
+            groups[0]["params"], **{k: v for k, v in groups[0].items() if k != "params"}
+        )
         for g in groups[1:]:
             opt.add_param_group(g)
         optimizers.append(opt)
@@ -195,7 +243,10 @@ def digits_sweep(configs, data, *, steps: int, batch_size: int, hidden: int = 0,
         stacked = [torch.stack([p[k] for p in params]) for k in range(len(params[0]))]
         out = torch.einsum("bi,cio->cbo", X, stacked[0]) + stacked[1][:, None, :]
         if hidden:
-            out = torch.einsum("cbi,cio->cbo", torch.relu(out), stacked[2]) + stacked[3][:, None, :]
+            out = (
+                torch.einsum("cbi,cio->cbo", torch.relu(out), stacked[2])
+                + stacked[3][:, None, :]
+            )
         return out
 
     Xtr, ytr = data.X_train.to(dev), data.y_train.to(dev)
@@ -206,8 +257,13 @@ def digits_sweep(configs, data, *, steps: int, batch_size: int, hidden: int = 0,
     @torch.no_grad()
     def evaluate(t):
         logits = forward(Xtr)
-        loss = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, 10), ytr.repeat(C), reduction="none").reshape(C, -1).mean(1)
+        loss = (
+            torch.nn.functional.cross_entropy(
+                logits.reshape(-1, 10), ytr.repeat(C), reduction="none"
+            )
+            .reshape(C, -1)
+            .mean(1)
+        )
         loss = torch.where(alive, loss, torch.full_like(loss, float("nan")))
         curve.append(loss.cpu().numpy())
         curve_steps.append(t)
@@ -216,8 +272,13 @@ def digits_sweep(configs, data, *, steps: int, batch_size: int, hidden: int = 0,
     for t in range(1, T + 1):
         idx = torch.randint(Xtr.shape[0], (B,), generator=gen).to(dev)
         logits = forward(Xtr[idx])
-        per = torch.nn.functional.cross_entropy(
-            logits.reshape(-1, 10), ytr[idx].repeat(C), reduction="none").reshape(C, B).mean(1)
+        per = (
+            torch.nn.functional.cross_entropy(
+                logits.reshape(-1, 10), ytr[idx].repeat(C), reduction="none"
+            )
+            .reshape(C, B)
+            .mean(1)
+        )
         bad = ~torch.isfinite(per.detach()).cpu() | (per.detach().cpu() > diverge_loss)
         alive &= ~bad
         total = per[alive.to(dev)].sum()
@@ -242,12 +303,18 @@ def digits_sweep(configs, data, *, steps: int, batch_size: int, hidden: int = 0,
     with torch.no_grad():
         logits = forward(data.X_test.to(dev))
         acc = (logits.argmax(-1) == data.y_test.to(dev)).float().mean(1).cpu().numpy()
-    return {"final_loss": final, "test_accuracy": np.where(diverged, np.nan, acc),
-            "diverged": diverged, "curve": curve, "curve_steps": curve_steps}
+    return {
+        "final_loss": final,
+        "test_accuracy": np.where(diverged, np.nan, acc),
+        "diverged": diverged,
+        "curve": curve,
+        "curve_steps": curve_steps,
+    }
 
 
 def best_per_row(values: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For a table ``values[i, j]`` (row i, grid value ``grid[j]``): the argmin grid value and min per row.
+    """For a table ``values[i, j]`` (row i, grid value ``grid[j]``): the argmin grid
+    value and min per row.
 
     Non-finite entries (diverged runs) never win. Raises ``ValueError`` if a row has no
     finite entry or the shapes disagree.
@@ -265,6 +332,10 @@ def best_per_row(values: np.ndarray, grid: np.ndarray) -> tuple[np.ndarray, np.n
     return g, v[np.arange(len(j)), j]
 
 
-_OPTIMIZERS = {"SGD": optim.SGD, "Momentum": optim.Momentum,
-               "AveragedMomentum": optim.AveragedMomentum, "RMSProp": optim.RMSProp,
-               "Adam": optim.Adam}
+_OPTIMIZERS = {
+    "SGD": optim.SGD,
+    "Momentum": optim.Momentum,
+    "AveragedMomentum": optim.AveragedMomentum,
+    "RMSProp": optim.RMSProp,
+    "Adam": optim.Adam,
+}

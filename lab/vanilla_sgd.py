@@ -19,8 +19,14 @@ __all__ = [
 ]
 
 
-def gradient_estimates(problem: Quadratic1D, beta: float, batch_size: int, samples: int,
-                       generator: torch.Generator, dtype=torch.float64) -> torch.Tensor:
+def gradient_estimates(
+    problem: Quadratic1D,
+    beta: float,
+    batch_size: int,
+    samples: int,
+    generator: torch.Generator,
+    dtype=torch.float64,
+) -> torch.Tensor:
     """``samples`` independent batch gradients ĝ = β − ȳ, each from a fresh batch of B draws.
 
     Returns a tensor of shape (samples,) on the generator's device. Every batch is
@@ -31,4 +37,6 @@ def gradient_estimates(problem: Quadratic1D, beta: float, batch_size: int, sampl
     n = _checks.integer_at_least("samples", samples, 1)
     beta = _checks.real_in("beta", beta)
     y = problem.sample((n, B), generator, dtype=dtype)
-    return problem.batch_gradient(torch.as_tensor(beta, dtype=dtype, device=y.device), y)
+    return problem.batch_gradient(
+        torch.as_tensor(beta, dtype=dtype, device=y.device), y
+    )

@@ -25,8 +25,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "book" / "appendix_lab.md"
 
 #: The shared modules, in the order a reader meets them; chapter modules follow.
-SHARED = ["lab", "lab.problems", "lab.simulate", "lab.optim", "lab.derivations",
-          "lab.train"]
+SHARED = [
+    "lab",
+    "lab.problems",
+    "lab.simulate",
+    "lab.optim",
+    "lab.derivations",
+    "lab.train",
+]
 #: Display helpers, last.
 LAST = ["lab.plots", "lab.widgets", "lab.pages"]
 #: Packages whose names re-export their submodules' members (documented at the
@@ -86,13 +92,16 @@ def ordered() -> list[tuple[str, str]]:
     rows += [(m, "") for m in rest] + [(m, "all") for m in LAST]
     missing = [m for m, _ in rows if m not in top]
     if missing:
-        raise SystemExit(f"no such module: {missing} (a chapter without its lab module?)")
+        raise SystemExit(
+            f"no such module: {missing} (a chapter without its lab module?)"
+        )
     return rows
 
 
 def section(name: str, members: str | None = "") -> str:
-    option = "   :no-members:" if members is None else (
-        f"   :members: {members}".rstrip())
+    option = (
+        "   :no-members:" if members is None else (f"   :members: {members}".rstrip())
+    )
     return f"## `{name}`\n\n```{{eval-rst}}\n.. automodule:: {name}\n{option}\n```\n"
 
 
@@ -108,26 +117,34 @@ def render() -> str:
         if m == "lab":
             parts.append(section(m, "device, generator, seed_everything"))
         elif m == "lab.widgets":
-            names = ["Explorer"] + [f"{n}_{kind}" for n in sorted(EXPLORERS)
-                                    for kind in ("state", "figure")]
+            names = ["Explorer"] + [
+                f"{n}_{kind}" for n in sorted(EXPLORERS) for kind in ("state", "figure")
+            ]
             parts.append(section(m, ", ".join(names)))
         else:
             parts.append(section(m))
         if m in REEXPORTING:
-            parts += [section(s, None).replace("## ", "### ", 1)
-                      for s in subs if s.startswith(m + ".")]
+            parts += [
+                section(s, None).replace("## ", "### ", 1)
+                for s in subs
+                if s.startswith(m + ".")
+            ]
     return "\n".join(parts)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the page is stale"
+    )
     args = parser.parse_args(argv)
     text = render()
     if args.check:
         if PAGE.read_text() != text:
-            print(f"stale: {PAGE.relative_to(ROOT)}\nrun: .venv/bin/python "
-                  "scripts/api_appendix.py")
+            print(
+                f"stale: {PAGE.relative_to(ROOT)}\nrun: .venv/bin/python "
+                "scripts/api_appendix.py"
+            )
             return 1
         return 0
     PAGE.write_text(text)

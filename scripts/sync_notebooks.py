@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 
 COLAB_CELL_ID = "colab-install-lab"
-COLAB_CELL_TEMPLATE = '''\
-# Colab only: install the course's `lab` package (this cell does nothing elsewhere).
-# This notebook is generated from {md_name} by scripts/sync_notebooks.py: edit the .md.
+COLAB_CELL_TEMPLATE = """\
+# Colab only: install the course's `lab` package (does nothing elsewhere).
+# Generated from {md_name} by scripts/sync_notebooks.py:
+# edit the .md, not this notebook.
 import subprocess
 import sys
 
@@ -39,8 +40,9 @@ try:
 except ImportError:
     pass
 else:
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "git+{repository_url}"], check=True)'''
+    url = "git+{repository_url}"
+    pip = [sys.executable, "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, url], check=True)"""
 
 
 def repository_url(config: Path = ROOT / "_config.yml") -> str:
@@ -52,8 +54,9 @@ def repository_url(config: Path = ROOT / "_config.yml") -> str:
 
 def chapters(book: Path = BOOK) -> list[Path]:
     """The executable MyST notebooks in ``book`` (those whose front matter has a kernelspec)."""
-    return sorted(md for md in book.glob("*.md")
-                  if jupytext.read(md).metadata.get("kernelspec"))
+    return sorted(
+        md for md in book.glob("*.md") if jupytext.read(md).metadata.get("kernelspec")
+    )
 
 
 def colab_cell_source(md_name: str, url: str) -> str:
@@ -65,7 +68,9 @@ def paired_notebook(md: Path, url: str) -> nbformat.NotebookNode:
     nb = jupytext.read(md)
     colab = nbformat.v4.new_code_cell(
         colab_cell_source(f"book/{md.name}", url),
-        metadata={"tags": ["remove-cell"]}, id=COLAB_CELL_ID)
+        metadata={"tags": ["remove-cell"]},
+        id=COLAB_CELL_ID,
+    )
     cells = [colab]
     for i, cell in enumerate(nb.cells):
         cell = nbformat.from_dict(dict(cell))
@@ -96,7 +101,10 @@ def stale_pairs(book: Path = BOOK, url: str | None = None) -> list[str]:
     for md in chapters(book):
         ipynb = md.with_suffix(".ipynb")
         expected = json.loads(render(paired_notebook(md, url)))
-        if not ipynb.exists() or json.loads(ipynb.read_text(encoding="utf-8")) != expected:
+        if (
+            not ipynb.exists()
+            or json.loads(ipynb.read_text(encoding="utf-8")) != expected
+        ):
             stale.append(md.name)
     return stale
 
@@ -109,8 +117,11 @@ def orphans(book: Path = BOOK) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="change nothing; exit 1 if a pair is missing or stale")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if a pair is missing or stale",
+    )
     args = parser.parse_args(argv)
     if args.check:
         stale, extra = stale_pairs(), orphans()

@@ -39,8 +39,12 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 def chromium_path() -> str | None:
     """Path of a Chromium binary: ``$CHROMIUM``, else ``chromium`` / ``chromium-browser``."""
-    candidates = [os.environ.get("CHROMIUM"), shutil.which("chromium"),
-                  shutil.which("chromium-browser"), "/usr/bin/chromium"]
+    candidates = [
+        os.environ.get("CHROMIUM"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        "/usr/bin/chromium",
+    ]
     for path in candidates:
         if path and os.path.isfile(path) and os.access(path, os.X_OK):
             return path
@@ -52,11 +56,15 @@ def browser_unavailable_reason() -> str | None:
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        return ("the 'playwright' Python package is not installed "
-                "(pip install -r requirements.txt); browser tests skipped")
+        return (
+            "the 'playwright' Python package is not installed "
+            "(pip install -r requirements.txt); browser tests skipped"
+        )
     if chromium_path() is None:
-        return ("no Chromium browser found (apt-get install chromium, or set $CHROMIUM); "
-                "browser tests skipped")
+        return (
+            "no Chromium browser found (apt-get install chromium, or set $CHROMIUM); "
+            "browser tests skipped"
+        )
     return None
 
 
@@ -87,24 +95,41 @@ def serve_directory(root: Path):
 
 
 @contextlib.contextmanager
-def running_process(cmd: list[str], *, url: str, cwd: Path, timeout: float = 90.0,
-                    env: dict | None = None, log: Path | None = None):
+def running_process(
+    cmd: list[str],
+    *,
+    url: str,
+    cwd: Path,
+    timeout: float = 90.0,
+    env: dict | None = None,
+    log: Path | None = None,
+):
     """Start ``cmd``, wait until ``url`` answers, yield the process; stop it afterwards."""
     log_file = open(log, "wb") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log_file,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode} before serving "
-                                   f"{url}" + (f"; log: {log}" if log else ""))
+                raise RuntimeError(
+                    f"{cmd[0]} exited with {proc.returncode} before serving "
+                    f"{url}" + (f"; log: {log}" if log else "")
+                )
             try:
                 with urllib.request.urlopen(url, timeout=2):
                     break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s") from None
+                    raise TimeoutError(
+                        f"{url} did not answer within {timeout:.0f} s"
+                    ) from None
                 time.sleep(0.3)
         yield proc
     finally:
@@ -123,8 +148,9 @@ def running_process(cmd: list[str], *, url: str, cwd: Path, timeout: float = 90.
 
 def launch_chromium(playwright):
     """A headless Debian Chromium driven by playwright."""
-    return playwright.chromium.launch(executable_path=chromium_path(), headless=True,
-                                      args=CHROMIUM_ARGS)
+    return playwright.chromium.launch(
+        executable_path=chromium_path(), headless=True, args=CHROMIUM_ARGS
+    )
 
 
 @dataclass
@@ -149,7 +175,9 @@ class PageWatch:
     def _on_console(self, msg):
         if msg.type == "error":
             where = msg.location.get("url", "") if msg.location else ""
-            self.errors.append(f"console.error: {msg.text}" + (f" ({where})" if where else ""))
+            self.errors.append(
+                f"console.error: {msg.text}" + (f" ({where})" if where else "")
+            )
 
     def _on_failed(self, request):
         if request.url in self.external_requests:
@@ -166,8 +194,10 @@ def block_external_requests(context, watch: PageWatch) -> None:
 
     def handle(route):
         url = route.request.url
-        if urlsplit(url).scheme in {"http", "https", "ws", "wss"} and \
-                urlsplit(url).hostname not in LOCAL_HOSTS:
+        if (
+            urlsplit(url).scheme in {"http", "https", "ws", "wss"}
+            and urlsplit(url).hostname not in LOCAL_HOSTS
+        ):
             watch.external_requests.append(url)
             route.abort("internetdisconnected")
         else:

@@ -53,12 +53,16 @@ def built_book() -> Path:
     jb = Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run(
         [str(jb), "build", str(ROOT), "-n", "-W", "--keep-going"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     (ROOT / "_build").mkdir(exist_ok=True)
     (ROOT / "_build" / "build.log").write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         tail = (result.stdout + result.stderr)[-6000:]
-        pytest.fail(f"jupyter-book build failed (exit {result.returncode}); "
-                    f"full log in _build/build.log:\n{tail}")
+        pytest.fail(
+            f"jupyter-book build failed (exit {result.returncode}); "
+            f"full log in _build/build.log:\n{tail}"
+        )
     return BUILD / "html"

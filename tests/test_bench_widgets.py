@@ -29,4 +29,6 @@ def test_candidate_values_stay_on_the_slider():
         if hasattr(slider, "options"):
             assert set(values) == set(slider._options_values)
         else:
-            assert min(values) >= slider.min - 1e-12 and max(values) <= slider.max + 1e-12
+            assert (
+                min(values) >= slider.min - 1e-12 and max(values) <= slider.max + 1e-12
+            )

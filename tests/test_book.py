@@ -45,7 +45,9 @@ def test_notebook_executed_without_errors_or_warnings(built_book, doc):
     for i, cell in enumerate(code_cells):
         assert cell.get("execution_count"), f"{doc}: code cell {i} did not run"
         for out in cell.get("outputs", []):
-            assert out.output_type != "error", f"{doc}: cell {i} raised {out.get('ename')}"
+            assert out.output_type != "error", (
+                f"{doc}: cell {i} raised {out.get('ename')}"
+            )
             if out.output_type == "stream" and out.name == "stderr":
                 pytest.fail(f"{doc}: cell {i} wrote to stderr:\n{out.text[:2000]}")
 
@@ -54,19 +56,28 @@ def test_notebook_executed_without_errors_or_warnings(built_book, doc):
 def test_page_has_no_error_output_and_typeset_ready_math(built_book, doc):
     html = (built_book / f"{doc}.html").read_text()
     soup = BeautifulSoup(html, "html.parser")
-    for marker in ("Traceback (most recent call last)", 'class="output traceback',
-                   "output error"):
+    for marker in (
+        "Traceback (most recent call last)",
+        'class="output traceback',
+        "output error",
+    ):
         assert marker not in html, f"{doc}: error output on the page ({marker!r})"
     text = _main_text(soup)
     # A markdown table that did not parse (e.g. a "|" inside a cell) shows up as a paragraph
     # of pipes.
-    broken = [p.get_text()[:80] for p in soup.select("article p") if p.get_text().startswith("| ")]
+    broken = [
+        p.get_text()[:80]
+        for p in soup.select("article p")
+        if p.get_text().startswith("| ")
+    ]
     assert not broken, f"{doc}: unrendered markdown table(s): {broken}"
     # Math that MyST did not turn into a math node would stay as raw $...$ on the page.
     raw = re.findall(r"\$\$|(?<![\\\w])\$[^$\s][^$]*\$", text)
     assert not raw, f"{doc}: raw TeX left outside math nodes: {raw[:3]}"
     if "$" in (ROOT / f"{doc}.md").read_text():
-        assert soup.select(".math"), f"{doc}: source has math but the page has no math nodes"
+        assert soup.select(".math"), (
+            f"{doc}: source has math but the page has no math nodes"
+        )
         assert "mathjax" in html.lower(), f"{doc}: MathJax is not loaded"
 
 
@@ -79,18 +90,22 @@ def test_chapter_page_teaches(built_book, doc):
     for img in images:
         src = img["src"]
         if not src.startswith(("data:", "http")):
-            assert (built_book / Path(doc).parent / src).resolve().exists(), f"{doc}: missing {src}"
+            assert (built_book / Path(doc).parent / src).resolve().exists(), (
+                f"{doc}: missing {src}"
+            )
     assert soup.select(".math"), f"{doc}: no math"
     assert soup.select(".proof, .prf, [class*='proof']"), f"{doc}: no prf: block"
     exercises = soup.select(".exercise")
     solutions = soup.select(".solution")
     assert len(exercises) >= 3, f"{doc}: {len(exercises)} exercises, want at least 3"
     assert len(solutions) >= len(exercises), f"{doc}: an exercise has no solution"
-    assert all("dropdown" in s.get("class", []) for s in solutions), \
+    assert all("dropdown" in s.get("class", []) for s in solutions), (
         f"{doc}: solutions must be dropdowns"
+    )
     assert soup.select("a[href*='references']"), f"{doc}: no citation"
-    assert "application/vnd.jupyter.widget-state+json" in str(soup), \
+    assert "application/vnd.jupyter.widget-state+json" in str(soup), (
         f"{doc}: no explorer widget state embedded"
+    )
 
 
 def test_bibliography_lists_every_cited_work(built_book):

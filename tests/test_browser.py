@@ -162,7 +162,9 @@ class _HtmlIds:
         return self._cache[path]
 
 
-def _broken_internal_links(links: list[str], base: str, root: Path, ids: _HtmlIds) -> list[str]:
+def _broken_internal_links(
+    links: list[str], base: str, root: Path, ids: _HtmlIds
+) -> list[str]:
     origin = urlsplit(base).netloc
     broken = []
     for link in sorted(set(links)):
@@ -175,8 +177,14 @@ def _broken_internal_links(links: list[str], base: str, root: Path, ids: _HtmlId
             target = target / "index.html"
         if not target.is_file():
             broken.append(f"{link} (no file {target.relative_to(root)})")
-        elif url.fragment and target.suffix == ".html" and unquote(url.fragment) not in ids(target):
-            broken.append(f"{link} (no #{unquote(url.fragment)} in {target.relative_to(root)})")
+        elif (
+            url.fragment
+            and target.suffix == ".html"
+            and unquote(url.fragment) not in ids(target)
+        ):
+            broken.append(
+                f"{link} (no #{unquote(url.fragment)} in {target.relative_to(root)})"
+            )
     return broken
 
 
@@ -196,23 +204,34 @@ def test_page_works_offline_in_chromium(site, built_book, doc):
         report = page.evaluate(PAGE_REPORT_JS)
         if doc in toc_files():
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOTS / f"{doc.replace('/', '__')}.png"),
-                            full_page=True)
+            page.screenshot(
+                path=str(SCREENSHOTS / f"{doc.replace('/', '__')}.png"), full_page=True
+            )
     finally:
         page.close()
 
     # Failed loads are reported once, as failed or external requests, not again here.
-    errors = [e for e in watch.errors
-              if not e.startswith(tuple(KNOWN_THIRD_PARTY_ERRORS))
-              and "Failed to load resource" not in e]
+    errors = [
+        e
+        for e in watch.errors
+        if not e.startswith(tuple(KNOWN_THIRD_PARTY_ERRORS))
+        and "Failed to load resource" not in e
+    ]
     assert not errors, f"{doc}: JavaScript errors:\n" + "\n".join(errors)
-    assert not watch.external_requests, \
-        f"{doc}: the page needs the network (a CDN?):\n" + "\n".join(watch.external_requests)
-    assert not watch.failed_requests, f"{doc}: failed requests:\n" + "\n".join(watch.failed_requests)
+    assert not watch.external_requests, (
+        f"{doc}: the page needs the network (a CDN?):\n"
+        + "\n".join(watch.external_requests)
+    )
+    assert not watch.failed_requests, f"{doc}: failed requests:\n" + "\n".join(
+        watch.failed_requests
+    )
 
-    assert not report["untypeset"], f"{doc}: math MathJax did not typeset: {report['untypeset']}"
-    assert not report["math_errors"], \
+    assert not report["untypeset"], (
+        f"{doc}: math MathJax did not typeset: {report['untypeset']}"
+    )
+    assert not report["math_errors"], (
         f"{doc}: TeX errors or unknown macros (check mathjax3_config): {report['math_errors']}"
+    )
     assert not report["raw_tex"], f"{doc}: raw TeX on the page: {report['raw_tex']}"
     if doc in toc_files() and "$" in (ROOT / f"{doc}.md").read_text(encoding="utf-8"):
         assert report["math_nodes"], f"{doc}: the source has math, the page none"
@@ -221,20 +240,30 @@ def test_page_works_offline_in_chromium(site, built_book, doc):
     assert not unloaded, f"{doc}: images that did not load: {unloaded}"
 
     for i, view in enumerate(report["widget_views"]):
-        assert view["rendered"] and view["height"] > 0, f"{doc}: widget area {i} is empty"
-    if doc in toc_files() and "_explorer(" in (ROOT / f"{doc}.md").read_text(encoding="utf-8"):
+        assert view["rendered"] and view["height"] > 0, (
+            f"{doc}: widget area {i} is empty"
+        )
+    if doc in toc_files() and "_explorer(" in (ROOT / f"{doc}.md").read_text(
+        encoding="utf-8"
+    ):
         assert report["explorers"], f"{doc}: no explorer (sliders) rendered"
     for i, widths in enumerate(report["explorers"]):
-        assert widths and all(w > 0 for w in widths), f"{doc}: explorer {i} shows no figure"
+        assert widths and all(w > 0 for w in widths), (
+            f"{doc}: explorer {i} shows no figure"
+        )
 
-    broken = _broken_internal_links(report["links"], base, built_book, _HtmlIds(built_book))
+    broken = _broken_internal_links(
+        report["links"], base, built_book, _HtmlIds(built_book)
+    )
     assert not broken, f"{doc}: broken internal links:\n" + "\n".join(broken)
 
 
 @pytest.mark.parametrize("doc", chapter_files())
 def test_each_explorer_follows_a_plain_figure_of_its_default_state(built_book, doc):
     """Without JavaScript an explorer is blank, so a static figure must come before it."""
-    soup = BeautifulSoup((built_book / f"{doc}.html").read_text(encoding="utf-8"), "html.parser")
+    soup = BeautifulSoup(
+        (built_book / f"{doc}.html").read_text(encoding="utf-8"), "html.parser"
+    )
     article = soup.find("article") or soup
     figures_since_last, explorers = 0, 0
     for tag in article.find_all(["img", "script"]):
@@ -242,8 +271,9 @@ def test_each_explorer_follows_a_plain_figure_of_its_default_state(built_book, d
             figures_since_last += 1
         elif tag.get("type") == "application/vnd.jupyter.widget-view+json":
             explorers += 1
-            assert figures_since_last, \
+            assert figures_since_last, (
                 f"{doc}: explorer {explorers} has no plain figure of its default state before it"
+            )
             figures_since_last = 0
 
 
@@ -253,10 +283,14 @@ def test_site_loads_nothing_from_a_cdn(built_book):
     for page in built_book.rglob("*.html"):
         text = page.read_text(encoding="utf-8", errors="replace")
         for tag in re.findall(r"<script\b[^>]*>|<link\b[^>]*>", text):
-            loads = tag.startswith("<script") or re.search(r'rel="(?:stylesheet|preload)"', tag)
+            loads = tag.startswith("<script") or re.search(
+                r'rel="(?:stylesheet|preload)"', tag
+            )
             if loads and re.search(r'\b(?:src|href)="(?:https?:)?//', tag):
                 offenders.add(f"{page.relative_to(built_book)}: {tag[:160]}")
-    assert not offenders, "CDN assets on the site:\n" + "\n".join(sorted(offenders)[:20])
+    assert not offenders, "CDN assets on the site:\n" + "\n".join(
+        sorted(offenders)[:20]
+    )
 
 
 # ------------------------------------------------------------------ live kernel (Voilà)
@@ -279,16 +313,30 @@ def voila_chapter(browser, tmp_path_factory):
     assert notebook.exists(), f"{notebook} missing: run scripts/sync_notebooks.py"
     voila = Path(sys.executable).parent / "voila"
     if not voila.exists():
-        pytest.fail("voila is not installed in this environment (pip install -r requirements.txt)")
+        pytest.fail(
+            "voila is not installed in this environment (pip install -r requirements.txt)"
+        )
     workdir = tmp_path_factory.mktemp("voila")
     (workdir / notebook.name).write_bytes(notebook.read_bytes())
     port = free_port()
     log = ROOT / "_build" / "voila.log"
     log.parent.mkdir(exist_ok=True)
-    cmd = [str(voila), notebook.name, f"--port={port}", "--no-browser", "--Voila.ip=127.0.0.1"]
+    cmd = [
+        str(voila),
+        notebook.name,
+        f"--port={port}",
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+    ]
     env = {**os.environ, "MPLBACKEND": "agg"}
-    with running_process(cmd, url=f"http://127.0.0.1:{port}/voila/static/voila.js",
-                         cwd=workdir, env=env, log=log, timeout=90):
+    with running_process(
+        cmd,
+        url=f"http://127.0.0.1:{port}/voila/static/voila.js",
+        cwd=workdir,
+        env=env,
+        log=log,
+        timeout=90,
+    ):
         yield f"http://127.0.0.1:{port}/"
 
 
@@ -306,8 +354,11 @@ def test_live_slider_redraws_the_figure_in_voila(browser, voila_chapter):
         explorer = page.locator(".widget-vbox", has=page.locator(".widget-slider")).last
         image = explorer.locator("img.widget-image")
         image.wait_for(state="visible", timeout=120_000)
-        page.wait_for_function("(img) => img.complete && img.naturalWidth > 0",
-                               arg=image.element_handle(), timeout=60_000)
+        page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth > 0",
+            arg=image.element_handle(),
+            timeout=60_000,
+        )
         before, src_before = image.evaluate(FIGURE_HASH_JS), image.get_attribute("src")
         slider = explorer.locator(".widget-slider", has_text="learning rate")
         readout_before = slider.locator(".widget-readout").inner_text()
@@ -317,7 +368,9 @@ def test_live_slider_redraws_the_figure_in_voila(browser, voila_chapter):
         handle.press("ArrowRight")
         page.wait_for_function(
             "([img, src]) => img.src !== src && img.complete && img.naturalWidth > 0",
-            arg=[image.element_handle(), src_before], timeout=60_000)
+            arg=[image.element_handle(), src_before],
+            timeout=60_000,
+        )
         round_trip = time.monotonic() - started
         after = image.evaluate(FIGURE_HASH_JS)
         readout_after = slider.locator(".widget-readout").inner_text()
@@ -327,5 +380,7 @@ def test_live_slider_redraws_the_figure_in_voila(browser, voila_chapter):
         context.close()
     assert readout_after != readout_before, "the slider did not move"
     assert after != before, "the kernel answered but the figure is the same"
-    print(f"live slider round trip: {round_trip * 1000:.0f} ms "
-          f"(lr {readout_before} -> {readout_after})")
+    print(
+        f"live slider round trip: {round_trip * 1000:.0f} ms "
+        f"(lr {readout_before} -> {readout_after})"
+    )

@@ -27,8 +27,16 @@ def test_vanilla_state_shapes_and_stationary_band():
     assert state["stationary_sd"] == pytest.approx((0.2 * 4 / (2 * 1.8)) ** 0.5)
 
 
-@pytest.mark.parametrize("name, value", [("batch_size", 0), ("lr", 2.0), ("lr", 0.0),
-                                         ("sigma", 0.0), ("beta0", float("nan"))])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("batch_size", 0),
+        ("lr", 2.0),
+        ("lr", 0.0),
+        ("sigma", 0.0),
+        ("beta0", float("nan")),
+    ],
+)
 def test_vanilla_state_rejects_out_of_range_values(name, value):
     with pytest.raises(ValueError, match=name):
         widgets.vanilla_sgd_state(**{name: value})

@@ -1,4 +1,5 @@
-"""Chapter 3: lab.sgd_as_mcmc (temperature, the chain's stationary density against Gibbs) and its explorer."""
+"""Chapter 3: lab.sgd_as_mcmc (temperature, the chain's stationary density against
+Gibbs) and its explorer."""
 
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ def test_stationary_density_rejects_a_grid_coarser_than_the_noise():
     from lab.problems import DoubleWell1D
 
     with pytest.raises(ValueError, match="grid"):
-        sgd_as_mcmc.sgd_stationary_density(DoubleWell1D(), 0.005, 1, np.linspace(-2, 2, 50))
+        sgd_as_mcmc.sgd_stationary_density(
+            DoubleWell1D(), 0.005, 1, np.linspace(-2, 2, 50)
+        )
 
 
 def test_hot_double_well_runs_match_the_exact_stationary_density():
@@ -39,7 +42,10 @@ def test_hot_double_well_runs_match_the_exact_stationary_density():
     exact = sgd_as_mcmc.sgd_stationary_density(prob, lr, 1, x)
     p_exact = exact[x < 0].sum() * (x[1] - x[0])
     # Independent runs: a binomial proportion, 5 standard errors.
-    assert abs((final < 0).double().mean().item() - p_exact) <= 5 * (p_exact * (1 - p_exact) / chains) ** 0.5
+    assert (
+        abs((final < 0).double().mean().item() - p_exact)
+        <= 5 * (p_exact * (1 - p_exact) / chains) ** 0.5
+    )
 
 
 def test_distance_to_gibbs_shrinks_linearly_with_the_learning_rate():
@@ -51,7 +57,13 @@ def test_distance_to_gibbs_shrinks_linearly_with_the_learning_rate():
 
     def tv(lr):
         exact = sgd_as_mcmc.sgd_stationary_density(prob, lr, 1, x)
-        return 0.5 * np.abs(exact - prob.gibbs_density(x, sgd_as_mcmc.temperature(lr, 4.0, 1))).sum() * dx
+        return (
+            0.5
+            * np.abs(
+                exact - prob.gibbs_density(x, sgd_as_mcmc.temperature(lr, 4.0, 1))
+            ).sum()
+            * dx
+        )
 
     # First-order accuracy: halving η halves the distance (within 10%).
     assert tv(0.01) / tv(0.005) == pytest.approx(2.0, rel=0.1)

@@ -17,32 +17,60 @@ from lab.widgets.running_averages import running_averages_state, schedule_moment
 
 
 def _schedule(N, T, correction):
-    return [running_averages.running_average_weight(t, N, correction) for t in range(1, T + 1)]
+    return [
+        running_averages.running_average_weight(t, N, correction)
+        for t in range(1, T + 1)
+    ]
 
 
 @settings(max_examples=30, deadline=None)
-@given(N=st.integers(1, 60), T=st.integers(1, 80), sigma=st.floats(0.0, 3.0),
-       correction=st.sampled_from(running_averages.CORRECTIONS))
-def test_schedule_moments_mean_is_the_average_of_the_mean_signal(N, T, sigma, correction):
+@given(
+    N=st.integers(1, 60),
+    T=st.integers(1, 80),
+    sigma=st.floats(0.0, 3.0),
+    correction=st.sampled_from(running_averages.CORRECTIONS),
+)
+def test_schedule_moments_mean_is_the_average_of_the_mean_signal(
+    N, T, sigma, correction
+):
     # independent reference: lab.running_averages' tensor implementation applied to m_t
     rng = np.random.default_rng(N * 1000 + T)
     m, x = rng.normal(size=T), rng.normal(size=T)
     w = _schedule(N, T, correction)
     mean, var, realised = schedule_moments(w, m, sigma, x)
-    np.testing.assert_allclose(mean, running_averages.weighted_running_average(m, w), rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(realised, running_averages.weighted_running_average(x, w), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        mean, running_averages.weighted_running_average(m, w), rtol=1e-12, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        realised,
+        running_averages.weighted_running_average(x, w),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     # variance = σ² Σ_s c_{t,s}², the squared unrolled weights (computed by averaging unit vectors)
-    coeffs = running_averages.weighted_running_average(np.eye(T), w)  # row t: weights of x_1..x_T in μ̂_t
-    np.testing.assert_allclose(var, sigma**2 * (coeffs**2).sum(1), rtol=1e-10, atol=1e-14)
+    coeffs = running_averages.weighted_running_average(
+        np.eye(T), w
+    )  # row t: weights of x_1..x_T in μ̂_t
+    np.testing.assert_allclose(
+        var, sigma**2 * (coeffs**2).sum(1), rtol=1e-10, atol=1e-14
+    )
 
 
 def test_running_average_lags_by_N_minus_1_and_has_variance_sigma2_over_2N_minus_1():
     N, T, chains, v, sigma = 10, 150, 4000, 0.02, 1.0
     gen = lab.generator(11)
     t = torch.arange(1, T + 1, dtype=torch.float64)
-    x = (v * t)[:, None] + sigma * torch.randn(T, chains, generator=gen, dtype=torch.float64)
-    for est, lag, var in [(running_averages.running_average(x, N)[-1], (N - 1) * v, sigma**2 / (2 * N - 1)),
-                          (running_averages.window_average(x, N)[-1], (N - 1) / 2 * v, sigma**2 / N)]:
+    x = (v * t)[:, None] + sigma * torch.randn(
+        T, chains, generator=gen, dtype=torch.float64
+    )
+    for est, lag, var in [
+        (
+            running_averages.running_average(x, N)[-1],
+            (N - 1) * v,
+            sigma**2 / (2 * N - 1),
+        ),
+        (running_averages.window_average(x, N)[-1], (N - 1) / 2 * v, sigma**2 / N),
+    ]:
         # 5 standard errors of a mean, and of a Gaussian sample variance, over independent chains
         assert abs(v * T - est.mean().item() - lag) <= 5 * math.sqrt(var / chains)
         assert abs(est.var().item() - var) <= simulate.variance_tolerance(var, chains)
@@ -51,8 +79,12 @@ def test_running_average_lags_by_N_minus_1_and_has_variance_sigma2_over_2N_minus
 def test_matched_running_average_has_the_window_averages_lag_and_variance():
     for N in [3, 5, 21, 101]:
         Np = (N + 1) / 2
-        lag_ema = sum(k * running_averages.ema_weights(Np, 4000)[::-1][k] for k in range(4000))
-        assert lag_ema == pytest.approx((N - 1) / 2, rel=1e-9)  # tail (1-1/N')^4000 negligible
+        lag_ema = sum(
+            k * running_averages.ema_weights(Np, 4000)[::-1][k] for k in range(4000)
+        )
+        assert lag_ema == pytest.approx(
+            (N - 1) / 2, rel=1e-9
+        )  # tail (1-1/N')^4000 negligible
         assert 1 / (2 * Np - 1) == pytest.approx(1 / N, rel=1e-15)
 
 
@@ -84,8 +116,11 @@ def _ratios(N):
 
 def _R_max():
     tau = np.linspace(1e-6, 10, 1_000_001)
-    R = np.where(tau <= 1, tau / 2 / np.tanh(tau / 2),
-                 (1 + np.exp(-tau)) / ((1 - np.exp(-tau)) * (1 + np.exp(-2 * (tau - 1)))))
+    R = np.where(
+        tau <= 1,
+        tau / 2 / np.tanh(tau / 2),
+        (1 + np.exp(-tau)) / ((1 - np.exp(-tau)) * (1 + np.exp(-2 * (tau - 1)))),
+    )
     return R.max(), tau[R.argmax()]
 
 
@@ -93,11 +128,14 @@ def _R_max():
 def test_adam_weights_exceed_min_weights_by_at_most_e_over_e_minus_1(N):
     t, w_ratio, v_ratio, V_adam = _ratios(N)
     assert w_ratio.min() >= 1 - 1e-12
-    assert abs(w_ratio.max() - math.e / (math.e - 1)) <= 1 / N  # O(1/N) from (1-1/N)^N vs 1/e
+    assert (
+        abs(w_ratio.max() - math.e / (math.e - 1)) <= 1 / N
+    )  # O(1/N) from (1-1/N)^N vs 1/e
     assert t[w_ratio.argmax()] == N
     beta = 1 - 1 / N
-    np.testing.assert_allclose(V_adam, (1 - beta) * (1 + beta**t) / ((1 + beta) * (1 - beta**t)),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        V_adam, (1 - beta) * (1 + beta**t) / ((1 + beta) * (1 - beta**t)), rtol=1e-10
+    )
 
 
 @pytest.mark.parametrize("N", [10, 100])
@@ -122,12 +160,24 @@ def test_explorer_steady_state_error_matches_the_proposition():
     v, N = 0.005, 20
     assert s["m"][-1] - s["mean"]["none"][-1] == pytest.approx((N - 1) * v, rel=1e-6)
     assert s["sd"]["none"][-1] == pytest.approx(0.5 / math.sqrt(2 * N - 1), rel=1e-6)
-    for c in ("min", "adam"):  # corrected schedules: unbiased at t = 1 (the first value itself)
+    for c in (
+        "min",
+        "adam",
+    ):  # corrected schedules: unbiased at t = 1 (the first value itself)
         assert s["mean"][c][0] == pytest.approx(s["m"][0])
 
 
-@pytest.mark.parametrize("name, value", [("N", 0), ("N", 2.5), ("sigma", -0.1), ("sigma", 6.0),
-                                         ("drift", 9.0), ("correction", "bogus")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("N", 0),
+        ("N", 2.5),
+        ("sigma", -0.1),
+        ("sigma", 6.0),
+        ("drift", 9.0),
+        ("correction", "bogus"),
+    ],
+)
 def test_averages_state_rejects_out_of_range_values(name, value):
     with pytest.raises(ValueError, match=name):
         running_averages_state(**{name: value})
@@ -135,7 +185,6 @@ def test_averages_state_rejects_out_of_range_values(name, value):
 
 # float64 round-off of a length-T recursion with weights in [0, 1]: a few ulp per step.
 ROUNDOFF = 1e-13
-
 
 
 def _seq(T, shape=(), seed=0):
@@ -157,7 +206,9 @@ def test_min_correction_is_exact_mean_for_t_le_N(N, T, seed):
 def test_cumulative_average_is_the_mean_so_far(T, seed):
     x = _seq(T, (2,), seed)
     mean = np.cumsum(x, axis=0) / np.arange(1, T + 1)[:, None]
-    np.testing.assert_allclose(running_averages.cumulative_average(x), mean, rtol=0, atol=ROUNDOFF * T)
+    np.testing.assert_allclose(
+        running_averages.cumulative_average(x), mean, rtol=0, atol=ROUNDOFF * T
+    )
 
 
 @given(N=st.floats(1, 50), t=st.integers(1, 60), seed=st.integers(0, 10_000))
@@ -177,7 +228,9 @@ def test_ema_weights_are_one_over_N_times_decay(N, t):
     for s0 in {1, t}:
         x = np.zeros(t)
         x[s0 - 1] = 1.0
-        assert running_averages.running_average(x, N)[-1] == pytest.approx(w[s0 - 1], rel=ROUNDOFF * t, abs=0)
+        assert running_averages.running_average(x, N)[-1] == pytest.approx(
+            w[s0 - 1], rel=ROUNDOFF * t, abs=0
+        )
     assert w.sum() == pytest.approx(1 - (1 - 1 / N) ** t, abs=ROUNDOFF * t)
 
 
@@ -197,7 +250,9 @@ def test_expected_running_average_matches_monte_carlo():
     t = np.arange(1, T + 1)
     # Monte Carlo standard error of the mean over chains, from the exact variance: 5 sigma.
     se = np.sqrt(running_averages.running_average_variance(sigma**2, N, t) / chains)
-    assert np.all(np.abs(mean - running_averages.expected_running_average(mu, N, t)) < 5 * se)
+    assert np.all(
+        np.abs(mean - running_averages.expected_running_average(mu, N, t)) < 5 * se
+    )
 
 
 def test_running_average_variance_matches_monte_carlo():
@@ -220,19 +275,28 @@ def test_adam_average_is_published_debiased_ema(N, T, seed):
         m = beta * m + (1 - beta) * x[t - 1]
         want.append(m / (1 - beta**t))
     # Dividing by 1 - beta**t amplifies round-off by up to N/t: relative tolerance.
-    np.testing.assert_allclose(running_averages.adam_average(x, N), np.array(want), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        running_averages.adam_average(x, N), np.array(want), rtol=1e-9, atol=1e-12
+    )
 
 
 def test_adam_weights_reach_one_over_N_and_start_at_one():
     N = 10
-    assert running_averages.running_average_weight(1, N, "adam") == pytest.approx(1.0, rel=1e-15)
-    assert running_averages.running_average_weight(10_000, N, "adam") == pytest.approx(1 / N, rel=1e-15)
+    assert running_averages.running_average_weight(1, N, "adam") == pytest.approx(
+        1.0, rel=1e-15
+    )
+    assert running_averages.running_average_weight(10_000, N, "adam") == pytest.approx(
+        1 / N, rel=1e-15
+    )
     assert running_averages.running_average_weight(1, 1, "adam") == 1.0
 
 
 def test_min_and_adam_corrections_remove_the_initial_bias():
     x = np.full(5, 3.0)
-    for avg in (running_averages.corrected_average(x, 100), running_averages.adam_average(x, 100)):
+    for avg in (
+        running_averages.corrected_average(x, 100),
+        running_averages.adam_average(x, 100),
+    ):
         np.testing.assert_allclose(avg, 3.0, rtol=1e-13)
     assert running_averages.running_average(x, 100)[0] == pytest.approx(0.03)
 
@@ -242,7 +306,9 @@ def test_window_average_is_mean_of_last_N(N, T, seed):
     x = _seq(T, (2,), seed)
     got = running_averages.window_average(x, N)
     for t in range(1, T + 1):
-        np.testing.assert_allclose(got[t - 1], x[max(0, t - N):t].mean(axis=0), atol=1e-13)
+        np.testing.assert_allclose(
+            got[t - 1], x[max(0, t - N) : t].mean(axis=0), atol=1e-13
+        )
 
 
 def test_running_average_lags_a_ramp_by_N_minus_1_and_the_window_by_half_that():
@@ -250,9 +316,14 @@ def test_running_average_lags_a_ramp_by_N_minus_1_and_the_window_by_half_that():
     # (N - 1)/2, once the start-up term a N (1 - 1/N)^t (< 1e-10 here) has died out.
     a, N = 1e-3, 50
     t = np.arange(1, 2001, dtype=float)
-    run, win = running_averages.running_average(a * t, N), running_averages.window_average(a * t, N)
+    run, win = (
+        running_averages.running_average(a * t, N),
+        running_averages.window_average(a * t, N),
+    )
     np.testing.assert_allclose(run[1000:], a * (t[1000:] - (N - 1)), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(win[1000:], a * (t[1000:] - (N - 1) / 2), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        win[1000:], a * (t[1000:] - (N - 1) / 2), rtol=0, atol=1e-12
+    )
 
 
 def test_torch_numpy_dim_and_shape_agree():
@@ -262,40 +333,83 @@ def test_torch_numpy_dim_and_shape_agree():
     got = running_averages.corrected_average(xt, 4, dim=1)
     assert isinstance(got, torch.Tensor) and got.shape == xt.shape
     np.testing.assert_array_equal(got.permute(1, 0, 2).numpy(), ref)
-    np.testing.assert_array_equal(running_averages.window_average(xt, 3, dim=-2).permute(1, 0, 2).numpy(),
-                                  running_averages.window_average(x, 3))
+    np.testing.assert_array_equal(
+        running_averages.window_average(xt, 3, dim=-2).permute(1, 0, 2).numpy(),
+        running_averages.window_average(x, 3),
+    )
     x32 = torch.from_numpy(x).float()
     assert running_averages.running_average(x32, 3).dtype == torch.float32
     assert running_averages.running_average(np.arange(4), 2).dtype == np.float64
 
 
-@given(N=st.floats(1, 20), correction=st.sampled_from(running_averages.CORRECTIONS), T=st.integers(1, 25))
+@given(
+    N=st.floats(1, 20),
+    correction=st.sampled_from(running_averages.CORRECTIONS),
+    T=st.integers(1, 25),
+)
 def test_streaming_equals_whole_sequence(N, correction, T):
     x = torch.from_numpy(_seq(T, (3,), 5))
     ra = running_averages.RunningAverage(N, correction)
     stream = torch.stack([ra.update(x[t]).clone() for t in range(T)])
-    weights = [running_averages.running_average_weight(t, N, correction) for t in range(1, T + 1)]
-    torch.testing.assert_close(stream, running_averages.weighted_running_average(x, weights), rtol=0, atol=0)
+    weights = [
+        running_averages.running_average_weight(t, N, correction)
+        for t in range(1, T + 1)
+    ]
+    torch.testing.assert_close(
+        stream, running_averages.weighted_running_average(x, weights), rtol=0, atol=0
+    )
     assert ra.t == T
 
 
 def test_update_average_accepts_per_coordinate_weights():
     avg = torch.tensor([1.0, 1.0, 1.0])
-    running_averages.update_average_(avg, torch.tensor([3.0, 3.0, 3.0]), torch.tensor([0.0, 0.5, 1.0]))
+    running_averages.update_average_(
+        avg, torch.tensor([3.0, 3.0, 3.0]), torch.tensor([0.0, 0.5, 1.0])
+    )
     assert avg.tolist() == [1.0, 2.0, 3.0]
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: running_averages.running_average(np.ones(3), 0.5), r"N must be in \[1.0, inf\], got 0.5"),
-    (lambda: running_averages.corrected_average(np.ones(3), -1), r"N must be in \[1.0, inf\]"),
-    (lambda: running_averages.window_average(np.ones(3), 1.5), "N must be an integer >= 1"),
-    (lambda: running_averages.running_average(np.ones(3), 2, dim=1), "dim must be in"),
-    (lambda: running_averages.running_average(np.float64(1.0), 2), "at least one dimension"),
-    (lambda: running_averages.weighted_running_average(np.ones(3), [0.5, 0.5]), "one entry per step"),
-    (lambda: running_averages.weighted_running_average(np.ones(2), [0.5, 1.5]), r"in \[0, 1\]"),
-    (lambda: running_averages.running_average_weight(0, 2), "t must be an integer >= 1"),
-    (lambda: running_averages.RunningAverage(2, "median"), "correction must be one of"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (
+            lambda: running_averages.running_average(np.ones(3), 0.5),
+            r"N must be in \[1.0, inf\], got 0.5",
+        ),
+        (
+            lambda: running_averages.corrected_average(np.ones(3), -1),
+            r"N must be in \[1.0, inf\]",
+        ),
+        (
+            lambda: running_averages.window_average(np.ones(3), 1.5),
+            "N must be an integer >= 1",
+        ),
+        (
+            lambda: running_averages.running_average(np.ones(3), 2, dim=1),
+            "dim must be in",
+        ),
+        (
+            lambda: running_averages.running_average(np.float64(1.0), 2),
+            "at least one dimension",
+        ),
+        (
+            lambda: running_averages.weighted_running_average(np.ones(3), [0.5, 0.5]),
+            "one entry per step",
+        ),
+        (
+            lambda: running_averages.weighted_running_average(np.ones(2), [0.5, 1.5]),
+            r"in \[0, 1\]",
+        ),
+        (
+            lambda: running_averages.running_average_weight(0, 2),
+            "t must be an integer >= 1",
+        ),
+        (
+            lambda: running_averages.RunningAverage(2, "median"),
+            "correction must be one of",
+        ),
+    ],
+)
 def test_bad_arguments_raise_value_error_naming_them(call, match):
     with pytest.raises(ValueError, match=match):
         call()
@@ -305,7 +419,10 @@ def test_bad_arguments_raise_value_error_naming_them(call, match):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_matches_cpu():
     x = torch.from_numpy(_seq(20, (4,), 7))
-    for f in (lambda y: running_averages.corrected_average(y, 5), lambda y: running_averages.window_average(y, 5)):
+    for f in (
+        lambda y: running_averages.corrected_average(y, 5),
+        lambda y: running_averages.window_average(y, 5),
+    ):
         got = f(x.cuda())
         assert got.is_cuda
         torch.testing.assert_close(got.cpu(), f(x), rtol=1e-12, atol=1e-12)

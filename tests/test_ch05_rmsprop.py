@@ -17,9 +17,16 @@ from lab.widgets.rmsprop import rmsprop_state
 
 def test_run_nqm_with_rmsprop_equals_a_plain_loop_on_the_same_draws():
     problem = problems.scaled_nqm(100, dim=5, sigma=0.7, power=0.5)
-    run = simulate.run_nqm(problem, lambda ps: optim.RMSProp(ps, lr=0.02, N_s=30, eps=1e-8),
-                           40, 6, lab.generator(5), batch_size=4, phi0=1.0,
-                           observe=rmsprop.rmsprop_moments)
+    run = simulate.run_nqm(
+        problem,
+        lambda ps: optim.RMSProp(ps, lr=0.02, N_s=30, eps=1e-8),
+        40,
+        6,
+        lab.generator(5),
+        batch_size=4,
+        phi0=1.0,
+        observe=rmsprop.rmsprop_moments,
+    )
     run = {k: run[k].mean(1) for k in ("phi_sq", "s")}
     Phi = torch.ones(6, 5, dtype=torch.float64)
     opt = optim.RMSProp([Phi], lr=0.02, N_s=30, eps=1e-8, impl="reference")
@@ -28,7 +35,9 @@ def test_run_nqm_with_rmsprop_equals_a_plain_loop_on_the_same_draws():
         Phi.grad = problem.stochastic_gradient(Phi, 4, gen)
         opt.step()
     np.testing.assert_allclose(run["phi_sq"][-1], (Phi**2).mean(0).numpy(), rtol=1e-12)
-    np.testing.assert_allclose(run["s"][-1], opt.state[Phi]["s"].mean(0).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(
+        run["s"][-1], opt.state[Phi]["s"].mean(0).numpy(), rtol=1e-12
+    )
 
 
 def test_sgd_nqm_second_moments_match_a_direct_recursion():
@@ -41,8 +50,11 @@ def test_sgd_nqm_second_moments_match_a_direct_recursion():
             np.testing.assert_allclose(exact[k, t], m, rtol=1e-12)
             m = (1 - lr * h) ** 2 * m + lr**2 * v
     times = [0, 7, 25]
-    np.testing.assert_allclose(rmsprop.sgd_nqm_second_moments(problem, 0.3, 3, 1.5, 0, times=times),
-                               exact[0, times], rtol=1e-12)
+    np.testing.assert_allclose(
+        rmsprop.sgd_nqm_second_moments(problem, 0.3, 3, 1.5, 0, times=times),
+        exact[0, times],
+        rtol=1e-12,
+    )
 
 
 def test_sgd_nqm_second_moments_matches_simulated_sgd():
@@ -53,7 +65,9 @@ def test_sgd_nqm_second_moments_matches_simulated_sgd():
     for _ in range(T):
         Phi.grad = problem.stochastic_gradient(Phi, B, gen)
         opt.step()
-    exact = rmsprop.sgd_nqm_second_moments(problem, lr, B, 1.0, T)[-1]  # E Φ² = m² + var
+    exact = rmsprop.sgd_nqm_second_moments(problem, lr, B, 1.0, T)[
+        -1
+    ]  # E Φ² = m² + var
     m_t = (1 - lr * problem.h.numpy()) ** T
     var = exact - m_t**2
     # Φ_T Gaussian: Var Φ² = 2 var² + 4 m² var; 5 standard errors of a mean over chains
@@ -71,10 +85,18 @@ def test_s_tracks_g2_plus_sigma2_over_B(B):
         Phi.grad = problem.stochastic_gradient(Phi, B, gen)
         opt.step()
     g = h * phi0
-    exact = running_averages.expected_running_average(rmsprop.second_moment(g, sigma, B), N_s, T)
-    sd = math.sqrt(running_averages.running_average_variance(rmsprop.second_moment_variance(g, sigma, B), N_s, T))
+    exact = running_averages.expected_running_average(
+        rmsprop.second_moment(g, sigma, B), N_s, T
+    )
+    sd = math.sqrt(
+        running_averages.running_average_variance(
+            rmsprop.second_moment_variance(g, sigma, B), N_s, T
+        )
+    )
     measured = opt.state[Phi]["s"].mean().item()
-    assert abs(measured - exact) <= 5 * sd / math.sqrt(chains)  # 5 s.e. over independent chains
+    assert abs(measured - exact) <= 5 * sd / math.sqrt(
+        chains
+    )  # 5 s.e. over independent chains
     if B > 1:  # the lecture's g² + σ² is far outside the tolerance
         assert abs(measured - (g**2 + sigma**2)) > 50 * sd / math.sqrt(chains)
 
@@ -86,8 +108,9 @@ def test_second_moment_variance_is_that_of_a_squared_gaussian():
     exact = rmsprop.second_moment_variance(g, sigma, B)
     # the sample variance of ĝ² has relative s.e. ≈ √(κ₄/n); κ₄ (kurtosis of ĝ²) < 20 here
     assert x.var().item() == pytest.approx(exact, rel=5 * math.sqrt(20 / 400_000))
-    assert x.mean().item() == pytest.approx(rmsprop.second_moment(g, sigma, B),
-                                            abs=5 * math.sqrt(exact / 400_000))
+    assert x.mean().item() == pytest.approx(
+        rmsprop.second_moment(g, sigma, B), abs=5 * math.sqrt(exact / 400_000)
+    )
 
 
 def test_signal_to_noise_at_sgd_stationarity_is_eta_h_over_2_minus_eta_h():
@@ -99,7 +122,9 @@ def test_signal_to_noise_at_sgd_stationarity_is_eta_h_over_2_minus_eta_h():
     for _ in range(int(10 / (lr * hs.min()))):
         Phi.grad = problem.stochastic_gradient(Phi, B, gen)
         opt.step()
-    measured = (problem.gradient(Phi) ** 2).mean(0).numpy() / problem.gradient_variance(B).numpy()
+    measured = (problem.gradient(Phi) ** 2).mean(0).numpy() / problem.gradient_variance(
+        B
+    ).numpy()
     predicted = rmsprop.sgd_stationary_snr(lr, hs)
     assert np.all(np.abs(measured - predicted) <= 5 * math.sqrt(2 / chains) * predicted)
 
@@ -123,12 +148,22 @@ def test_rmsprop_is_invariant_to_per_coordinate_gradient_scale_and_sgd_is_not():
     scaled = problems.scaled_nqm(1000, dim=6, sigma=1.0, power=1.0)
     runs = {}
     for name, problem in [("base", base), ("scaled", scaled)]:
-        out = simulate.run_nqm(problem, lambda ps: optim.RMSProp(ps, lr=0.01, N_s=100, eps=0.0),
-                               100, 3, lab.generator(3), phi0=1.0,
-                               observe=rmsprop.rmsprop_moments)
+        out = simulate.run_nqm(
+            problem,
+            lambda ps: optim.RMSProp(ps, lr=0.01, N_s=100, eps=0.0),
+            100,
+            3,
+            lab.generator(3),
+            phi0=1.0,
+            observe=rmsprop.rmsprop_moments,
+        )
         runs[name] = out["phi_sq"].mean(1)
-    np.testing.assert_allclose(runs["base"], runs["scaled"], rtol=1e-10)  # float64 round-off
-    sgd = [rmsprop.sgd_nqm_second_moments(p, 0.01, 1, 1.0, 100)[-1] for p in (base, scaled)]
+    np.testing.assert_allclose(
+        runs["base"], runs["scaled"], rtol=1e-10
+    )  # float64 round-off
+    sgd = [
+        rmsprop.sgd_nqm_second_moments(p, 0.01, 1, 1.0, 100)[-1] for p in (base, scaled)
+    ]
     assert np.abs(sgd[0] - sgd[1]).max() > 0.1
 
 
@@ -138,14 +173,23 @@ def test_speedup_on_units_nqm_grows_in_proportion_to_kappa():
     lrs = np.geomspace(1e-3, 1.99, 120)
     per_kappa = []
     for kappa in [10, 100]:
-        worst = rmsprop.sgd_nqm_second_moments(problems.scaled_nqm(kappa), lrs, B, 1.0, 0,
-                                               times=times).max(-1)
-        per_kappa.append(min(rmsprop.steps_to_reach(c, target, times) for c in worst) / kappa)
+        worst = rmsprop.sgd_nqm_second_moments(
+            problems.scaled_nqm(kappa), lrs, B, 1.0, 0, times=times
+        ).max(-1)
+        per_kappa.append(
+            min(rmsprop.steps_to_reach(c, target, times) for c in worst) / kappa
+        )
     assert per_kappa[1] / per_kappa[0] == pytest.approx(1.0, abs=0.05)  # time ∝ κ
-    r = simulate.run_nqm(problems.scaled_nqm(10),
-                         lambda ps: optim.RMSProp(ps, lr=0.01, N_s=100, eps=0.0), 600, 100,
-                         lab.generator(0), batch_size=B, phi0=1.0,
-                         observe=rmsprop.rmsprop_moments)
+    r = simulate.run_nqm(
+        problems.scaled_nqm(10),
+        lambda ps: optim.RMSProp(ps, lr=0.01, N_s=100, eps=0.0),
+        600,
+        100,
+        lab.generator(0),
+        batch_size=B,
+        phi0=1.0,
+        observe=rmsprop.rmsprop_moments,
+    )
     c, se = simulate.mean_and_se(r["phi_sq"])
     T_hi = rmsprop.steps_to_reach((c + 5 * se).max(-1), target)  # 5 s.e. upper bracket
     assert T_hi < 600
@@ -155,9 +199,12 @@ def test_speedup_on_units_nqm_grows_in_proportion_to_kappa():
 
 def test_rmsprop_beats_sgd_on_badly_scaled_digits():
     from lab.train import load_digits, make_model, train
+
     torch.set_num_threads(1)
     data = load_digits()
-    c = torch.logspace(-1, 1, 64)[torch.randperm(64, generator=torch.Generator().manual_seed(0))]
+    c = torch.logspace(-1, 1, 64)[
+        torch.randperm(64, generator=torch.Generator().manual_seed(0))
+    ]
     bad = dataclasses.replace(data, X_train=data.X_train * c, X_test=data.X_test * c)
 
     def best(make, lrs, seed):
@@ -165,8 +212,17 @@ def test_rmsprop_beats_sgd_on_badly_scaled_digits():
         for lr in lrs:
             model = make_model(0, lab.generator(seed))
             try:
-                out.append(train(model, make(model.parameters(), lr), bad, 150, 16,
-                                 lab.generator(200 + seed), eval_every=150)["train_loss"][-1])
+                out.append(
+                    train(
+                        model,
+                        make(model.parameters(), lr),
+                        bad,
+                        150,
+                        16,
+                        lab.generator(200 + seed),
+                        eval_every=150,
+                    )["train_loss"][-1]
+                )
             except FloatingPointError:
                 out.append(math.inf)
         return min(out)
@@ -181,6 +237,12 @@ def test_rmsprop_state_matches_closed_forms_and_validates():
     s = rmsprop_state(kappa=1, steps=50, chains=8)
     assert s["sgd_worst"][0] == pytest.approx(1.0)
     assert s["rms_worst"].shape == s["t"].shape == (51,)
-    for name, value in [("lr", 1.0), ("N_s", 0.5), ("batch_size", 0), ("kappa", 0.5), ("power", 3.0)]:
+    for name, value in [
+        ("lr", 1.0),
+        ("N_s", 0.5),
+        ("batch_size", 0),
+        ("kappa", 0.5),
+        ("power", 3.0),
+    ]:
         with pytest.raises(ValueError, match=name):
             rmsprop_state(**{name: value})

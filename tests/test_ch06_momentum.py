@@ -53,7 +53,9 @@ def test_noise_free_rate_measured_from_the_exact_loss():
     loss, _ = momentum.momentum_nqm_loss(best["lr"], best["N"], h, 0.0, 1.0, T)
     measured = np.exp((np.log(loss[T]) - np.log(loss[T // 2])) / (T - T // 2) / 2)
     # a t^2 rho^{2t} worst case biases the slope by at most 4 ln 2 / T
-    assert abs(measured - best["rate"]) <= best["rate"] * (np.exp(2 * np.log(2) / T) - 1)
+    assert abs(measured - best["rate"]) <= best["rate"] * (
+        np.exp(2 * np.log(2) / T) - 1
+    )
 
 
 def test_exact_nqm_loss_matches_monte_carlo_of_lab_optim_momentum():
@@ -61,8 +63,14 @@ def test_exact_nqm_loss_matches_monte_carlo_of_lab_optim_momentum():
     sigma = np.array([0.3, 1.0, 0.5])
     problem = NoisyQuadratic(h=h, sigma=sigma)
     lr, N, T, chains = 0.2, 5.0, 60, 2000
-    run = simulate.run_nqm(problem, lambda p: optim.Momentum(p, lr=lr, N=N), T, chains,
-                           lab.generator(3), phi0=1.0)
+    run = simulate.run_nqm(
+        problem,
+        lambda p: optim.Momentum(p, lr=lr, N=N),
+        T,
+        chains,
+        lab.generator(3),
+        phi0=1.0,
+    )
     loss, loss_se = simulate.mean_and_se(run["loss"])
     exact, diverged = momentum.momentum_nqm_loss(lr, N, h, sigma**2, 1.0, T)
     assert not diverged
@@ -71,7 +79,9 @@ def test_exact_nqm_loss_matches_monte_carlo_of_lab_optim_momentum():
 
 
 def test_exact_nqm_loss_flags_divergence_and_stays_finite():
-    loss, diverged = momentum.momentum_nqm_loss(np.array([0.1, 10.0]), 10.0, [1.0], 0.1, 1.0, 400)
+    loss, diverged = momentum.momentum_nqm_loss(
+        np.array([0.1, 10.0]), 10.0, [1.0], 0.1, 1.0, 400
+    )
     assert diverged.tolist() == [False, True]
     assert np.all(np.isfinite(loss))
 
@@ -90,15 +100,27 @@ def test_exact_nqm_loss_tends_to_the_derivations_stationary_variance():
 def test_fixed_eta_prime_keeps_noise_floor_fixed_eta_multiplies_it(N):
     problem = NoisyQuadratic(h=[1.0], sigma=[1.0])
     chains, steps, lr = 4000, 300, 0.1
-    for make, eta in [(lambda p: optim.AveragedMomentum(p, lr=lr, N=N), lr / N),
-                      (lambda p: optim.Momentum(p, lr=lr, N=N), lr)]:
-        run = simulate.run_nqm(problem, make, steps, chains, lab.generator(int(N)),
-                               observe=simulate.at_steps([steps], lambda t, p, o: {"phi": p}))
+    for make, eta in [
+        (lambda p: optim.AveragedMomentum(p, lr=lr, N=N), lr / N),
+        (lambda p: optim.Momentum(p, lr=lr, N=N), lr),
+    ]:
+        run = simulate.run_nqm(
+            problem,
+            make,
+            steps,
+            chains,
+            lab.generator(int(N)),
+            observe=simulate.at_steps([steps], lambda t, p, o: {"phi": p}),
+        )
         measured = float(np.var(run["phi"][-1, :, 0], ddof=1))
         predicted = float(momentum.momentum_stationary_variance(eta, N, 1.0, 1.0))
-        assert abs(measured - predicted) <= simulate.variance_tolerance(predicted, chains)
+        assert abs(measured - predicted) <= simulate.variance_tolerance(
+            predicted, chains
+        )
     sgd = lr / (2 - lr)
-    assert momentum.momentum_stationary_variance(lr / N, N, 1.0, 1.0) == pytest.approx(sgd, rel=0.06)
+    assert momentum.momentum_stationary_variance(lr / N, N, 1.0, 1.0) == pytest.approx(
+        sgd, rel=0.06
+    )
     assert momentum.momentum_stationary_variance(lr, N, 1.0, 1.0) / sgd > 0.9 * N
 
 
@@ -106,11 +128,20 @@ def test_momentum_and_averaged_momentum_are_the_same_algorithm_on_digits():
     torch.set_num_threads(1)
     data = train.load_digits(dtype=torch.float64)
     weights = []
-    for make in (lambda p: optim.Momentum(p, lr=0.01, N=10.0),
-                 lambda p: optim.AveragedMomentum(p, lr=0.1, N=10.0)):
+    for make in (
+        lambda p: optim.Momentum(p, lr=0.01, N=10.0),
+        lambda p: optim.AveragedMomentum(p, lr=0.1, N=10.0),
+    ):
         model = train.make_model(8, generator=lab.generator(0), dtype=torch.float64)
-        train.train(model, make(model.parameters()), data, steps=40, batch_size=16,
-                    generator=lab.generator(1), eval_every=40)
+        train.train(
+            model,
+            make(model.parameters()),
+            data,
+            steps=40,
+            batch_size=16,
+            generator=lab.generator(1),
+            eval_every=40,
+        )
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert (weights[0] - weights[1]).abs().max() < 1e-9  # float64 round-off
 
@@ -121,8 +152,9 @@ def test_nqm_best_eta_prime_is_independent_of_N_only_with_noise():
     grid = np.geomspace(0.01, 100, 33)
     spreads = {}
     for noise in (0.0, 0.01):
-        loss, div = momentum.momentum_nqm_loss(grid[None] / Ns[:, None], Ns[:, None], h,
-                                               noise * h, 1.0, 300)
+        loss, div = momentum.momentum_nqm_loss(
+            grid[None] / Ns[:, None], Ns[:, None], h, noise * h, 1.0, 300
+        )
         best, _ = train.best_per_row(np.where(div, np.inf, loss[..., -1]), grid)
         spreads[noise] = best.max() / best.min()
     step = grid[1] / grid[0]
@@ -136,9 +168,12 @@ def test_digits_best_eta_prime_stays_put_while_best_eta_falls_like_one_over_N():
     data = train.load_digits()
     Ns = [1.0, 10.0]
     grid = np.geomspace(0.03, 3.0, 5)
-    configs = [dict(optimizer="AveragedMomentum", lr=float(l), N=N) for N in Ns for l in grid]
-    r = train.digits_sweep(configs, data, steps=150, batch_size=8, hidden=0, seed=0,
-                              average_last=30)
+    configs = [
+        dict(optimizer="AveragedMomentum", lr=float(x), N=N) for N in Ns for x in grid
+    ]
+    r = train.digits_sweep(
+        configs, data, steps=150, batch_size=8, hidden=0, seed=0, average_last=30
+    )
     final = r["final_loss"].reshape(2, 5)
     best, _ = train.best_per_row(final, grid)
     step = grid[1] / grid[0]
@@ -155,14 +190,26 @@ def test_digits_sweep_matches_single_runs_of_lab_train():
     """The batched sweep is an independent re-implementation of lab.train's loop."""
     torch.set_num_threads(1)
     data = train.load_digits(dtype=torch.float32)
-    configs = [dict(optimizer="Momentum", lr=0.05, N=3.0), dict(optimizer="SGD", lr=0.2)]
-    r = train.digits_sweep(configs, data, steps=30, batch_size=8, hidden=0, seed=4,
-                              average_last=1)
-    for k, make in enumerate([lambda p: optim.Momentum(p, lr=0.05, N=3.0),
-                              lambda p: optim.SGD(p, lr=0.2)]):
+    configs = [
+        dict(optimizer="Momentum", lr=0.05, N=3.0),
+        dict(optimizer="SGD", lr=0.2),
+    ]
+    r = train.digits_sweep(
+        configs, data, steps=30, batch_size=8, hidden=0, seed=4, average_last=1
+    )
+    for k, make in enumerate(
+        [lambda p: optim.Momentum(p, lr=0.05, N=3.0), lambda p: optim.SGD(p, lr=0.2)]
+    ):
         model = train.make_model(0, generator=torch.Generator().manual_seed(4))
-        hist = train.train(model, make(model.parameters()), data, steps=30, batch_size=8,
-                           generator=torch.Generator().manual_seed(4), eval_every=30)
+        hist = train.train(
+            model,
+            make(model.parameters()),
+            data,
+            steps=30,
+            batch_size=8,
+            generator=torch.Generator().manual_seed(4),
+            eval_every=30,
+        )
         # float32, batched einsum vs nn.Linear: a few ulps per step
         assert r["curve"][k, -1] == pytest.approx(hist["train_loss"][-1], rel=1e-4)
 
@@ -174,15 +221,22 @@ def test_best_per_row_ignores_diverged_runs_and_rejects_all_diverged():
         train.best_per_row(np.array([[np.inf, np.inf]]), np.array([1, 2]))
 
 
-@pytest.mark.parametrize("kwargs, name", [({"lr": -1.0, "N": 2, "h": 1}, "lr"),
-                                          ({"lr": 1.0, "N": 0.5, "h": 1}, "N"),
-                                          ({"lr": 1.0, "N": 2, "h": 0.0}, "h")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"lr": -1.0, "N": 2, "h": 1}, "lr"),
+        ({"lr": 1.0, "N": 0.5, "h": 1}, "N"),
+        ({"lr": 1.0, "N": 2, "h": 0.0}, "h"),
+    ],
+)
 def test_heavy_ball_rate_rejects_bad_input(kwargs, name):
     with pytest.raises(ValueError, match=name):
         momentum.heavy_ball_rate(**kwargs)
 
 
-@pytest.mark.parametrize("name, value", [("N", 0.5), ("lr", 0.0), ("hold", "x"), ("noise", -1.0)])
+@pytest.mark.parametrize(
+    "name, value", [("N", 0.5), ("lr", 0.0), ("hold", "x"), ("noise", -1.0)]
+)
 def test_momentum_state_rejects_out_of_range_values(name, value):
     with pytest.raises(ValueError, match=name):
         momentum_state(**{name: value})

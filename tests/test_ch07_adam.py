@@ -14,16 +14,22 @@ from lab.widgets import adam_state
 
 @pytest.mark.parametrize("correction", ["none", "min", "adam"])
 @pytest.mark.parametrize("N_g, N_s", [(10, 1000), (100, 1000), (3, 50)])
-def test_constant_gradient_steps_of_lab_optim_adam_match_the_closed_form(correction, N_g, N_s):
+def test_constant_gradient_steps_of_lab_optim_adam_match_the_closed_form(
+    correction, N_g, N_s
+):
     Phi = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = optim.Adam([Phi], lr=1.0, N_g=N_g, N_s=N_s, eps=0.0, bias_correction=correction)
+    opt = optim.Adam(
+        [Phi], lr=1.0, N_g=N_g, N_s=N_s, eps=0.0, bias_correction=correction
+    )
     steps = []
     for _ in range(300):
         before = Phi.item()
         Phi.grad = torch.full_like(Phi, -2.5)
         opt.step()
         steps.append(Phi.item() - before)
-    predicted = adam.adam_constant_gradient_step(np.arange(1, 301), N_g, N_s, correction)
+    predicted = adam.adam_constant_gradient_step(
+        np.arange(1, 301), N_g, N_s, correction
+    )
     assert np.allclose(steps, predicted, rtol=1e-9, atol=1e-9)  # float64 round-off
 
 
@@ -33,7 +39,9 @@ def test_uncorrected_first_step_is_sqrt_Ns_over_Ng_for_any_gradient():
     opt = optim.Adam([Phi], lr=0.01, N_g=10, N_s=1000, eps=0.0, bias_correction="none")
     Phi.grad = g
     opt.step()
-    assert torch.allclose(-Phi.detach(), 0.01 * np.sqrt(1000) / 10 * torch.sign(g), rtol=1e-12)
+    assert torch.allclose(
+        -Phi.detach(), 0.01 * np.sqrt(1000) / 10 * torch.sign(g), rtol=1e-12
+    )
 
 
 def test_largest_uncorrected_step_with_default_betas_is_about_6_5_eta_at_t_12():
@@ -45,8 +53,13 @@ def test_largest_uncorrected_step_with_default_betas_is_about_6_5_eta_at_t_12():
 @pytest.mark.parametrize("N", [2, 10, 100, 1000])
 def test_adam_and_min_weights_differ_by_at_most_one_over_one_minus_beta_to_N_at_t_N(N):
     t = np.arange(1, 8 * N)
-    ratio = np.array([running_averages.running_average_weight(int(k), N, "adam")
-                      / running_averages.running_average_weight(int(k), N, "min") for k in t])
+    ratio = np.array(
+        [
+            running_averages.running_average_weight(int(k), N, "adam")
+            / running_averages.running_average_weight(int(k), N, "min")
+            for k in t
+        ]
+    )
     assert ratio.max() == pytest.approx(1 / (1 - (1 - 1 / N) ** N), rel=1e-12)
     assert t[ratio.argmax()] == N
     assert ratio.min() >= 1 - 1e-12
@@ -62,8 +75,15 @@ def test_adam_nqm_simulator_equals_lab_optim_adam():
     r = adam.adam_nqm(h, sd, 1.0, z, 0.05, 10, 100, 1e-8)
     for k, correction in enumerate(["min", "adam", "none"]):
         P = torch.ones(C, d, dtype=torch.float64, requires_grad=True)
-        opt = optim.Adam([P], lr=0.05, N_g=10, N_s=100, eps=1e-8, bias_correction=correction,
-                         impl="reference")
+        opt = optim.Adam(
+            [P],
+            lr=0.05,
+            N_g=10,
+            N_s=100,
+            eps=1e-8,
+            bias_correction=correction,
+            impl="reference",
+        )
         for t in range(T):
             P.grad = torch.as_tensor(h * P.detach().numpy() - sd * z[t])
             opt.step()
@@ -89,8 +109,9 @@ def test_stationary_step_is_eta_g_over_root_g2_plus_sigma2():
     cov = 2 * g_values / (N_g * N_s) / (1 - (1 - 1 / N_g) * (1 - 1 / N_s))
     second = np.abs(0.5 * cov / Es**1.5) + np.abs(0.375 * g_values * var_s / Es**2.5)
     # 5 standard errors (independent runs) plus the dropped second-order terms
-    assert np.all(np.abs(mean - adam.adam_stationary_step(1.0, g_values, 1.0))
-                  <= 5 * se + second)
+    assert np.all(
+        np.abs(mean - adam.adam_stationary_step(1.0, g_values, 1.0)) <= 5 * se + second
+    )
 
 
 def test_eps_turns_tiny_gradients_into_sgd_steps():
@@ -108,18 +129,33 @@ def test_adaptive_methods_beat_sgd_and_momentum_on_the_digits_mlp():
     """Small version of the chapter's comparison: one seed, four learning rates each."""
     torch.set_num_threads(1)
     data = train.load_digits()
-    grids = {"SGD": np.geomspace(0.1, 1.0, 4), "AveragedMomentum": np.geomspace(0.1, 1.0, 4),
-             "RMSProp": np.geomspace(3e-3, 0.03, 4), "Adam": np.geomspace(3e-3, 0.03, 4)}
-    extra = {"SGD": {}, "AveragedMomentum": {"N": 10.0}, "RMSProp": {"N_s": 100.0},
-             "Adam": {"N_g": 10.0, "N_s": 100.0}}
-    configs = [dict(optimizer=k, lr=float(l), **extra[k]) for k, g in grids.items() for l in g]
+    grids = {
+        "SGD": np.geomspace(0.1, 1.0, 4),
+        "AveragedMomentum": np.geomspace(0.1, 1.0, 4),
+        "RMSProp": np.geomspace(3e-3, 0.03, 4),
+        "Adam": np.geomspace(3e-3, 0.03, 4),
+    }
+    extra = {
+        "SGD": {},
+        "AveragedMomentum": {"N": 10.0},
+        "RMSProp": {"N_s": 100.0},
+        "Adam": {"N_g": 10.0, "N_s": 100.0},
+    }
+    configs = [
+        dict(optimizer=k, lr=float(x), **extra[k]) for k, g in grids.items() for x in g
+    ]
     r = train.digits_sweep(configs, data, steps=200, batch_size=32, hidden=32, seed=0)
-    best = np.where(np.isfinite(r["final_loss"]), r["final_loss"], np.inf).reshape(4, 4).min(1)
+    best = (
+        np.where(np.isfinite(r["final_loss"]), r["final_loss"], np.inf)
+        .reshape(4, 4)
+        .min(1)
+    )
     assert min(best[2], best[3]) * 1.5 <= min(best[0], best[1]), best
 
 
-@pytest.mark.parametrize("name, value", [("N_g", 0.5), ("N_s", 0.0), ("lr", 0.0),
-                                         ("bias_correction", "max")])
+@pytest.mark.parametrize(
+    "name, value", [("N_g", 0.5), ("N_s", 0.0), ("lr", 0.0), ("bias_correction", "max")]
+)
 def test_adam_state_rejects_out_of_range_values(name, value):
     with pytest.raises(ValueError, match=name):
         adam_state(**{name: value})

@@ -18,6 +18,7 @@ torch.set_num_threads(1)
 
 # --- η_B = B η_1 ---------------------------------------------------------------------
 
+
 def test_batch_scaling_derivation_claims_hold():
     assert all(derivations.batch_scaling_rules().check().values())
 
@@ -38,7 +39,11 @@ def test_two_steps_minus_one_double_step_is_eta_squared_hessian_times_first_grad
 
 @pytest.mark.parametrize("lr, B", [(0.3, 1), (1.5, 4), (2.5, 2), (0.0, 3)])
 def test_closed_form_second_moment_equals_the_iterated_recursion(lr, B):
-    h, sigma, phi0 = np.array([0.1, 1.0, 0.8]), np.array([0.5, 2.0, 1.0]), np.array([1.0, -2.0, 0.5])
+    h, sigma, phi0 = (
+        np.array([0.1, 1.0, 0.8]),
+        np.array([0.5, 2.0, 1.0]),
+        np.array([1.0, -2.0, 0.5]),
+    )
     m2, out = phi0**2, [phi0**2]
     for _ in range(30):  # E Φ² ← (1 − ηh)² E Φ² + η²σ²/B, one step at a time
         m2 = (1 - lr * h) ** 2 * m2 + lr**2 * sigma**2 / B
@@ -52,10 +57,19 @@ def test_expected_loss_matches_monte_carlo_with_lab_optim_sgd():
     chains, steps = 2000, 30
     record = [0, 10, 30]
     for lr, B in [(0.5, 1), (1.6, 16)]:
-        sim = simulate.run_nqm(problem, lambda ps: optim.SGD(ps, lr=lr), steps, chains,
-                               lab.generator(5), batch_size=B, phi0=1.0,
-                               observe=simulate.at_steps(record, simulate.record_loss(problem)))
-        exact = batch_scaling.nqm_expected_loss(problem, np.ones(problem.dim), lr, B, record)
+        sim = simulate.run_nqm(
+            problem,
+            lambda ps, lr=lr: optim.SGD(ps, lr=lr),
+            steps,
+            chains,
+            lab.generator(5),
+            batch_size=B,
+            phi0=1.0,
+            observe=simulate.at_steps(record, simulate.record_loss(problem)),
+        )
+        exact = batch_scaling.nqm_expected_loss(
+            problem, np.ones(problem.dim), lr, B, record
+        )
         mean, se = simulate.mean_and_se(sim["loss"])
         # 5 Monte Carlo standard errors (plus round-off at t = 0, where the spread is 0)
         assert np.all(np.abs(mean - exact) <= 5 * se + 1e-12), (lr, B)
@@ -96,11 +110,19 @@ def test_linear_scaling_diverges_exactly_beyond_the_critical_batch_size():
     above = batch_scaling.nqm_expected_loss(problem, phi0, 1001 * lr_1, 1001, steps)
     assert below[2] < below[1] < below[0]
     assert above[2] > 1e3 * above[0] and above[2] > 1e3 * below[2]
+
     # Monte Carlo agrees: SGD at B = 1024 > B_crit blows up, at B = 512 it does not
     def final_loss(B):
-        run = simulate.run_nqm(problem, lambda ps: optim.SGD(ps, lr=lr_1 * B), 100, 200,
-                               lab.generator(1), batch_size=B, phi0=phi0,
-                               observe=simulate.at_steps([100], simulate.record_loss(problem)))
+        run = simulate.run_nqm(
+            problem,
+            lambda ps: optim.SGD(ps, lr=lr_1 * B),
+            100,
+            200,
+            lab.generator(1),
+            batch_size=B,
+            phi0=phi0,
+            observe=simulate.at_steps([100], simulate.record_loss(problem)),
+        )
         return run["loss"][-1].mean()
 
     sim = {B: final_loss(B) for B in (512, 1024)}
@@ -120,16 +142,27 @@ def test_digits_linear_scaling_holds_below_and_fails_beyond_the_stability_limit(
     # within a relative η_B h_max / 2 of that at B = 1 while η_B h_max <= 1 (here
     # h_max ≈ 0.7 at initialisation), and the run diverges for η_B well beyond 2/h_max.
     data = train.load_digits()
-    h_max = batch_scaling.hessian_max_eigenvalue(train.make_model(32, lab.generator(100)),
-                                           data.X_train, data.y_train, lab.generator(0))
+    h_max = batch_scaling.hessian_max_eigenvalue(
+        train.make_model(32, lab.generator(100)),
+        data.X_train,
+        data.y_train,
+        lab.generator(0),
+    )
     initial, final = [], {}
     for B in (1, 8, 256):
         runs = []
         for seed in range(2):
             model = train.make_model(32, lab.generator(100 + seed))
             steps = 256 // B if B < 256 else 8
-            h = train.train(model, optim.SGD(model.parameters(), lr=0.02 * B), data, steps, B,
-                            lab.generator(seed), eval_every=10**6)
+            h = train.train(
+                model,
+                optim.SGD(model.parameters(), lr=0.02 * B),
+                data,
+                steps,
+                B,
+                lab.generator(seed),
+                eval_every=10**6,
+            )
             runs.append(h["train_loss"][-1])
             initial.append(h["train_loss"][0])
         final[B] = np.array(runs)
@@ -150,14 +183,20 @@ def test_hessian_max_eigenvalue_matches_the_full_hessian():
 
     H = torch.autograd.functional.hessian(loss, params)
     n_w, n_b = params[0].numel(), params[1].numel()
-    full = torch.cat([torch.cat([H[0][0].reshape(n_w, n_w), H[0][1].reshape(n_w, n_b)], 1),
-                      torch.cat([H[1][0].reshape(n_b, n_w), H[1][1].reshape(n_b, n_b)], 1)], 0)
+    full = torch.cat(
+        [
+            torch.cat([H[0][0].reshape(n_w, n_w), H[0][1].reshape(n_w, n_b)], 1),
+            torch.cat([H[1][0].reshape(n_b, n_w), H[1][1].reshape(n_b, n_b)], 1),
+        ],
+        0,
+    )
     top = torch.linalg.eigvalsh(full)[-1].item()
     lam = batch_scaling.hessian_max_eigenvalue(model, X, y, lab.generator(0), iters=300)
     assert lam == pytest.approx(top, rel=1e-6)
 
 
 # --- N_μ -----------------------------------------------------------------------------
+
 
 def test_scaled_momentum_N_keeps_N_times_B_and_refuses_N_below_one():
     assert batch_scaling.scaled_momentum_N(100, 4) * 4 == 100
@@ -167,19 +206,27 @@ def test_scaled_momentum_N_keeps_N_times_B_and_refuses_N_below_one():
 
 
 @pytest.mark.parametrize("B", [1, 4, 16])
-def test_running_average_of_batch_means_with_N1_over_B_has_variance_sigma2_over_2N1_minus_B(B):
+def test_running_average_of_batch_means_with_N1_over_B_has_variance_sigma2_over_2N1_minus_B(
+    B,
+):
     N_1, sigma, chains, steps = 32, 2.0, 2000, 400
     N_B = batch_scaling.scaled_momentum_N(N_1, B)
-    ghat = sigma * torch.randn((steps, chains, B), generator=lab.generator(B),
-                               dtype=torch.float64).mean(-1)
+    ghat = sigma * torch.randn(
+        (steps, chains, B), generator=lab.generator(B), dtype=torch.float64
+    ).mean(-1)
     mu = running_averages.running_average(ghat, N_B)[-1]
     predicted = sigma**2 / (2 * N_1 - B)
-    assert predicted == pytest.approx(sigma**2 * batch_scaling.running_average_memory(N_B, B)["variance_factor"])
+    assert predicted == pytest.approx(
+        sigma**2 * batch_scaling.running_average_memory(N_B, B)["variance_factor"]
+    )
     # After 400 steps (1 − 1/N_B)^{800} < 1e-10: stationary; 5 s.e. of a sample variance.
-    assert abs(mu.var().item() - predicted) <= lab.simulate.variance_tolerance(predicted, chains)
+    assert abs(mu.var().item() - predicted) <= lab.simulate.variance_tolerance(
+        predicted, chains
+    )
 
 
 # --- N_s -----------------------------------------------------------------------------
+
 
 def test_per_example_gradients_equal_the_softmax_regression_formula():
     data = train.load_digits(dtype=torch.float64)
@@ -188,24 +235,33 @@ def test_per_example_gradients_equal_the_softmax_regression_formula():
     G = batch_scaling.per_example_gradients(model, X, y)
     W, b = model[0].weight, model[0].bias
     p = torch.softmax(X @ W.T + b, dim=1)
-    r = p - torch.nn.functional.one_hot(y, 10).double()          # ∂loss/∂logits
+    r = p - torch.nn.functional.one_hot(y, 10).double()  # ∂loss/∂logits
     by_hand = torch.cat([(r[:, :, None] * X[:, None, :]).reshape(50, -1), r], dim=1)
     torch.testing.assert_close(G, by_hand, rtol=1e-12, atol=1e-14)
     model.zero_grad()
     torch.nn.functional.cross_entropy(model(X), y).backward()
-    torch.testing.assert_close(G.mean(0), torch.cat([W.grad.reshape(-1), b.grad]),
-                               rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(
+        G.mean(0), torch.cat([W.grad.reshape(-1), b.grad]), rtol=1e-12, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("B", [1, 8, 64])
-def test_batch_mean_squares_estimate_g2_plus_var_over_B_per_example_squares_g2_plus_var(B):
+def test_batch_mean_squares_estimate_g2_plus_var_over_B_per_example_squares_g2_plus_var(
+    B,
+):
     gen = torch.Generator().manual_seed(7)
-    G = 0.3 + torch.randn((500, 20), generator=gen, dtype=torch.float64) * torch.linspace(0.5, 2, 20)
+    G = 0.3 + torch.randn(
+        (500, 20), generator=gen, dtype=torch.float64
+    ) * torch.linspace(0.5, 2, 20)
     est = batch_scaling.second_moment_estimates(G, B, 4000, lab.generator(B))
     g2, var = est["g2"], est["var"]
     # 5 Monte Carlo standard errors of the mean over 4000 batches, per coordinate
-    assert torch.all((est["batch_mean_sq"] - (g2 + var / B)).abs() <= 5 * est["batch_mean_sq_se"])
-    assert torch.all((est["per_example_sq"] - (g2 + var)).abs() <= 5 * est["per_example_sq_se"])
+    assert torch.all(
+        (est["batch_mean_sq"] - (g2 + var / B)).abs() <= 5 * est["batch_mean_sq_se"]
+    )
+    assert torch.all(
+        (est["per_example_sq"] - (g2 + var)).abs() <= 5 * est["per_example_sq_se"]
+    )
 
 
 def test_explorer_state_matches_the_closed_form_and_rejects_bad_rates():

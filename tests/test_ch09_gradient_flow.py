@@ -21,7 +21,9 @@ def test_gradient_flow_derivation_claims_hold_symbolically():
 def test_flow_path_matches_the_quadratic_closed_form():
     t = np.linspace(0, 5, 11)
     got = gradient_flow.flow_path(Quadratic1D(mean=0.0), 2.0, 0.7, t)
-    np.testing.assert_allclose(got, 2.0 * np.exp(-0.7 * t), rtol=1e-9)  # DOP853 at rtol 1e-11
+    np.testing.assert_allclose(
+        got, 2.0 * np.exp(-0.7 * t), rtol=1e-9
+    )  # DOP853 at rtol 1e-11
 
 
 @pytest.mark.parametrize("N", [10, 100, 1000])
@@ -37,18 +39,27 @@ def test_euler_error_is_first_order_with_the_predicted_constant(N):
 def test_euler_steps_on_the_double_well_converge_like_one_over_N():
     p = DoubleWell1D()
     ref = gradient_flow.flow_path(p, 0.3, 0.1, [10.0])[0]
-    err = {N: abs(gradient_flow.euler_path(p, 0.3, 0.1, N, 10.0)[-1] - ref) for N in (4, 8, 16, 32)}
+    err = {
+        N: abs(gradient_flow.euler_path(p, 0.3, 0.1, N, 10.0)[-1] - ref)
+        for N in (4, 8, 16, 32)
+    }
     for N in (4, 8, 16):
-        assert err[2 * N] / err[N] == pytest.approx(0.5, abs=0.05)  # O(1/N), next term O(1/N²)
+        assert err[2 * N] / err[N] == pytest.approx(
+            0.5, abs=0.05
+        )  # O(1/N), next term O(1/N²)
 
 
 @pytest.mark.parametrize("limit", ["flow", "langevin"])
 def test_sgd_deviation_variance_matches_the_exact_formula(limit):
     problem = Quadratic1D(mean=0.0, sigma=2.0)
     lr, N, t, B, chains = 0.5, 8, 3.0, 4, 4000
-    _, paths = gradient_flow.sgd_paths(problem, 1.0, lr, N, t, B, chains, lab.generator(3), limit=limit)
+    _, paths = gradient_flow.sgd_paths(
+        problem, 1.0, lr, N, t, B, chains, lab.generator(3), limit=limit
+    )
     v = gradient_flow.quadratic_deviation_variance(lr, 1.0, 2.0, B, N, t, limit=limit)
-    assert abs(paths[-1].var() - v["variance"]) <= simulate.variance_tolerance(v["variance"], chains)
+    assert abs(paths[-1].var() - v["variance"]) <= simulate.variance_tolerance(
+        v["variance"], chains
+    )
     euler = gradient_flow.euler_path(problem, 1.0, lr, N, t)[-1]
     se = math.sqrt(v["variance"] / chains)
     assert abs(paths[-1].mean() - euler) <= 5 * se  # the noise has mean zero
@@ -58,8 +69,12 @@ def test_flow_limit_variance_vanishes_like_one_over_N_below_the_bound():
     for N in [1, 10, 100, 1000]:
         v = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, N, 3.0)
         assert v["variance"] <= v["bound"]
-    v1 = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, 1000, 3.0)["variance"]
-    v2 = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, 2000, 3.0)["variance"]
+    v1 = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, 1000, 3.0)[
+        "variance"
+    ]
+    v2 = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, 2000, 3.0)[
+        "variance"
+    ]
     assert v2 / v1 == pytest.approx(0.5, rel=1e-3)  # exactly 1/N up to O(1/N²)
     # flat direction (h → 0): the bound η²tσ²/(NB) is attained
     flat = gradient_flow.quadratic_deviation_variance(0.5, 1e-9, 2.0, 4, 100, 3.0)
@@ -69,7 +84,9 @@ def test_flow_limit_variance_vanishes_like_one_over_N_below_the_bound():
 def test_langevin_limit_variance_converges_to_ornstein_uhlenbeck():
     errs = []
     for N in [100, 200]:
-        v = gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, N, 3.0, limit="langevin")
+        v = gradient_flow.quadratic_deviation_variance(
+            0.5, 1.0, 2.0, 4, N, 3.0, limit="langevin"
+        )
         errs.append(abs(v["variance"] - v["ou"]))
     assert errs[1] / errs[0] == pytest.approx(0.5, rel=0.02)  # first order in 1/N
     assert errs[1] <= 0.01 * v["ou"]
@@ -97,9 +114,16 @@ def test_exp_loss_flow_loss_converges_while_Phi_does_not():
     assert np.all(np.diff(out["loss"]) < 0) and out["loss"][-1] < 1e-5
     assert np.all(np.diff(out["Phi"]) > 4)  # grows by log(100) per factor 100 in t
     # and it is the flow: Euler steps with a small step land on it
-    euler = gradient_flow.euler_path(type("ExpLoss", (), {"gradient": staticmethod(lambda b: -np.exp(-b))})(),
-                            0.0, 1.0, 100, 50.0)[-1]
-    assert euler == pytest.approx(gradient_flow.exp_loss_flow(0.0, 1.0, 50.0)["Phi"], rel=1e-3)
+    euler = gradient_flow.euler_path(
+        type("ExpLoss", (), {"gradient": staticmethod(lambda b: -np.exp(-b))})(),
+        0.0,
+        1.0,
+        100,
+        50.0,
+    )[-1]
+    assert euler == pytest.approx(
+        gradient_flow.exp_loss_flow(0.0, 1.0, 50.0)["Phi"], rel=1e-3
+    )
 
 
 def test_explorer_state_two_limits_and_bad_input():

@@ -23,6 +23,7 @@ pos = st.floats(0.05, 20.0)
 # Closed forms against sympy and brute force.
 # ---------------------------------------------------------------------------------------
 
+
 @given(B=st.floats(1.0, 1e4), g=pos, s=pos, L=pos)
 def test_bound_lr_is_the_sympy_eta_star_where_positive_else_zero(B, g, s, L):
     d = progress_guarantee()
@@ -30,8 +31,12 @@ def test_bound_lr_is_the_sympy_eta_star_where_positive_else_zero(B, g, s, L):
     eta = d.claims["eta_star_B"].lhs  # sympy's maximiser of the slide's guarantee
     ref = float(eta.subs({sym["B"]: B, sym["ghat"]: g, sym["sighat"]: s, sym["L"]: L}))
     # float64 evaluation of the same three operations: relative 1e-12.
-    assert float(ob.bound_lr(B, g, s, L)) == pytest.approx(max(ref, 0.0), rel=1e-12, abs=1e-15)
-    assert float(ob.bound_lr(B, -g, s, L)) == pytest.approx(max(ref, 0.0), rel=1e-12, abs=1e-15)
+    assert float(ob.bound_lr(B, g, s, L)) == pytest.approx(
+        max(ref, 0.0), rel=1e-12, abs=1e-15
+    )
+    assert float(ob.bound_lr(B, -g, s, L)) == pytest.approx(
+        max(ref, 0.0), rel=1e-12, abs=1e-15
+    )
 
 
 @given(B=st.floats(1.0, 1e4), g=pos, s=pos, L=pos)
@@ -54,7 +59,9 @@ def test_B_star_maximises_guaranteed_progress_per_example_on_a_fine_grid(g, s, L
     assert B[per_example.argmax()] / B_star == pytest.approx(1.0, abs=2e-3)
     assert float(ob.bound_lr(B_star, g, s, L)) == pytest.approx(1 / (2 * L), rel=1e-12)
     # the lecture's eta_B is (B/B*) eta*
-    assert float(ob.lecture_lr_B(3.0, g, s, L)) == pytest.approx(3.0 / B_star / (2 * L), rel=1e-12)
+    assert float(ob.lecture_lr_B(3.0, g, s, L)) == pytest.approx(
+        3.0 / B_star / (2 * L), rel=1e-12
+    )
 
 
 @given(B=st.floats(1.0, 1e4), g=pos, s=pos, L=pos)
@@ -72,13 +79,17 @@ def test_expected_lr_maximises_expected_decrease_and_matches_closed_form(B, g, s
 
 def test_factors_between_the_lecture_and_the_expected_value_analysis():
     g, s, L = 0.7, 3.0, 2.0
-    assert float(ob.bound_batch_size_star(g, s)) / float(ob.noise_scale(g, s)) == pytest.approx(16)
+    assert float(ob.bound_batch_size_star(g, s)) / float(
+        ob.noise_scale(g, s)
+    ) == pytest.approx(16)
     # small-B learning rates: the ratio tends to 32 as B -> 0
     B = 1e-9
     ratio = float(ob.expected_lr(B, g, s, L)) / float(ob.lecture_lr_B(B, g, s, L))
     assert ratio == pytest.approx(32, rel=1e-6)
     B_star = float(ob.bound_batch_size_star(g, s))
-    assert float(ob.expected_lr(B_star, g, s, L)) == pytest.approx(16 / (17 * L), rel=1e-12)
+    assert float(ob.expected_lr(B_star, g, s, L)) == pytest.approx(
+        16 / (17 * L), rel=1e-12
+    )
     # per-example expected progress decreases in B: no finite maximiser
     Bs = np.geomspace(1, 1e6, 200)
     assert np.all(np.diff(ob.expected_decrease(Bs, g, s, L) / Bs) < 0)
@@ -88,19 +99,24 @@ def test_factors_between_the_lecture_and_the_expected_value_analysis():
 # What the guarantee guarantees.
 # ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("g, B", [(1.0, 16), (0.0, 16), (1.0, 2), (2.0, 4)])
 def test_failure_probability_matches_monte_carlo(g, B):
     trials = 20_000
     r = ob.guarantee_trials(g, 1.0, B, 1.0, trials, lab.generator(7))
     exact = ob.guarantee_failure_probability(g, 1.0, B)
     # binomial standard error of the failure fraction; 4 s.e.
-    assert abs((1 - r["holds"].mean()) - exact) <= 4 * math.sqrt(exact * (1 - exact) / trials)
+    assert abs((1 - r["holds"].mean()) - exact) <= 4 * math.sqrt(
+        exact * (1 - exact) / trials
+    )
 
 
 def test_exercise_smallest_batch_with_guarantee_holding_95_percent_is_9():
     p = [ob.guarantee_failure_probability(50.0, 1.0, B) for B in range(2, 12)]
     assert min(B for B, q in zip(range(2, 12), p) if q <= 0.05) == 9
-    assert p[8 - 2] == pytest.approx(0.052, abs=5e-4) and p[9 - 2] == pytest.approx(0.048, abs=5e-4)
+    assert p[8 - 2] == pytest.approx(0.052, abs=5e-4) and p[9 - 2] == pytest.approx(
+        0.048, abs=5e-4
+    )
     assert all(a > b for a, b in zip(p, p[1:]))
 
 
@@ -108,15 +124,21 @@ def test_exercise_predict_values_for_ghat_half_sigma_two():
     assert float(ob.bound_batch_size_star(0.5, 2.0)) == pytest.approx(256)
     assert float(ob.noise_scale(0.5, 2.0)) == pytest.approx(16)
     assert float(ob.expected_lr(256, 0.5, 2.0, 1.0)) == pytest.approx(16 / 17)
+
     # doubling σ̂ quarters the peak guaranteed progress per example ĝ²/(8 L B*)
-    peak = lambda s: optimal_batch_state(sigma_hat=s, B_max=1e7)["per_example_at_B_star"]
+    def peak(s):
+        return optimal_batch_state(sigma_hat=s, B_max=1e7)["per_example_at_B_star"]
+
     assert peak(2.0) / peak(4.0) == pytest.approx(4)
 
 
 def test_failure_probability_tends_to_one_sided_two_sigma_for_large_B():
     from scipy.stats import norm
+
     # t with 10^5 degrees of freedom differs from the normal by O(1/dof) ~ 1e-5
-    assert ob.guarantee_failure_probability(1e3, 1.0, 100_000) == pytest.approx(norm.sf(2), abs=1e-4)
+    assert ob.guarantee_failure_probability(1e3, 1.0, 100_000) == pytest.approx(
+        norm.sf(2), abs=1e-4
+    )
 
 
 @pytest.mark.parametrize("h", [1.0, 0.5, 0.05])
@@ -134,19 +156,28 @@ def test_smaller_curvature_only_adds_slack():
     assert np.all(below["holds"] >= at_L["holds"])
 
 
-@pytest.mark.parametrize("call, name", [
-    (lambda: ob.bound_lr(0.0, 1.0, 1.0, 1.0), "batch_size"),
-    (lambda: ob.bound_lr(4.0, 1.0, -1.0, 1.0), "sigma_hat"),
-    (lambda: ob.bound_lr(4.0, float("nan"), 1.0, 1.0), "g_hat"),
-    (lambda: ob.expected_lr(4.0, 1.0, 1.0, 0.0), "L"),
-    (lambda: ob.lecture_lr_B(4.0, 1.0, 0.0, 1.0), "sigma_hat"),
-    (lambda: ob.guarantee_trials(1.0, 1.0, 1, 1.0, 10, lab.generator(0)), "batch_size"),
-    (lambda: ob.guarantee_trials(1.0, 1.0, 4, 1.0, 10, lab.generator(0), h=2.0), "h"),
-    (lambda: ob.guarantee_failure_probability(1.0, 0.0, 4), "sigma"),
-    (lambda: optimal_batch_state(g_hat=0.0), "g_hat"),
-    (lambda: optimal_batch_state(sigma_hat=1e3), "sigma_hat"),
-    (lambda: optimal_batch_state(L=-1.0), "L"),
-])
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda: ob.bound_lr(0.0, 1.0, 1.0, 1.0), "batch_size"),
+        (lambda: ob.bound_lr(4.0, 1.0, -1.0, 1.0), "sigma_hat"),
+        (lambda: ob.bound_lr(4.0, float("nan"), 1.0, 1.0), "g_hat"),
+        (lambda: ob.expected_lr(4.0, 1.0, 1.0, 0.0), "L"),
+        (lambda: ob.lecture_lr_B(4.0, 1.0, 0.0, 1.0), "sigma_hat"),
+        (
+            lambda: ob.guarantee_trials(1.0, 1.0, 1, 1.0, 10, lab.generator(0)),
+            "batch_size",
+        ),
+        (
+            lambda: ob.guarantee_trials(1.0, 1.0, 4, 1.0, 10, lab.generator(0), h=2.0),
+            "h",
+        ),
+        (lambda: ob.guarantee_failure_probability(1.0, 0.0, 4), "sigma"),
+        (lambda: optimal_batch_state(g_hat=0.0), "g_hat"),
+        (lambda: optimal_batch_state(sigma_hat=1e3), "sigma_hat"),
+        (lambda: optimal_batch_state(L=-1.0), "L"),
+    ],
+)
 def test_bad_input_raises_a_value_error_naming_the_parameter(call, name):
     with pytest.raises(ValueError, match=name):
         call()
@@ -156,11 +187,22 @@ def test_bad_input_raises_a_value_error_naming_the_parameter(call, name):
 # run_nqm with snr_observer against the exact moments of SGD; SNR's schedule in 1-D.
 # ---------------------------------------------------------------------------------------
 
+
 def test_run_nqm_matches_exact_sgd_moments():
-    h = np.array([0.1, 1.0]); sigma = np.array([1.0, 0.5]); lr, B, T, n = 0.3, 2, 50, 4000
+    h = np.array([0.1, 1.0])
+    sigma = np.array([1.0, 0.5])
+    lr, B, T, n = 0.3, 2, 50, 4000
     nqm = NoisyQuadratic(h=h, sigma=sigma)
-    out = simulate.run_nqm(nqm, lambda ps: optim.SGD(ps, lr=lr), T, n, lab.generator(5),
-                           batch_size=B, phi0=1.0, observe=ob.snr_observer(nqm, [T]))
+    out = simulate.run_nqm(
+        nqm,
+        lambda ps: optim.SGD(ps, lr=lr),
+        T,
+        n,
+        lab.generator(5),
+        batch_size=B,
+        phi0=1.0,
+        observe=ob.snr_observer(nqm, [T]),
+    )
     rho = (1 - lr * h) ** 2
     exact = rho**T + lr**2 * sigma**2 / B * (1 - rho**T) / (1 - rho)
     measured = out["sq_error"][-1]
@@ -175,11 +217,30 @@ def test_run_nqm_matches_exact_sgd_moments():
 def _snr_run(B=1, T=2000, chains=128, mode="batch", seed=0):
     nqm = NoisyQuadratic(h=[1.0], sigma=[1.0])
     lam = ob.snr_lecture_lambda_eta(B, 1.0)
-    make = lambda ps: optim.SNR(ps, batch_size=B, lambda_eta=lam, lambda_B=16.0, K=10,
-                                eps=1e-12, second_moment=mode)
+
+    def make(ps):
+        return optim.SNR(
+            ps,
+            batch_size=B,
+            lambda_eta=lam,
+            lambda_B=16.0,
+            K=10,
+            eps=1e-12,
+            second_moment=mode,
+        )
+
     observe = ob.snr_observer(nqm, [11, 50, T // 4, T // 2, T])
-    return simulate.run_nqm(nqm, make, T, chains, lab.generator(seed), batch_size=B, phi0=2.0,
-                            observe=observe, examples=(mode == "examples")), lam
+    return simulate.run_nqm(
+        nqm,
+        make,
+        T,
+        chains,
+        lab.generator(seed),
+        batch_size=B,
+        phi0=2.0,
+        observe=observe,
+        examples=(mode == "examples"),
+    ), lam
 
 
 def test_snr_lr_times_window_is_eta_star_and_schedule_is_c_over_t_below_threshold():
@@ -215,6 +276,7 @@ def test_snr_batch_mode_is_absorbed_at_eta_max_when_B_star_falls_below_B():
 # The explorer's state.
 # ---------------------------------------------------------------------------------------
 
+
 def test_explorer_state_marks_B_star_where_the_guaranteed_progress_peaks():
     state = optimal_batch_state()
     assert state["B_star"] == pytest.approx(16 * 2.0**2 / 0.5**2)
@@ -223,6 +285,10 @@ def test_explorer_state_marks_B_star_where_the_guaranteed_progress_peaks():
     peak = B[state["per_example_bound"].argmax()]
     step = B[1] / B[0]
     assert abs(math.log(peak / state["B_star"])) <= math.log(step)
-    assert state["per_example_bound"].max() <= state["per_example_at_B_star"] * (1 + 1e-12)
-    assert np.all((state["lr_scaled"] <= state["lr_star"] + 1e-15) | (B > state["B_star"]))
+    assert state["per_example_bound"].max() <= state["per_example_at_B_star"] * (
+        1 + 1e-12
+    )
+    assert np.all(
+        (state["lr_scaled"] <= state["lr_star"] + 1e-15) | (B > state["B_star"])
+    )
     assert np.all(state["per_example_bound"][B <= state["B_zero"]] == 0)

@@ -58,15 +58,21 @@ def test_seed_everything_seeds_torch():
     assert torch.equal(a, torch.rand(3))
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: _checks.positive("lr", 0), "lr must be > 0"),
-    (lambda: _checks.positive("lr", math.nan), "lr must be finite"),
-    (lambda: _checks.nonnegative("eps", -1e-9), "eps must be >= 0"),
-    (lambda: _checks.integer_at_least("N", 0, 1), "N must be an integer >= 1"),
-    (lambda: _checks.integer_at_least("N", 2.5, 1), "N must be an integer >= 1"),
-    (lambda: _checks.real_in("lr", 2.0, 0, 2, high_open=True), r"lr must be in \[0, 2\)"),
-    (lambda: _checks.real_in("x", "a"), "x must be a real number"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: _checks.positive("lr", 0), "lr must be > 0"),
+        (lambda: _checks.positive("lr", math.nan), "lr must be finite"),
+        (lambda: _checks.nonnegative("eps", -1e-9), "eps must be >= 0"),
+        (lambda: _checks.integer_at_least("N", 0, 1), "N must be an integer >= 1"),
+        (lambda: _checks.integer_at_least("N", 2.5, 1), "N must be an integer >= 1"),
+        (
+            lambda: _checks.real_in("lr", 2.0, 0, 2, high_open=True),
+            r"lr must be in \[0, 2\)",
+        ),
+        (lambda: _checks.real_in("x", "a"), "x must be a real number"),
+    ],
+)
 def test_checks_name_the_parameter_and_range(call, message):
     with pytest.raises(ValueError, match=message):
         call()

@@ -20,7 +20,9 @@ LABELS = list(D.DERIVATIONS)
 @pytest.mark.parametrize("label", LABELS)
 def test_every_claim_of_the_derivation_holds_symbolically(label):
     verdicts = D.DERIVATIONS[label]().check()
-    assert verdicts and all(verdicts.values()), {k: v for k, v in verdicts.items() if not v}
+    assert verdicts and all(verdicts.values()), {
+        k: v for k, v in verdicts.items() if not v
+    }
 
 
 @pytest.mark.parametrize("label", LABELS)
@@ -39,8 +41,13 @@ def test_one_dim_example_keeps_the_chapter_api():
     d = D.one_dim_example()
     assert d.steps and all(isinstance(text, str) for text, _ in d.steps)
     claim = d.claims["var_ghat_is_sigma2_over_B"]
-    assert isinstance(claim, (sp.Equality, D.Identity)) and D.claims._as_claim(claim).check()
-    assert r"\Var" in D.claims._as_claim(claim).latex()  # shown as what it computes, not x = x
+    assert (
+        isinstance(claim, (sp.Equality, D.Identity))
+        and D.claims._as_claim(claim).check()
+    )
+    assert (
+        r"\Var" in D.claims._as_claim(claim).latex()
+    )  # shown as what it computes, not x = x
     assert "Var" in d._repr_markdown_() or "mathrm{Var}" in d._repr_markdown_()
     assert set(d.check()) == set(d.check_numerically()) == set(d.claims)
     assert {f"exact_gaussian_B{b}_variance" for b in (1, 2, 3, 4)} <= set(d.claims)
@@ -48,7 +55,9 @@ def test_one_dim_example_keeps_the_chapter_api():
 
 def test_a_false_identity_is_caught_symbolically_and_numerically():
     x = sp.Symbol("x", positive=True)
-    wrong = D.Derivation("wrong", {"x": x}, claims={"bad": D.claims.eq((x + 1) ** 2, x**2 + 1)})
+    wrong = D.Derivation(
+        "wrong", {"x": x}, claims={"bad": D.claims.eq((x + 1) ** 2, x**2 + 1)}
+    )
     assert wrong.check() == {"bad": False}
     assert wrong.check_numerically() == {"bad": False}
 
@@ -115,7 +124,10 @@ def test_min_correction_is_exact_mean_for_t_le_N(N, xs):
 
 @settings(max_examples=20, deadline=None)
 @given(
-    eta_h=st.floats(0.05, 1.9), h=st.floats(0.2, 5), sigma=st.floats(0.1, 3), B=st.integers(1, 64)
+    eta_h=st.floats(0.05, 1.9),
+    h=st.floats(0.2, 5),
+    sigma=st.floats(0.1, 3),
+    B=st.integers(1, 64),
 )
 def test_stationary_variance_matches_iterated_recursion(eta_h, h, sigma, B):
     eta = eta_h / h
@@ -123,7 +135,9 @@ def test_stationary_variance_matches_iterated_recursion(eta_h, h, sigma, B):
     for _ in range(20000):
         v = (1 - eta * h) ** 2 * v + eta**2 * sigma**2 / B
     closed = eta * sigma**2 / (B * h * (2 - eta * h))
-    assert v == pytest.approx(closed, rel=1e-6)  # contraction (1-ηh)² ≤ 0.9 per step: converged
+    assert v == pytest.approx(
+        closed, rel=1e-6
+    )  # contraction (1-ηh)² ≤ 0.9 per step: converged
 
 
 @settings(max_examples=20, deadline=None)
@@ -134,7 +148,9 @@ def test_stationary_variance_matches_iterated_recursion(eta_h, h, sigma, B):
     sigma=st.floats(0.1, 3),
     B=st.integers(1, 16),
 )
-def test_momentum_stationary_variance_matches_iterated_covariance(eta_h, N, h, sigma, B):
+def test_momentum_stationary_variance_matches_iterated_covariance(
+    eta_h, N, h, sigma, B
+):
     eta, beta = eta_h / h, 1 - 1 / N
     if 2 * (1 + beta) - eta * h <= 0.2:  # outside (or at the edge of) the stable region
         return
@@ -145,7 +161,9 @@ def test_momentum_stationary_variance_matches_iterated_covariance(eta_h, N, h, s
     P = np.zeros((2, 2))
     for _ in range(5000):
         P = A @ P @ A.T + b @ b.T * sigma**2 / B
-    closed = eta * sigma**2 * (1 + beta) / (B * h * (1 - beta) * (2 * (1 + beta) - eta * h))
+    closed = (
+        eta * sigma**2 * (1 + beta) / (B * h * (1 - beta) * (2 * (1 + beta) - eta * h))
+    )
     assert P[0, 0] == pytest.approx(closed, rel=1e-4)
 
 
@@ -179,7 +197,9 @@ def test_expected_progress_per_example_decreases_and_lecture_B_star_maximises_it
     sighat, ghat = 2.0, 0.3
     eta_star = np.maximum(0, (1 - 2 * sighat / (ghat * np.sqrt(B))) / L)
     best = B[np.argmax(eta_star**2 / B)]
-    assert abs(best - 16 * sighat**2 / ghat**2) <= 1  # 711.1: the grid's nearest integers
+    assert (
+        abs(best - 16 * sighat**2 / ghat**2) <= 1
+    )  # 711.1: the grid's nearest integers
 
 
 def test_no_claim_is_displayed_as_x_equals_x():

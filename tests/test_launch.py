@@ -14,8 +14,11 @@ BINDER = ROOT / "binder"
 
 
 def _requirement_lines(path: Path) -> list[str]:
-    return [line.split("#")[0].strip() for line in path.read_text().splitlines()
-            if line.split("#")[0].strip()]
+    return [
+        line.split("#")[0].strip()
+        for line in path.read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
 
 
 def _torch_pin(lines: list[str]) -> str:
@@ -32,9 +35,12 @@ def test_binder_installs_the_cpu_torch_wheel_of_the_local_pin():
     binder = _requirement_lines(BINDER / "requirements.txt")
     local = _requirement_lines(ROOT / "requirements.txt")
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in binder
-    assert _torch_pin(binder) == f"{_torch_pin(local)}+cpu", \
+    assert _torch_pin(binder) == f"{_torch_pin(local)}+cpu", (
         "binder/requirements.txt must pin the CPU build of the torch version in requirements.txt"
-    assert "-r ../requirements.txt" in binder, "Binder should get every package the book uses"
+    )
+    assert "-r ../requirements.txt" in binder, (
+        "Binder should get every package the book uses"
+    )
 
 
 def test_local_and_ci_installs_never_see_the_binder_only_index():
@@ -51,19 +57,29 @@ def test_binder_installs_lab_and_pins_python():
 
 @pytest.mark.book
 @pytest.mark.parametrize("doc", notebook_files())
-def test_chapter_page_launches_its_ipynb_on_binder_and_colab_and_offers_thebe(built_book, doc):
+def test_chapter_page_launches_its_ipynb_on_binder_and_colab_and_offers_thebe(
+    built_book, doc
+):
     repo = _repository()
     org_repo = repo["url"].rstrip("/").removeprefix("https://github.com/")
     branch = repo.get("branch", "main")
     soup = BeautifulSoup((built_book / f"{doc}.html").read_text(), "html.parser")
     hrefs = [a["href"] for a in soup.select("a[href]")]
-    colab = f"https://colab.research.google.com/github/{org_repo}/blob/{branch}/{doc}.ipynb"
-    binder = f"https://mybinder.org/v2/gh/{org_repo}/{branch}?urlpath=lab/tree/{doc}.ipynb"
+    colab = (
+        f"https://colab.research.google.com/github/{org_repo}/blob/{branch}/{doc}.ipynb"
+    )
+    binder = (
+        f"https://mybinder.org/v2/gh/{org_repo}/{branch}?urlpath=lab/tree/{doc}.ipynb"
+    )
     assert colab in hrefs, f"{doc}: no Colab link to the paired .ipynb"
     assert binder in hrefs, f"{doc}: no Binder link to the paired .ipynb"
     assert soup.select(".btn-launch-thebe"), f"{doc}: no Thebe (live code) button"
     config = soup.find("script", type="text/x-thebe-config")
-    assert config and f'repo: "{org_repo}"' in config.text and f'ref: "{branch}"' in config.text
+    assert (
+        config
+        and f'repo: "{org_repo}"' in config.text
+        and f'ref: "{branch}"' in config.text
+    )
 
 
 def test_pages_workflow_builds_strictly_and_publishes_the_html():
@@ -72,20 +88,30 @@ def test_pages_workflow_builds_strictly_and_publishes_the_html():
     runs = "\n".join(step.get("run", "") for step in build)
     assert "make book" in runs
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"JB_FLAGS\s*:=.*-W", makefile), "make book must turn warnings into errors"
-    assert "download.pytorch.org/whl/cpu" in runs, "the workflow must not pull CUDA torch"
-    upload = [s for s in build if s.get("uses", "").startswith("actions/upload-pages-artifact")]
+    assert re.search(r"JB_FLAGS\s*:=.*-W", makefile), (
+        "make book must turn warnings into errors"
+    )
+    assert "download.pytorch.org/whl/cpu" in runs, (
+        "the workflow must not pull CUDA torch"
+    )
+    upload = [
+        s
+        for s in build
+        if s.get("uses", "").startswith("actions/upload-pages-artifact")
+    ]
     assert upload and upload[0]["with"]["path"] == "_build/html"
     deploy = workflow["jobs"]["deploy"]
     assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages")
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
 
 
-@pytest.mark.parametrize("doc", [f for f in notebook_files() if Path(f).name[:2].isdigit()])
+@pytest.mark.parametrize(
+    "doc", [f for f in notebook_files() if Path(f).name[:2].isdigit()]
+)
 def test_setup_cell_runs_first_under_thebe(doc):
     # Thebe runs only the cells on the page; a chapter's imports must be there, tagged to run
     # when the kernel starts, or every later cell fails with a NameError.
     text = (ROOT / f"{doc}.md").read_text()
-    first_cell = text[text.index("```{code-cell}"):]
-    first_cell = first_cell[:first_cell.index("\n```", 3)]
+    first_cell = text[text.index("```{code-cell}") :]
+    first_cell = first_cell[: first_cell.index("\n```", 3)]
     assert "thebe-init" in first_cell and "remove-cell" not in first_cell, doc

@@ -17,7 +17,9 @@ import nbformat
 import pytest
 from conftest import ROOT, notebook_files
 
-_spec = importlib.util.spec_from_file_location("sync_notebooks", ROOT / "scripts" / "sync_notebooks.py")
+_spec = importlib.util.spec_from_file_location(
+    "sync_notebooks", ROOT / "scripts" / "sync_notebooks.py"
+)
 sync = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(sync)
 
@@ -27,7 +29,9 @@ FIX = "run: .venv/bin/python scripts/sync_notebooks.py"
 def test_every_toc_notebook_is_a_chapter_the_sync_script_pairs():
     paired = {f"book/{md.stem}" for md in sync.chapters()}
     missing = [doc for doc in notebook_files() if doc not in paired]
-    assert not missing, f"notebooks in _toc.yml that sync_notebooks.py does not pair: {missing}"
+    assert not missing, (
+        f"notebooks in _toc.yml that sync_notebooks.py does not pair: {missing}"
+    )
 
 
 @pytest.mark.parametrize("doc", notebook_files())
@@ -37,11 +41,15 @@ def test_paired_ipynb_matches_its_md(doc):
     on_disk = nbformat.read(ipynb, as_version=4)
     expected = sync.paired_notebook(ROOT / f"{doc}.md", sync.repository_url())
     for i, (got, want) in enumerate(zip(on_disk.cells, expected.cells)):
-        assert (got.cell_type, got.source) == (want.cell_type, want.source), \
+        assert (got.cell_type, got.source) == (want.cell_type, want.source), (
             f"{doc}.ipynb cell {i} differs from the .md; {FIX}"
-    assert len(on_disk.cells) == len(expected.cells), f"{doc}.ipynb: cell count differs; {FIX}"
-    assert json.loads(ipynb.read_text(encoding="utf-8")) == json.loads(sync.render(expected)), \
-        f"{doc}.ipynb: metadata or outputs differ; {FIX}"
+        )
+    assert len(on_disk.cells) == len(expected.cells), (
+        f"{doc}.ipynb: cell count differs; {FIX}"
+    )
+    assert json.loads(ipynb.read_text(encoding="utf-8")) == json.loads(
+        sync.render(expected)
+    ), f"{doc}.ipynb: metadata or outputs differ; {FIX}"
 
 
 def test_no_ipynb_without_its_md():
@@ -52,9 +60,13 @@ def test_no_ipynb_without_its_md():
 def test_paired_ipynb_has_no_outputs_and_the_md_kernel(doc):
     nb = nbformat.read(ROOT / f"{doc}.ipynb", as_version=4)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
-    assert nb.metadata["kernelspec"]["name"] == jupytext.read(ROOT / f"{doc}.md").metadata[
-        "kernelspec"]["name"]
-    assert "jupytext" not in nb.metadata, "the .ipynb must not pair itself back onto the .md"
+    assert (
+        nb.metadata["kernelspec"]["name"]
+        == jupytext.read(ROOT / f"{doc}.md").metadata["kernelspec"]["name"]
+    )
+    assert "jupytext" not in nb.metadata, (
+        "the .ipynb must not pair itself back onto the .md"
+    )
 
 
 @pytest.mark.parametrize("doc", notebook_files())
@@ -75,7 +87,9 @@ def _run_colab_cell(monkeypatch, *, on_colab: bool) -> list[list[str]]:
         monkeypatch.setitem(sys.modules, "google", google)
         monkeypatch.setitem(sys.modules, "google.colab", google.colab)
     else:
-        monkeypatch.setitem(sys.modules, "google.colab", None)  # import raises ImportError
+        monkeypatch.setitem(
+            sys.modules, "google.colab", None
+        )  # import raises ImportError
     exec(sync.colab_cell_source("book/x.md", sync.repository_url()), {})
     return calls
 
@@ -93,6 +107,10 @@ def test_colab_cell_does_nothing_elsewhere(monkeypatch):
 
 
 def test_sync_check_passes_on_the_committed_tree():
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "sync_notebooks.py"),
-                             "--check"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "sync_notebooks.py"), "--check"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -13,8 +13,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lab.optim import _fused
 from lab import optim as O
+from lab.optim import _fused
 
 # float64 round-off: each step adds a few ulp relative to the size of the numbers; over
 # at most 30 steps 1e-12 relative (plus 1e-12 absolute for values near 0) is generous
@@ -26,6 +26,7 @@ F64 = torch.float64
 # ---------------------------------------------------------------------------------------
 # Plain transcriptions of the lecture's equations (numpy, float64, whole arrays).
 # ---------------------------------------------------------------------------------------
+
 
 def lecture_sgd(phi, grads, lrs, **_):
     for g, lr in zip(grads, lrs):
@@ -67,15 +68,29 @@ def lecture_adam(phi, grads, lrs, N_g, N_s, eps, bias_correction="min", **_):
             v = b2 * v + (1 - b2) * g**2
             mu, s = m / (1 - b1**t), v / (1 - b2**t)
         else:
-            Ng, Ns = (min(t, N_g), min(t, N_s)) if bias_correction == "min" else (N_g, N_s)
+            Ng, Ns = (
+                (min(t, N_g), min(t, N_s)) if bias_correction == "min" else (N_g, N_s)
+            )
             mu = (1 - 1 / Ng) * mu + g / Ng
             s = (1 - 1 / Ns) * s + g**2 / Ns
         phi = phi - lr / (np.sqrt(s) + eps) * mu
     return phi
 
 
-def lecture_snr(phi, grads, lrs, batch_size, lambda_eta, lambda_B, K, eps, eta_max=None,
-                second_moment="batch", grad_sqs=None, **_):
+def lecture_snr(
+    phi,
+    grads,
+    lrs,
+    batch_size,
+    lambda_eta,
+    lambda_B,
+    K,
+    eps,
+    eta_max=None,
+    second_moment="batch",
+    grad_sqs=None,
+    **_,
+):
     """The 'complete algorithm' slides, with the documented choices marked CHOICE."""
     B = batch_size
     eta_max = lambda_eta * lambda_B / B if eta_max is None else eta_max
@@ -95,8 +110,11 @@ def lecture_snr(phi, grads, lrs, batch_size, lambda_eta, lambda_B, K, eps, eta_m
             eta = np.zeros_like(phi)
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
-                eta = np.where(sigma2 > 0, lambda_eta * g_t**2 / sigma2,
-                               np.where(g_t**2 > 0, np.inf, 0.0))
+                eta = np.where(
+                    sigma2 > 0,
+                    lambda_eta * g_t**2 / sigma2,
+                    np.where(g_t**2 > 0, np.inf, 0.0),
+                )
             eta = np.minimum(eta, eta_max)  # CHOICE: eta capped
         phi = phi - lr * eta * g
     return phi
@@ -105,18 +123,33 @@ def lecture_snr(phi, grads, lrs, batch_size, lambda_eta, lambda_B, K, eps, eta_m
 CASES = {
     "SGD": (O.SGD, lecture_sgd, dict(lr=0.1)),
     "Momentum": (O.Momentum, lecture_momentum, dict(lr=0.05, N=7)),
-    "AveragedMomentum": (O.AveragedMomentum, lecture_averaged_momentum, dict(lr=0.3, N=7)),
+    "AveragedMomentum": (
+        O.AveragedMomentum,
+        lecture_averaged_momentum,
+        dict(lr=0.3, N=7),
+    ),
     "RMSProp": (O.RMSProp, lecture_rmsprop, dict(lr=0.01, N_s=20, eps=1e-6)),
     "Adam-min": (O.Adam, lecture_adam, dict(lr=0.01, N_g=5, N_s=30, eps=1e-8)),
-    "Adam-adam": (O.Adam, lecture_adam, dict(lr=0.01, N_g=5, N_s=30, eps=1e-8,
-                                             bias_correction="adam")),
-    "Adam-none": (O.Adam, lecture_adam, dict(lr=0.01, N_g=5, N_s=30, eps=1e-8,
-                                             bias_correction="none")),
-    "SNR": (O.SNR, lecture_snr, dict(batch_size=4, lambda_eta=0.05, lambda_B=16.0, K=3,
-                                     eps=1e-8)),
+    "Adam-adam": (
+        O.Adam,
+        lecture_adam,
+        dict(lr=0.01, N_g=5, N_s=30, eps=1e-8, bias_correction="adam"),
+    ),
+    "Adam-none": (
+        O.Adam,
+        lecture_adam,
+        dict(lr=0.01, N_g=5, N_s=30, eps=1e-8, bias_correction="none"),
+    ),
+    "SNR": (
+        O.SNR,
+        lecture_snr,
+        dict(batch_size=4, lambda_eta=0.05, lambda_B=16.0, K=3, eps=1e-8),
+    ),
 }
-IMPLS = {name: ("reference", "foreach") + (("fused",) if cls._has_fused_cpu else ())
-         for name, (cls, _, _) in CASES.items()}
+IMPLS = {
+    name: ("reference", "foreach") + (("fused",) if cls._has_fused_cpu else ())
+    for name, (cls, _, _) in CASES.items()
+}
 
 
 def runnable(cls, impl):
@@ -136,7 +169,9 @@ def make_param(shape, kind, seed=0):
 
 def grad_like(p, g, mean=0.5):
     # Gradients of the same layout as p (non-contiguous for a transposed p).
-    return (mean + torch.randn(p.shape, generator=g, dtype=F64)).as_strided(p.shape, p.stride())
+    return (mean + torch.randn(p.shape, generator=g, dtype=F64)).as_strided(
+        p.shape, p.stride()
+    )
 
 
 def grad_sequence(p, T, seed, mean=0.5):
@@ -165,10 +200,15 @@ def run(opt_cls, params, grads_per_step, impl="auto", lrs=None, **kw):
 # The lecture's equations.
 # ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", CASES)
-@given(shape=st.sampled_from([(), (5,), (3, 4)]), kind=st.sampled_from(["plain", "transposed"]),
-       T=st.integers(1, 12), seed=st.integers(0, 10_000),
-       impl=st.sampled_from(["reference", "foreach", "auto"]))
+@given(
+    shape=st.sampled_from([(), (5,), (3, 4)]),
+    kind=st.sampled_from(["plain", "transposed"]),
+    T=st.integers(1, 12),
+    seed=st.integers(0, 10_000),
+    impl=st.sampled_from(["reference", "foreach", "auto"]),
+)
 @settings(max_examples=15)
 def test_every_optimizer_is_the_lectures_equation(name, shape, kind, T, seed, impl):
     cls, lecture, kw = CASES[name]
@@ -181,10 +221,18 @@ def test_every_optimizer_is_the_lectures_equation(name, shape, kind, T, seed, im
     np.testing.assert_allclose(p.detach().numpy(), want, **TIGHT)
 
 
-@given(N=st.floats(1, 50), lr=st.floats(0, 1), T=st.integers(1, 20), seed=st.integers(0, 999))
+@given(
+    N=st.floats(1, 50),
+    lr=st.floats(0, 1),
+    T=st.integers(1, 20),
+    seed=st.integers(0, 999),
+)
 def test_momentum_equals_torch_sgd_with_momentum_one_minus_one_over_N(N, lr, T, seed):
     a, b = make_param((4,), "plain", seed), make_param((4,), "plain", seed)
-    ours, theirs = O.Momentum([a], lr=lr, N=N), torch.optim.SGD([b], lr=lr, momentum=1 - 1 / N)
+    ours, theirs = (
+        O.Momentum([a], lr=lr, N=N),
+        torch.optim.SGD([b], lr=lr, momentum=1 - 1 / N),
+    )
     for g in grad_sequence(a, T, seed):
         a.grad, b.grad = g, g.clone()
         ours.step()
@@ -213,11 +261,19 @@ def test_momentum_and_torch_sgd_part_ways_when_the_learning_rate_changes():
     assert (a - b).abs().max() > 1e-3
 
 
-@given(N=st.floats(1, 50), lr=st.floats(0, 2), T=st.integers(1, 20), seed=st.integers(0, 999))
+@given(
+    N=st.floats(1, 50),
+    lr=st.floats(0, 2),
+    T=st.integers(1, 20),
+    seed=st.integers(0, 999),
+)
 def test_averaged_momentum_is_momentum_with_lr_over_N_and_torch_sgd(N, lr, T, seed):
     ps = [make_param((4,), "plain", seed) for _ in range(3)]
-    opts = [O.AveragedMomentum([ps[0]], lr=lr, N=N), O.Momentum([ps[1]], lr=lr / N, N=N),
-            torch.optim.SGD([ps[2]], lr=lr / N, momentum=1 - 1 / N)]
+    opts = [
+        O.AveragedMomentum([ps[0]], lr=lr, N=N),
+        O.Momentum([ps[1]], lr=lr / N, N=N),
+        torch.optim.SGD([ps[2]], lr=lr / N, momentum=1 - 1 / N),
+    ]
     for g in grad_sequence(ps[0], T, seed):
         for p, opt in zip(ps, opts):
             p.grad = g.clone()
@@ -229,8 +285,10 @@ def test_averaged_momentum_is_momentum_with_lr_over_N_and_torch_sgd(N, lr, T, se
 def test_torch_dampening_is_not_the_averaged_form():
     # torch's first momentum step copies g undamped; the running average takes g/N.
     N, lr = 10, 1.0
-    a, b = torch.zeros(1, dtype=F64, requires_grad=True), torch.zeros(1, dtype=F64,
-                                                                        requires_grad=True)
+    a, b = (
+        torch.zeros(1, dtype=F64, requires_grad=True),
+        torch.zeros(1, dtype=F64, requires_grad=True),
+    )
     ours = O.AveragedMomentum([a], lr=lr, N=N)
     damped = torch.optim.SGD([b], lr=lr, momentum=1 - 1 / N, dampening=1 / N)
     a.grad, b.grad = torch.ones(1, dtype=F64), torch.ones(1, dtype=F64)
@@ -239,7 +297,12 @@ def test_torch_dampening_is_not_the_averaged_form():
     assert a.item() == pytest.approx(-1 / N) and b.item() == pytest.approx(-1.0)
 
 
-@given(N_s=st.floats(1, 200), lr=st.floats(0, 1), T=st.integers(1, 20), seed=st.integers(0, 999))
+@given(
+    N_s=st.floats(1, 200),
+    lr=st.floats(0, 1),
+    T=st.integers(1, 20),
+    seed=st.integers(0, 999),
+)
 def test_rmsprop_eps0_equals_torch_rmsprop(N_s, lr, T, seed):
     a, b = make_param((4,), "plain", seed), make_param((4,), "plain", seed)
     ours = O.RMSProp([a], lr=lr, N_s=N_s, eps=0.0)
@@ -252,12 +315,20 @@ def test_rmsprop_eps0_equals_torch_rmsprop(N_s, lr, T, seed):
 
 
 @pytest.mark.parametrize("impl", ["reference", "foreach", "fused"])
-@given(N_g=st.floats(1, 50), N_s=st.floats(1, 2000), lr=st.floats(0, 0.1),
-       eps=st.sampled_from([1e-8, 1e-3]), T=st.integers(1, 20), seed=st.integers(0, 999))
+@given(
+    N_g=st.floats(1, 50),
+    N_s=st.floats(1, 2000),
+    lr=st.floats(0, 0.1),
+    eps=st.sampled_from([1e-8, 1e-3]),
+    T=st.integers(1, 20),
+    seed=st.integers(0, 999),
+)
 @settings(max_examples=20)
 def test_adam_with_adam_correction_equals_torch_adam(impl, N_g, N_s, lr, eps, T, seed):
     a, b = make_param((4,), "plain", seed), make_param((4,), "plain", seed)
-    ours = O.Adam([a], lr=lr, N_g=N_g, N_s=N_s, eps=eps, bias_correction="adam", impl=impl)
+    ours = O.Adam(
+        [a], lr=lr, N_g=N_g, N_s=N_s, eps=eps, bias_correction="adam", impl=impl
+    )
     theirs = torch.optim.Adam([b], lr=lr, betas=(1 - 1 / N_g, 1 - 1 / N_s), eps=eps)
     for g in grad_sequence(a, T, seed):
         a.grad, b.grad = g, g.clone()
@@ -271,7 +342,12 @@ def test_adam_with_adam_correction_equals_torch_adam(impl, N_g, N_s, lr, eps, T,
 # Fast paths, state, checks.
 # ---------------------------------------------------------------------------------------
 
-MIXED_SHAPES = [((3, 4), "plain"), ((), "plain"), ((4, 3), "transposed"), ((7,), "plain")]
+MIXED_SHAPES = [
+    ((3, 4), "plain"),
+    ((), "plain"),
+    ((4, 3), "transposed"),
+    ((7,), "plain"),
+]
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -408,16 +484,27 @@ def test_sparse_gradients_are_rejected(name):
 
 def snapshot(params, opt):
     """Copies of the parameters and their state (tensors cloned, step counts as is)."""
-    return [(p.detach().clone(), {k: (v.clone() if isinstance(v, torch.Tensor) else v)
-                                  for k, v in opt.state[p].items()}) for p in params]
+    return [
+        (
+            p.detach().clone(),
+            {
+                k: (v.clone() if isinstance(v, torch.Tensor) else v)
+                for k, v in opt.state[p].items()
+            },
+        )
+        for p in params
+    ]
 
 
 def assert_unchanged(params, opt, before):
     for p, (p0, s0) in zip(params, before):
         assert torch.equal(p, p0)
         for k, v in s0.items():
-            assert torch.equal(opt.state[p][k], v) if isinstance(v, torch.Tensor) else \
-                opt.state[p][k] == v
+            assert (
+                torch.equal(opt.state[p][k], v)
+                if isinstance(v, torch.Tensor)
+                else opt.state[p][k] == v
+            )
 
 
 def assert_frozen(params, opt, before, masks, twin_params, twin_opt):
@@ -454,8 +541,10 @@ def test_non_finite_gradient_strict_raises_and_changes_nothing(name, bad):
     before = snapshot(params, opt)
     params[1].grad = params[1].grad.clone()
     params[1].grad[2] = bad
-    with pytest.raises(FloatingPointError,
-                       match=f"parameter 1 in group 0 has 1 non-finite.*{UNCHANGED}"):
+    with pytest.raises(
+        FloatingPointError,
+        match=f"parameter 1 in group 0 has 1 non-finite.*{UNCHANGED}",
+    ):
         opt.step()
     assert_unchanged(params, opt, before)
 
@@ -471,8 +560,10 @@ def test_non_finite_gradient_freezes_its_coordinates_and_raises(name, bad):
         for ps, value in ((params, bad), (twin, 0.25)):
             ps[1].grad = ps[1].grad.clone()
             ps[1].grad[2] = value
-        with pytest.raises(FloatingPointError,
-                           match=f"parameter 1 in group 0 has 1 non-finite.*{FROZEN}"):
+        with pytest.raises(
+            FloatingPointError,
+            match=f"parameter 1 in group 0 has 1 non-finite.*{FROZEN}",
+        ):
             opt.step()
         twin_opt.step()
         masks = [torch.zeros(3, dtype=torch.bool), torch.arange(4) == 2]
@@ -488,11 +579,16 @@ def test_non_finite_gradient_freezes_its_coordinates_and_raises(name, bad):
 def test_check_finite_values_are_checked():
     p = make_param((3,), "plain")
     for value in (1, "yes", None):
-        with pytest.raises(ValueError, match="check_finite must be True, False or 'strict'"):
+        with pytest.raises(
+            ValueError, match="check_finite must be True, False or 'strict'"
+        ):
             O.SGD([p], lr=0.1, check_finite=value)
-        with pytest.raises(ValueError, match="check_finite must be True, False or 'strict'"):
-            O.SGD([p], lr=0.1).add_param_group({"params": [make_param((2,), "plain")],
-                                                "check_finite": value})
+        with pytest.raises(
+            ValueError, match="check_finite must be True, False or 'strict'"
+        ):
+            O.SGD([p], lr=0.1).add_param_group(
+                {"params": [make_param((2,), "plain")], "check_finite": value}
+            )
 
 
 def test_a_huge_but_finite_gradient_is_not_called_non_finite():
@@ -516,11 +612,17 @@ def test_float32_and_bfloat16_parameters(name):
             opt.step()
         assert p.dtype == dtype
         for key in opt._state_names:
-            assert opt.state[p][key].dtype == (torch.float32 if dtype == torch.bfloat16 else dtype)
+            assert opt.state[p][key].dtype == (
+                torch.float32 if dtype == torch.bfloat16 else dtype
+            )
         runs[dtype] = p.detach().to(F64)
     # float32 round-off, and bfloat16's 8-bit mantissa (2^-8 relative per rounding).
-    torch.testing.assert_close(runs[torch.float32], runs[torch.float64], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(runs[torch.bfloat16], runs[torch.float64], rtol=0.05, atol=0.05)
+    torch.testing.assert_close(
+        runs[torch.float32], runs[torch.float64], rtol=1e-5, atol=1e-5
+    )
+    torch.testing.assert_close(
+        runs[torch.bfloat16], runs[torch.float64], rtol=0.05, atol=0.05
+    )
 
 
 def test_bfloat16_state_survives_state_dict_in_float32():
@@ -535,26 +637,50 @@ def test_bfloat16_state_survives_state_dict_in_float32():
     assert torch.equal(opt2.state[q]["mu"], opt.state[p]["mu"])
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda p: O.SGD(p, lr=-0.1), "lr must be >= 0"),
-    (lambda p: O.Momentum(p, lr=0.1, N=0.5), r"N must be in \[1.0, inf\], got 0.5"),
-    (lambda p: O.AveragedMomentum(p, lr=math.nan, N=2), "lr must be finite"),
-    (lambda p: O.RMSProp(p, lr=0.1, N_s=10, eps=-1), "eps must be >= 0"),
-    (lambda p: O.RMSProp(p, lr=0.1, N_s=0), r"N_s must be in \[1.0, inf\]"),
-    (lambda p: O.Adam(p, N_g=0.9), r"N_g must be in \[1.0, inf\]"),
-    (lambda p: O.Adam(p, N_s=-3), r"N_s must be in \[1.0, inf\]"),
-    (lambda p: O.Adam(p, bias_correction="kingma"), "bias_correction must be one of"),
-    (lambda p: O.Adam(p, impl="compiled"), "impl must be one of"),
-    (lambda p: O.SNR(p, batch_size=0, lambda_eta=0.1), "batch_size must be an integer >= 1"),
-    (lambda p: O.SNR(p, batch_size=2, lambda_eta=0), "lambda_eta must be > 0"),
-    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, lambda_B=-1), "lambda_B must be > 0"),
-    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, K=-1), "K must be an integer >= 0"),
-    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, K=2.5), "K must be an integer >= 0"),
-    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, eps=0), "eps must be > 0"),
-    (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, second_moment="x"), "second_moment"),
-    (lambda p: O.SGD([{"params": p, "lr": -1}], lr=0.1), "lr must be >= 0"),
-    (lambda p: O.SGD([{"params": p, "impl": "fast"}], lr=0.1), "impl must be one of"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda p: O.SGD(p, lr=-0.1), "lr must be >= 0"),
+        (lambda p: O.Momentum(p, lr=0.1, N=0.5), r"N must be in \[1.0, inf\], got 0.5"),
+        (lambda p: O.AveragedMomentum(p, lr=math.nan, N=2), "lr must be finite"),
+        (lambda p: O.RMSProp(p, lr=0.1, N_s=10, eps=-1), "eps must be >= 0"),
+        (lambda p: O.RMSProp(p, lr=0.1, N_s=0), r"N_s must be in \[1.0, inf\]"),
+        (lambda p: O.Adam(p, N_g=0.9), r"N_g must be in \[1.0, inf\]"),
+        (lambda p: O.Adam(p, N_s=-3), r"N_s must be in \[1.0, inf\]"),
+        (
+            lambda p: O.Adam(p, bias_correction="kingma"),
+            "bias_correction must be one of",
+        ),
+        (lambda p: O.Adam(p, impl="compiled"), "impl must be one of"),
+        (
+            lambda p: O.SNR(p, batch_size=0, lambda_eta=0.1),
+            "batch_size must be an integer >= 1",
+        ),
+        (lambda p: O.SNR(p, batch_size=2, lambda_eta=0), "lambda_eta must be > 0"),
+        (
+            lambda p: O.SNR(p, batch_size=2, lambda_eta=1, lambda_B=-1),
+            "lambda_B must be > 0",
+        ),
+        (
+            lambda p: O.SNR(p, batch_size=2, lambda_eta=1, K=-1),
+            "K must be an integer >= 0",
+        ),
+        (
+            lambda p: O.SNR(p, batch_size=2, lambda_eta=1, K=2.5),
+            "K must be an integer >= 0",
+        ),
+        (lambda p: O.SNR(p, batch_size=2, lambda_eta=1, eps=0), "eps must be > 0"),
+        (
+            lambda p: O.SNR(p, batch_size=2, lambda_eta=1, second_moment="x"),
+            "second_moment",
+        ),
+        (lambda p: O.SGD([{"params": p, "lr": -1}], lr=0.1), "lr must be >= 0"),
+        (
+            lambda p: O.SGD([{"params": p, "impl": "fast"}], lr=0.1),
+            "impl must be one of",
+        ),
+    ],
+)
 def test_bad_hyperparameters_raise_value_error_naming_them(call, match):
     with pytest.raises(ValueError, match=match):
         call([make_param((2,), "plain")])
@@ -595,7 +721,10 @@ def test_snr_weight_above_one_is_capped():
     g_tilde, s_tilde = torch.tensor([2.0], dtype=F64), torch.tensor([4.0], dtype=F64)
     w = O.snr_weight(g_tilde, s_tilde, 10, batch_size=4, lambda_B=16, K=3, eps=1e-8)
     assert w.item() == 1.0
-    assert O.snr_weight(g_tilde, s_tilde, 1, batch_size=8, lambda_B=16, K=3, eps=1e-8) == 1.0
+    assert (
+        O.snr_weight(g_tilde, s_tilde, 1, batch_size=8, lambda_B=16, K=3, eps=1e-8)
+        == 1.0
+    )
     p = torch.zeros(3, dtype=F64, requires_grad=True)
     opt = O.SNR([p], **SNR_KW)
     for t in range(8):
@@ -610,11 +739,13 @@ def test_snr_negative_variance_from_round_off_is_zero_and_eta_stays_finite():
     s_tilde = g_tilde**2 * (1 - 1e-15)  # s~ - g~^2 < 0 by round-off only
     var = O.snr_variance(g_tilde, s_tilde, 4)
     assert torch.equal(var, torch.zeros(2, dtype=F64))
-    eta = O.snr_learning_rate(g_tilde, s_tilde, 10, batch_size=4, lambda_eta=0.05, K=3,
-                              eta_max=0.2)
+    eta = O.snr_learning_rate(
+        g_tilde, s_tilde, 10, batch_size=4, lambda_eta=0.05, K=3, eta_max=0.2
+    )
     assert torch.equal(eta, torch.full((2,), 0.2, dtype=F64))
-    B_star = O.snr_batch_size_star(g_tilde, s_tilde, 10, batch_size=4, lambda_B=16, K=3,
-                                   eps=1e-8)
+    B_star = O.snr_batch_size_star(
+        g_tilde, s_tilde, 10, batch_size=4, lambda_B=16, K=3, eps=1e-8
+    )
     assert torch.equal(B_star, torch.zeros(2, dtype=F64))
 
 
@@ -622,8 +753,10 @@ def test_snr_eta_is_capped_as_sigma_goes_to_zero():
     p = torch.zeros(2, dtype=F64, requires_grad=True)
     opt = O.SNR([p], **SNR_KW)
     cap = SNR_KW["lambda_eta"] * SNR_KW["lambda_B"] / SNR_KW["batch_size"]
-    for t in range(10):
-        p.grad = torch.tensor([1.0, 0.0], dtype=F64)  # no noise at all; a dead coordinate
+    for _ in range(10):
+        p.grad = torch.tensor(
+            [1.0, 0.0], dtype=F64
+        )  # no noise at all; a dead coordinate
         opt.step()
     assert opt.eta(p).tolist() == [cap, 0.0]
     assert torch.isfinite(p).all() and p[1].item() == 0.0
@@ -695,8 +828,9 @@ def test_snr_examples_mode_matches_transcription():
         for g, sq in zip(grads, grad_sqs):
             p.grad, p.grad_sq = g, sq
             opt.step()
-        want = lecture_snr(np.zeros(3), grads.numpy(), [1.0] * T,
-                           grad_sqs=grad_sqs.numpy(), **kw)
+        want = lecture_snr(
+            np.zeros(3), grads.numpy(), [1.0] * T, grad_sqs=grad_sqs.numpy(), **kw
+        )
         np.testing.assert_allclose(p.detach().numpy(), want, **TIGHT)
 
 
@@ -706,8 +840,15 @@ def test_snr_examples_mode_matches_transcription():
 
 # With 16-element blocks: (5, 7) is three slices (16, 16, 3), (6, 5) transposed is too
 # large for one block but not contiguous (gathered alone), the rest gather into blocks.
-BLOCK_SHAPES = [((5, 7), "plain"), ((3,), "plain"), ((6, 5), "transposed"), ((), "plain"),
-                ((2, 2), "plain"), ((16,), "plain"), ((4, 3), "plain")]
+BLOCK_SHAPES = [
+    ((5, 7), "plain"),
+    ((3,), "plain"),
+    ((6, 5), "transposed"),
+    ((), "plain"),
+    ((2, 2), "plain"),
+    ((16,), "plain"),
+    ((4, 3), "plain"),
+]
 
 
 @pytest.fixture
@@ -720,7 +861,9 @@ def fused_ops():
     """lab's C++ kernels; the first test to ask builds them (seconds, once per machine)."""
     ops = _fused.ops()
     if ops is None:
-        pytest.skip("lab.optim._fused could not be built here (no C++ compiler or ninja)")
+        pytest.skip(
+            "lab.optim._fused could not be built here (no C++ compiler or ninja)"
+        )
     return ops
 
 
@@ -742,9 +885,13 @@ def test_snr_blocks_equal_reference_every_step(small_blocks, second_moment, K, l
     for _ in range(12):
         # Gradients with a noisy and a nearly noise-free part, so that both caps (w = 1,
         # eta = eta_max) and the uncapped values all occur.
-        grads = [grad_like(p, g) * (1 + 5 * torch.rand(p.shape, generator=g, dtype=F64))
-                 for p in runs["reference"][0]]
-        sqs = [gr**2 * (1 + torch.rand(gr.shape, generator=g, dtype=F64)) for gr in grads]
+        grads = [
+            grad_like(p, g) * (1 + 5 * torch.rand(p.shape, generator=g, dtype=F64))
+            for p in runs["reference"][0]
+        ]
+        sqs = [
+            gr**2 * (1 + torch.rand(gr.shape, generator=g, dtype=F64)) for gr in grads
+        ]
         for params, opt in runs.values():
             for p, gr, sq in zip(params, grads, sqs):
                 p.grad, p.grad_sq = gr.clone(), sq.clone()
@@ -753,7 +900,9 @@ def test_snr_blocks_equal_reference_every_step(small_blocks, second_moment, K, l
         for a, b in zip(pr, pf):
             torch.testing.assert_close(b, a, **TIGHT)
             for key in ("g_tilde", "s_tilde"):
-                torch.testing.assert_close(opt_f.state[b][key], opt_r.state[a][key], **TIGHT)
+                torch.testing.assert_close(
+                    opt_f.state[b][key], opt_r.state[a][key], **TIGHT
+                )
 
 
 @pytest.mark.parametrize("impl", ["foreach", "fused"])
@@ -774,21 +923,25 @@ def test_snr_fast_paths_keep_the_caps_exact(small_blocks, impl, request):
     assert torch.equal(opt.state[p]["g_tilde"][:15], torch.ones(15, dtype=F64))
     assert torch.equal(opt.state[p]["g_tilde"][15:30], torch.zeros(15, dtype=F64))
     assert torch.equal(p[15:30], torch.zeros(15, dtype=F64))
-    torch.testing.assert_close(p[:15], torch.full((15,), -cap * 7, dtype=F64), rtol=1e-14,
-                               atol=0)
+    torch.testing.assert_close(
+        p[:15], torch.full((15,), -cap * 7, dtype=F64), rtol=1e-14, atol=0
+    )
     assert torch.equal(opt.eta(p)[:15], torch.full((15,), cap, dtype=F64))
 
 
 @pytest.mark.parametrize("impl", ["foreach", "fused"])
 @pytest.mark.parametrize("where", [0, 39])
 @pytest.mark.parametrize("mode", ["strict", True])
-def test_snr_fast_paths_non_finite_gradient_in_any_block(small_blocks, impl, where, mode,
-                                                         request):
+def test_snr_fast_paths_non_finite_gradient_in_any_block(
+    small_blocks, impl, where, mode, request
+):
     needs(impl, request)
 
     def six_steps():
-        params = [torch.linspace(-1, 1, 40, dtype=F64).requires_grad_(),
-                  make_param((3,), "plain")]
+        params = [
+            torch.linspace(-1, 1, 40, dtype=F64).requires_grad_(),
+            make_param((3,), "plain"),
+        ]
         opt = O.SNR(params, impl=impl, check_finite=mode, **SNR_KW)
         for t in range(6):
             for p in params:
@@ -803,7 +956,9 @@ def test_snr_fast_paths_non_finite_gradient_in_any_block(small_blocks, impl, whe
     before = snapshot(params, opt)
     params[0].grad[where] = math.nan
     twin[0].grad[where] = 0.3
-    with pytest.raises(FloatingPointError, match="parameter 0 in group 0 has 1 non-finite"):
+    with pytest.raises(
+        FloatingPointError, match="parameter 0 in group 0 has 1 non-finite"
+    ):
         opt.step()
     if mode == "strict":
         assert_unchanged(params, opt, before)
@@ -822,8 +977,10 @@ def test_snr_fast_paths_non_finite_gradient_in_any_block(small_blocks, impl, whe
 # the last bit, where torch's sqrt (MKL) is not correctly rounded and the C++ one is.
 # SNR's C++ step rearranges the equations to fewer operations: bit for bit during
 # warm-up, round-off after. Elsewhere: round-off, compounded over 12 steps.
-BITWISE = (platform.machine().lower() in ("x86_64", "amd64")
-           and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"))
+BITWISE = platform.machine().lower() in (
+    "x86_64",
+    "amd64",
+) and torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 ROUND_OFF = {torch.float64: TIGHT, torch.float32: dict(rtol=1e-5, atol=1e-5)}
 # One ulp of Adam's denominator per step changes the parameter by ulp * lr * |mu|/denom
 # (about 2^-24 * lr in float32); over 12 steps well under 1e-6.
@@ -831,13 +988,19 @@ ADAM_ROUND_OFF = {torch.float64: TIGHT, torch.float32: dict(rtol=1e-6, atol=1e-6
 
 # Several 16384-element blocks with ragged ends (and enough work for two threads),
 # small tensors, a 0-d one, and a non-contiguous one (stepped through a contiguous copy).
-FUSED_SHAPES = [((201, 200), "plain"), ((3, 4), "plain"), ((4, 3), "transposed"), ((), "plain"),
-                ((16385,), "plain")]
+FUSED_SHAPES = [
+    ((201, 200), "plain"),
+    ((3, 4), "plain"),
+    ((4, 3), "transposed"),
+    ((), "plain"),
+    ((16385,), "plain"),
+]
 
 
 @pytest.fixture
 def no_compiler(monkeypatch):
     """lab.optim._fused as on a machine without a C++ compiler (or ninja)."""
+
     def fail():
         raise RuntimeError("Ninja is required to load C++ extensions")
 
@@ -848,8 +1011,10 @@ def no_compiler(monkeypatch):
 
 
 def fused_params(dtype, seed=0):
-    return [make_param(s, k, seed + i).detach().to(dtype).requires_grad_()
-            for i, (s, k) in enumerate(FUSED_SHAPES)]
+    return [
+        make_param(s, k, seed + i).detach().to(dtype).requires_grad_()
+        for i, (s, k) in enumerate(FUSED_SHAPES)
+    ]
 
 
 def fused_grads(params, masks, g):
@@ -857,33 +1022,50 @@ def fused_grads(params, masks, g):
     out = []
     for p, (constant, dead) in zip(params, masks):
         gr = (0.5 + torch.randn(p.shape, generator=g, dtype=F64)) * (
-            1 + 5 * torch.rand(p.shape, generator=g, dtype=F64))
+            1 + 5 * torch.rand(p.shape, generator=g, dtype=F64)
+        )
         gr = torch.where(constant, 0.7, torch.where(dead, 0.0, gr))
         out.append(torch.empty_like(p).copy_(gr))  # p's layout and dtype
     return out
 
 
-def assert_steps_equal(runs, state_names, dtype, bitwise_state, bitwise_params,
-                       param_round_off=None, state_round_off=None):
+def assert_steps_equal(
+    runs,
+    state_names,
+    dtype,
+    bitwise_state,
+    bitwise_params,
+    param_round_off=None,
+    state_round_off=None,
+):
     (pr, opt_r), (pf, opt_f) = runs
     for a, b in zip(pr, pf):
         if bitwise_params:
             assert torch.equal(b, a)
         else:
-            torch.testing.assert_close(b, a, **(param_round_off or ADAM_ROUND_OFF[dtype]))
+            torch.testing.assert_close(
+                b, a, **(param_round_off or ADAM_ROUND_OFF[dtype])
+            )
         for key in state_names:
             if bitwise_state:
                 assert torch.equal(opt_f.state[b][key], opt_r.state[a][key])
             else:
-                torch.testing.assert_close(opt_f.state[b][key], opt_r.state[a][key],
-                                           **(state_round_off or ROUND_OFF[dtype]))
+                torch.testing.assert_close(
+                    opt_f.state[b][key],
+                    opt_r.state[a][key],
+                    **(state_round_off or ROUND_OFF[dtype]),
+                )
         assert opt_f.state[b]["step"] == opt_r.state[a]["step"]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("second_moment", ["batch", "examples"])
-@pytest.mark.parametrize("K, lr, eta_max", [(3, 1.0, None), (0, 0.3, None), (1, 2.0, 0.1)])
-def test_fused_snr_equals_reference_every_step(fused_ops, dtype, second_moment, K, lr, eta_max):
+@pytest.mark.parametrize(
+    "K, lr, eta_max", [(3, 1.0, None), (0, 0.3, None), (1, 2.0, 0.1)]
+)
+def test_fused_snr_equals_reference_every_step(
+    fused_ops, dtype, second_moment, K, lr, eta_max
+):
     # Bit for bit during warm-up (the same lerps). After it the C++ step rearranges the
     # equations, so in float64 the two agree to 1e-12; in float32 the fused step must be
     # as close to a float64 run of the reference as the float32 reference is (v = s~ - g~^2
@@ -895,31 +1077,48 @@ def test_fused_snr_equals_reference_every_step(fused_ops, dtype, second_moment, 
     for impl, dt in (("reference", dtype), ("fused", dtype), ("reference", F64)):
         params = [p.detach().to(dt).requires_grad_() for p in fused_params(dtype)]
         runs.append((params, O.SNR(params, impl=impl, **kw)))
-    masks = [(torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
-             for p in runs[0][0]]
+    masks = [
+        (torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
+        for p in runs[0][0]
+    ]
     names = ("g_tilde", "s_tilde")
     for _ in range(12):
         grads = fused_grads(runs[0][0], masks, g)
-        sqs = [gr * gr * (1 + torch.rand(gr.shape, generator=g, dtype=F64)).to(dtype)
-               for gr in grads]
+        sqs = [
+            gr * gr * (1 + torch.rand(gr.shape, generator=g, dtype=F64)).to(dtype)
+            for gr in grads
+        ]
         for params, opt in runs:
             for p, gr, sq in zip(params, grads, sqs):
                 p.grad, p.grad_sq = gr.to(p.dtype), sq.to(p.dtype)
             opt.step()
         warm_up = runs[1][1].state[runs[1][0][0]]["step"] <= K
         if (BITWISE and warm_up) or dtype == F64:
-            assert_steps_equal(runs[:2], names, dtype, BITWISE and warm_up,
-                               BITWISE and warm_up, TIGHT, TIGHT)
+            assert_steps_equal(
+                runs[:2],
+                names,
+                dtype,
+                BITWISE and warm_up,
+                BITWISE and warm_up,
+                TIGHT,
+                TIGHT,
+            )
             continue
         (pr, opt_r), (pf, opt_f), (pt, opt_t) = runs
         for a, b, truth in zip(pr, pf, pt):
-            pairs = [(a, b, truth)] + [(opt_r.state[a][k], opt_f.state[b][k], opt_t.state[truth][k])
-                                       for k in names]
+            pairs = [(a, b, truth)] + [
+                (opt_r.state[a][k], opt_f.state[b][k], opt_t.state[truth][k])
+                for k in names
+            ]
             for ref, fused, exact in pairs:
                 err_ref = (ref.double() - exact).abs().max()
                 err_fused = (fused.double() - exact).abs().max()
                 bound = 1e-4 * exact.abs().max()  # measured: at most 3.5e-5 for either
-                assert err_ref <= bound and err_fused <= bound, (err_fused, err_ref, bound)
+                assert err_ref <= bound and err_fused <= bound, (
+                    err_fused,
+                    err_ref,
+                    bound,
+                )
     # The caps were reached: eta_max at the noise-free coordinates.
     p, opt = runs[1][0][0], runs[1][1]
     cap = opt._eta_max(opt.param_groups[0])
@@ -936,8 +1135,10 @@ def test_fused_adam_equals_reference_every_step(fused_ops, dtype, bias_correctio
     for impl in ("reference", "fused"):
         params = fused_params(dtype)
         runs.append((params, O.Adam(params, impl=impl, **kw)))
-    masks = [(torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
-             for p in runs[0][0]]
+    masks = [
+        (torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
+        for p in runs[0][0]
+    ]
     for _ in range(12):
         grads = fused_grads(runs[0][0], masks, g)
         for params, opt in runs:
@@ -949,9 +1150,18 @@ def test_fused_adam_equals_reference_every_step(fused_ops, dtype, bias_correctio
     assert all(torch.isfinite(p).all() for p in runs[1][0])
 
 
-SIMPLE_STATE = {"SGD": (), "Momentum": ("v",), "AveragedMomentum": ("mu",), "RMSProp": ("s",)}
-STEP_OPS = {"SGD": "sgd_step", "Momentum": "momentum_step",
-            "AveragedMomentum": "averaged_momentum_step", "RMSProp": "rmsprop_step"}
+SIMPLE_STATE = {
+    "SGD": (),
+    "Momentum": ("v",),
+    "AveragedMomentum": ("mu",),
+    "RMSProp": ("s",),
+}
+STEP_OPS = {
+    "SGD": "sgd_step",
+    "Momentum": "momentum_step",
+    "AveragedMomentum": "averaged_momentum_step",
+    "RMSProp": "rmsprop_step",
+}
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -965,9 +1175,13 @@ def test_fused_simple_steps_equal_reference_every_step(fused_ops, dtype, name):
     for impl in ("reference", "fused"):
         params = fused_params(dtype)
         opt = cls(params, impl=impl, **kw)
-        runs.append((params, opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)))
-    masks = [(torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
-             for p in runs[0][0]]
+        runs.append(
+            (params, opt, torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9))
+        )
+    masks = [
+        (torch.rand(p.shape, generator=g) < 0.2, torch.rand(p.shape, generator=g) < 0.1)
+        for p in runs[0][0]
+    ]
     for _ in range(12):
         grads = fused_grads(runs[0][0], masks, g)
         for params, opt, schedule in runs:
@@ -975,8 +1189,13 @@ def test_fused_simple_steps_equal_reference_every_step(fused_ops, dtype, name):
                 p.grad = gr.clone()
             opt.step()
             schedule.step()
-        assert_steps_equal([r[:2] for r in runs], SIMPLE_STATE[name], dtype, BITWISE,
-                           BITWISE and name != "RMSProp")
+        assert_steps_equal(
+            [r[:2] for r in runs],
+            SIMPLE_STATE[name],
+            dtype,
+            BITWISE,
+            BITWISE and name != "RMSProp",
+        )
 
 
 def test_fused_simple_steps_need_the_kernel(no_compiler):
@@ -984,8 +1203,12 @@ def test_fused_simple_steps_need_the_kernel(no_compiler):
     p.grad = torch.ones_like(p)
     for name in SIMPLE_STATE:
         cls, _, kw = CASES[name]
-        with pytest.warns(RuntimeWarning) if name == "SGD" else contextlib.nullcontext():
-            with pytest.raises(RuntimeError, match="impl='fused': lab's C\\+\\+ step could not"):
+        with (
+            pytest.warns(RuntimeWarning) if name == "SGD" else contextlib.nullcontext()
+        ):
+            with pytest.raises(
+                RuntimeError, match="impl='fused': lab's C\\+\\+ step could not"
+            ):
                 cls([p], impl="fused", **kw).step()
         cls([p], **kw).step()  # auto: foreach
 
@@ -994,8 +1217,15 @@ def test_fused_simple_steps_need_the_kernel(no_compiler):
 def test_fused_all_finite_is_exact(fused_ops, dtype):
     info = torch.finfo(dtype)
     x = torch.zeros(40_000, dtype=dtype)
-    finite = [info.max, -info.max, info.tiny, -0.0,
-              torch.nextafter(torch.zeros((), dtype=dtype), torch.ones((), dtype=dtype)).item()]
+    finite = [
+        info.max,
+        -info.max,
+        info.tiny,
+        -0.0,
+        torch.nextafter(
+            torch.zeros((), dtype=dtype), torch.ones((), dtype=dtype)
+        ).item(),
+    ]
     for value in finite:
         y = x.clone()
         y[::7] = value
@@ -1008,9 +1238,15 @@ def test_fused_all_finite_is_exact(fused_ops, dtype):
     assert fused_ops.all_finite([])
 
 
-@pytest.mark.parametrize("name, where", [
-    (name, where) for name in ("Adam-min", "SNR") for where in ((0, 0, 0), (0, 0, -1), (1, 0, 5))
-] + [("SNR", (0, 1, "grad_sq"))])
+@pytest.mark.parametrize(
+    "name, where",
+    [
+        (name, where)
+        for name in ("Adam-min", "SNR")
+        for where in ((0, 0, 0), (0, 0, -1), (1, 0, 5))
+    ]
+    + [("SNR", (0, 1, "grad_sq"))],
+)
 @pytest.mark.parametrize("mode", ["strict", True])
 def test_fused_non_finite_gradient(fused_ops, name, where, mode):
     # A NaN anywhere (first or last element of a multi-block tensor, a later group whose
@@ -1021,10 +1257,16 @@ def test_fused_non_finite_gradient(fused_ops, name, where, mode):
     kw = dict(kw, second_moment="examples") if index == "grad_sq" else kw
 
     def six_steps():
-        groups = [[make_param((201, 200), "plain", 0), make_param((7,), "plain", 1)],
-                  [make_param((16385,), "plain", 2)]]
-        opt = cls([{"params": groups[0]}, {"params": groups[1], "lr": 0.02}], impl="fused",
-                  check_finite=mode, **kw)
+        groups = [
+            [make_param((201, 200), "plain", 0), make_param((7,), "plain", 1)],
+            [make_param((16385,), "plain", 2)],
+        ]
+        opt = cls(
+            [{"params": groups[0]}, {"params": groups[1], "lr": 0.02}],
+            impl="fused",
+            check_finite=mode,
+            **kw,
+        )
         params = groups[0] + groups[1]
         for t in range(6):
             for p in params:
@@ -1042,8 +1284,9 @@ def test_fused_non_finite_gradient(fused_ops, name, where, mode):
     for gs, value in ((groups, math.nan), (twin_groups, 0.3)):
         target = gs[gi][pi]
         (target.grad_sq if index == "grad_sq" else target.grad).view(-1)[flat] = value
-    with pytest.raises(FloatingPointError,
-                       match=f"parameter {pi} in group {gi} has 1 non-finite"):
+    with pytest.raises(
+        FloatingPointError, match=f"parameter {pi} in group {gi} has 1 non-finite"
+    ):
         opt.step()
     if mode == "strict":
         assert_unchanged(params, opt, before)
@@ -1064,7 +1307,8 @@ def test_auto_takes_the_fused_step_for_contiguous_cpu_tensors(fused_ops, monkeyp
 
     monkeypatch.setattr(_fused, "ops", lambda: Spy())
     cases = [(O.Adam, {}, "adam_step"), (O.SNR, SNR_KW, "snr_step")] + [
-        (CASES[name][0], CASES[name][2], STEP_OPS[name]) for name in SIMPLE_STATE]
+        (CASES[name][0], CASES[name][2], STEP_OPS[name]) for name in SIMPLE_STATE
+    ]
     for cls, kw, step_op in cases:
         calls.clear()
         params = [make_param((5,), "plain", 0), make_param((3, 2), "transposed", 1)]
@@ -1083,7 +1327,9 @@ def test_auto_takes_the_fused_step_for_contiguous_cpu_tensors(fused_ops, monkeyp
 
 
 def test_without_a_compiler_auto_falls_back_with_one_warning(no_compiler):
-    with pytest.warns(RuntimeWarning, match="could not build the fused CPU kernels") as record:
+    with pytest.warns(
+        RuntimeWarning, match="could not build the fused CPU kernels"
+    ) as record:
         for name in ("Adam-min", "SNR"):
             cls, _, kw = CASES[name]
             runs = []
@@ -1111,6 +1357,7 @@ def test_without_a_compiler_auto_falls_back_with_one_warning(no_compiler):
 # CUDA.
 # ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.parametrize("name", CASES)
@@ -1119,13 +1366,17 @@ def test_cuda_equals_cpu(name, dtype):
     cls, _, kw = CASES[name]
     result = {}
     for device in ("cpu", "cuda"):
-        params = [make_param(s, k, i).detach().to(device, dtype).requires_grad_()
-                  for i, (s, k) in enumerate(MIXED_SHAPES)]
+        params = [
+            make_param(s, k, i).detach().to(device, dtype).requires_grad_()
+            for i, (s, k) in enumerate(MIXED_SHAPES)
+        ]
         opt = cls(params, **kw)
         g = torch.Generator().manual_seed(0)
         for _ in range(10):
             for p in params:
-                p.grad = (0.5 + torch.randn(p.shape, generator=g, dtype=F64)).to(device, dtype)
+                p.grad = (0.5 + torch.randn(p.shape, generator=g, dtype=F64)).to(
+                    device, dtype
+                )
             opt.step()
         result[device] = [p.detach().cpu() for p in params]
     tol = TIGHT if dtype == F64 else dict(rtol=1e-5, atol=1e-5)

@@ -9,7 +9,12 @@ from lab import pages
 
 def test_table_markdown_has_header_rule_and_rows():
     text = pages.markdown_table(["B", "variance"], [(1, 4.0), (4, "1.0")])
-    assert text.splitlines() == ["| B | variance |", "|---|---|", "| 1 | 4.0 |", "| 4 | 1.0 |"]
+    assert text.splitlines() == [
+        "| B | variance |",
+        "|---|---|",
+        "| 1 | 4.0 |",
+        "| 4 | 1.0 |",
+    ]
 
 
 def test_table_markdown_rejects_ragged_rows():

@@ -9,8 +9,14 @@ import lab
 from lab.problems import Quadratic1D
 
 
-@pytest.mark.parametrize("kwargs, name", [({"sigma": 0.0}, "sigma"), ({"sigma": -1}, "sigma"),
-                                          ({"mean": float("inf")}, "mean")])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"sigma": 0.0}, "sigma"),
+        ({"sigma": -1}, "sigma"),
+        ({"mean": float("inf")}, "mean"),
+    ],
+)
 def test_bad_parameters_raise_naming_them(kwargs, name):
     with pytest.raises(ValueError, match=name):
         Quadratic1D(**kwargs)
@@ -21,7 +27,9 @@ def test_batch_gradient_is_beta_minus_batch_mean_and_matches_autograd():
     y = p.sample((7,), lab.generator(0))
     beta = torch.tensor(0.3, dtype=torch.float64, requires_grad=True)
     p.loss(beta, y).mean().backward()
-    assert torch.allclose(beta.grad, p.batch_gradient(beta.detach(), y), rtol=0, atol=1e-15)
+    assert torch.allclose(
+        beta.grad, p.batch_gradient(beta.detach(), y), rtol=0, atol=1e-15
+    )
     assert p.gradient(torch.tensor(p.optimum)) == 0
 
 
@@ -77,10 +85,14 @@ def test_double_well_gradient_matches_autograd_and_noise_is_additive():
     p.population_loss(beta).sum().backward()
     assert torch.allclose(beta.grad, p.gradient(beta.detach()), atol=1e-12)
     y = p.sample((9, 5), lab.generator(0))
-    assert torch.allclose(p.batch_gradient(beta.detach(), y), p.gradient(beta.detach()) - y.mean(-1))
+    assert torch.allclose(
+        p.batch_gradient(beta.detach(), y), p.gradient(beta.detach()) - y.mean(-1)
+    )
     # loss(β, y) = f(β) − yβ, so E_y loss = f (E y = 0).
-    assert torch.allclose(p.loss(beta.detach(), torch.zeros(9, dtype=torch.float64)),
-                          p.population_loss(beta.detach()))
+    assert torch.allclose(
+        p.loss(beta.detach(), torch.zeros(9, dtype=torch.float64)),
+        p.population_loss(beta.detach()),
+    )
 
 
 def test_gibbs_density_is_normalised_and_favours_the_deep_valley():
@@ -105,12 +117,19 @@ def test_noisy_quadratic_gradients_are_unbiased_with_variance_sigma2_over_B():
     p = NoisyQuadratic(h=[1.0, 10.0, 100.0], sigma=[1.0, 0.5, 2.0])
     Phi = torch.tensor([0.3, -0.2, 0.01], dtype=torch.float64).expand(20_000, 3)
     g = lab.generator(0)
-    for ghat in (p.stochastic_gradient(Phi, 4, g),
-                 p.batch_gradient(Phi, p.sample((20_000, 4), g), dim=-2)):
+    for ghat in (
+        p.stochastic_gradient(Phi, 4, g),
+        p.batch_gradient(Phi, p.sample((20_000, 4), g), dim=-2),
+    ):
         exact = p.gradient_variance(4)
         for i in range(3):
-            assert abs(ghat[:, i].var().item() - exact[i].item()) <= variance_tolerance(exact[i].item(), 20_000)
-            assert abs(ghat[:, i].mean().item() - p.gradient(Phi[0])[i].item()) <= 5 * (exact[i].item() / 20_000) ** 0.5
+            assert abs(ghat[:, i].var().item() - exact[i].item()) <= variance_tolerance(
+                exact[i].item(), 20_000
+            )
+            assert (
+                abs(ghat[:, i].mean().item() - p.gradient(Phi[0])[i].item())
+                <= 5 * (exact[i].item() / 20_000) ** 0.5
+            )
 
 
 def test_noisy_quadratic_population_loss_gradient_matches_autograd_and_rejects_bad_h():

@@ -15,7 +15,9 @@ def test_variance_tolerance_would_catch_a_wrong_variance():
     p = Quadratic1D(sigma=2.0)
     n = 20_000
     ghat = vanilla_sgd.gradient_estimates(p, 0.0, 4, n, lab.generator(0))
-    assert abs(ghat.var().item() - p.sigma**2) > simulate.variance_tolerance(p.sigma**2, n)
+    assert abs(ghat.var().item() - p.sigma**2) > simulate.variance_tolerance(
+        p.sigma**2, n
+    )
 
 
 @pytest.mark.parametrize("lr, B", [(0.1, 1), (0.5, 4), (1.0, 2), (1.6, 1)])
@@ -23,10 +25,14 @@ def test_sgd_stationary_variance_matches_closed_form(lr, B):
     p = Quadratic1D(mean=-1.0, sigma=1.5)
     chains = 4000
     steps = int(30 / min(lr, 2 - lr)) + 1
-    paths = simulate.sgd_quadratic_1d(p, p.optimum, lr, B, steps, chains, lab.generator(5))
+    paths = simulate.sgd_quadratic_1d(
+        p, p.optimum, lr, B, steps, chains, lab.generator(5)
+    )
     exact = p.sgd_variance(lr, B, torch.tensor(float(steps))).item()
     # β_T across chains: independent Gaussians (linear in Gaussian draws).
-    assert abs(paths[-1].var().item() - exact) <= simulate.variance_tolerance(exact, chains)
+    assert abs(paths[-1].var().item() - exact) <= simulate.variance_tolerance(
+        exact, chains
+    )
 
 
 def test_sgd_mean_follows_geometric_decay():
@@ -54,10 +60,17 @@ def test_same_seed_same_paths():
     assert torch.equal(a, b)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"batch_size": 0}, "batch_size"), ({"steps": 0}, "steps"), ({"chains": 0}, "chains"),
-    ({"lr": -0.1}, "lr"), ({"lr": float("nan")}, "lr"), ({"beta0": float("inf")}, "beta0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"steps": 0}, "steps"),
+        ({"chains": 0}, "chains"),
+        ({"lr": -0.1}, "lr"),
+        ({"lr": float("nan")}, "lr"),
+        ({"beta0": float("inf")}, "beta0"),
+    ],
+)
 def test_bad_arguments_raise_naming_them(kwargs, name):
     args = {"beta0": 0.0, "lr": 0.1, "batch_size": 1, "steps": 3, "chains": 2}
     args.update(kwargs)

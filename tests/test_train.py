@@ -24,8 +24,17 @@ def test_training_softmax_regression_reduces_loss_and_is_reproducible():
     for _ in range(2):
         g = lab.generator(0)
         model = train.make_model(0, g)
-        runs.append(train.train(model, optim.SGD(model.parameters(), lr=0.2), d, 150, 16, g,
-                                eval_every=50))
+        runs.append(
+            train.train(
+                model,
+                optim.SGD(model.parameters(), lr=0.2),
+                d,
+                150,
+                16,
+                g,
+                eval_every=50,
+            )
+        )
     h = runs[0]
     assert h["train_loss"][-1] < 0.5 * h["train_loss"][0]
     assert h["test_accuracy"][-1] > 0.85
@@ -37,5 +46,12 @@ def test_divergence_raises():
     g = lab.generator(0)
     model = train.make_model(0, g)
     with pytest.raises(FloatingPointError, match="diverged"):
-        train.train(model, torch.optim.SGD(model.parameters(), lr=1e38), d, 100, 16, g,
-                    eval_every=10)
+        train.train(
+            model,
+            torch.optim.SGD(model.parameters(), lr=1e38),
+            d,
+            100,
+            16,
+            g,
+            eval_every=10,
+        )

@@ -14,17 +14,26 @@ from lab import widgets
 def _extremes(controls):
     values = {}
     for name, spec in controls.items():
-        values[name] = (spec["options"][0], spec["options"][-1]) if "options" in spec \
+        values[name] = (
+            (spec["options"][0], spec["options"][-1])
+            if "options" in spec
             else (spec["min"], spec["max"])
+        )
     return [dict(zip(values, combo)) for combo in itertools.product(*values.values())]
 
 
-CORNERS = [(name, params) for name, (_, controls) in sorted(widgets.STATES.items())
-           for params in _extremes(controls)]
+CORNERS = [
+    (name, params)
+    for name, (_, controls) in sorted(widgets.STATES.items())
+    for params in _extremes(controls)
+]
 
 
-@pytest.mark.parametrize("name, params", CORNERS,
-                         ids=[f"{n}:" + "-".join(f"{k}={v}" for k, v in p.items()) for n, p in CORNERS])
+@pytest.mark.parametrize(
+    "name, params",
+    CORNERS,
+    ids=[f"{n}:" + "-".join(f"{k}={v}" for k, v in p.items()) for n, p in CORNERS],
+)
 def test_explorer_state_is_finite_at_every_slider_corner(name, params):
     compute, _ = widgets.STATES[name]
     state = compute(**params)
@@ -54,5 +63,9 @@ def test_every_slider_change_redraws(name):
         before_image, before_state = bytes(explorer.image.value), explorer.state
         options = getattr(slider, "options", None)
         slider.value = options[-1] if options else slider.max
-        assert explorer.state is not before_state, f"{slider_name}: state not recomputed"
-        assert bytes(explorer.image.value) != before_image, f"{slider_name}: image not redrawn"
+        assert explorer.state is not before_state, (
+            f"{slider_name}: state not recomputed"
+        )
+        assert bytes(explorer.image.value) != before_image, (
+            f"{slider_name}: image not redrawn"
+        )

@@ -69,16 +69,21 @@ def batch_scaling_rules() -> Derivation:
     T = sp.Symbol("T", positive=True)  # examples processed
     claims = {
         "two_steps_minus_one_double_step_second_order": identity(
-            remainder, eta**2 * a1 * sp.Derivative(f(Phi), Phi),
-            r"\Phi_{t+2} - \Phi_{B=2} = \eta_1^2\, a_1\, f'(\Phi) + O(\eta_1^3)"),
+            remainder,
+            eta**2 * a1 * sp.Derivative(f(Phi), Phi),
+            r"\Phi_{t+2} - \Phi_{B=2} = \eta_1^2\, a_1\, f'(\Phi) + O(\eta_1^3)",
+        ),
         "three_steps_remainder_sums_ordered_pairs": eq(rem3, rem3_expected),
-        "quadratic_2d_remainder_is_exact": Identity(exact_rem, eta**2 * H * grad(P, Y1)),
+        "quadratic_2d_remainder_is_exact": Identity(
+            exact_rem, eta**2 * H * grad(P, Y1)
+        ),
         "N_mu_B_times_B_is_N_mu_1": identity(NB * B, N1, r"N_{\mu,B}\, B = N_{\mu,1}"),
         "weight_negative_when_N_mu_B_below_1": Inequality(
             1 - 1 / NB, "<=", where={B: N1 * (1 + u)}
         ),
         "weights_still_sum_to_one_when_N_above_half": Series(
-            (1 - 1 / (sp.Rational(1, 2) + u)) ** sp.Symbol("n", integer=True, nonnegative=True)
+            (1 - 1 / (sp.Rational(1, 2) + u))
+            ** sp.Symbol("n", integer=True, nonnegative=True)
             / (sp.Rational(1, 2) + u),
             sp.Symbol("n", integer=True, nonnegative=True),
             0,
@@ -93,15 +98,22 @@ def batch_scaling_rules() -> Derivation:
             sp.oo,
         ),
         "eta_prime_scales_with_B": identity(
-            (T / B) * (B * eta1p) * g, T * eta1p * g,
+            (T / B) * (B * eta1p) * g,
+            T * eta1p * g,
             r"\frac{T}{B}\,(B\,\eta'_1)\, g = T\,\eta'_1\, g"
-            r"\quad (T/B \text{ steps of } \eta'_B = B\eta'_1)"),
+            r"\quad (T/B \text{ steps of } \eta'_B = B\eta'_1)",
+        ),
         "eta_in_v_form_scales_with_B_squared": identity(
-            (B * eta1p) / NB, B**2 * (eta1p / N1),
-            r"\eta_B = \frac{\eta'_B}{N_{\mu,B}} = \frac{B\,\eta'_1}{N_{\mu,1}/B} = B^2\,\frac{\eta'_1}{N_{\mu,1}}"),
+            (B * eta1p) / NB,
+            B**2 * (eta1p / N1),
+            r"\eta_B = \frac{\eta'_B}{N_{\mu,B}} = \frac{B\,\eta'_1}{N_{\mu,1}/B}"
+            r" = B^2\,\frac{\eta'_1}{N_{\mu,1}}",
+        ),
         "per_example_squares_target_is_independent_of_B": identity(
-            (B * (g**2 + sigma**2)) / B, g**2 + sigma**2,
-            r"\E\,\frac1B\sum_{i=1}^{B} \hat g_i^2 = g^2 + \sigma^2 \text{ for every } B"),
+            (B * (g**2 + sigma**2)) / B,
+            g**2 + sigma**2,
+            r"\E\,\frac1B\sum_{i=1}^{B} \hat g_i^2 = g^2 + \sigma^2 \text{ for every } B",
+        ),
         "batch_mean_squares_target_depends_on_B": Counterexample(
             g**2 + sigma**2 / B, g**2 + sigma**2, {B: 2, g: 0, sigma: 1}
         ),
@@ -109,12 +121,17 @@ def batch_scaling_rules() -> Derivation:
     steps = [
         ("two steps at $B=1$", eq(sp.Symbol(r"\Phi_{t+2}"), two_steps)),
         ("one step at $B=2$, $2\\eta_1$", eq(sp.Symbol(r"\Phi'_{t+2}"), one_step)),
-        ("difference to second order", eq(sp.Symbol(r"\Phi_{t+2} - \Phi'_{t+2}"), remainder)),
+        (
+            "difference to second order",
+            eq(sp.Symbol(r"\Phi_{t+2} - \Phi'_{t+2}"), remainder),
+        ),
         (
             "2-D quadratic, exact",
             eq(
                 sp.Symbol(r"\Phi_{t+2} - \Phi'_{t+2}"),
-                sp.MatMul(eta**2, sp.Symbol("H"), sp.Symbol(r"\nabla\mathrm{loss}_1(\Phi_t)")),
+                sp.MatMul(
+                    eta**2, sp.Symbol("H"), sp.Symbol(r"\nabla\mathrm{loss}_1(\Phi_t)")
+                ),
             ),
         ),
         ("momentum constant per example", eq(sp.Symbol(r"N_{\mu,B}"), NB)),
@@ -126,5 +143,3 @@ def batch_scaling_rules() -> Derivation:
         claims,
         label="deriv-scaling",
     )
-
-

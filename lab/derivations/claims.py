@@ -101,7 +101,9 @@ def _freeze_powers(expr):
                 out *= frozen[(p.base, k)] ** c
         return out
 
-    return sp.expand(expr).replace(lambda e: isinstance(e, sp.Pow) and e.exp.free_symbols, rewrite)
+    return sp.expand(expr).replace(
+        lambda e: isinstance(e, sp.Pow) and e.exp.free_symbols, rewrite
+    )
 
 
 def _collapse_sums(expr):
@@ -136,7 +138,11 @@ def _peel_last(expr, t):
     """Rewrite every ``Sum(f, (s, lo, t))`` as ``Sum(f, (s, lo, t - 1)) + f(t)``."""
 
     def is_target(e):
-        return isinstance(e, sp.Sum) and len(e.limits) == 1 and sp.simplify(e.limits[0][2] - t) == 0
+        return (
+            isinstance(e, sp.Sum)
+            and len(e.limits) == 1
+            and sp.simplify(e.limits[0][2] - t) == 0
+        )
 
     def peel(e):
         s, lo, hi = e.limits[0]
@@ -186,7 +192,12 @@ def _random_point(exprs, rng: random.Random) -> dict:
         values[f] = _random_polynomial(
             len(
                 next(
-                    iter(a for e in exprs for a in sp.sympify(e).atoms(AppliedUndef) if a.func == f)
+                    iter(
+                        a
+                        for e in exprs
+                        for a in sp.sympify(e).atoms(AppliedUndef)
+                        if a.func == f
+                    )
                 ).args
             ),
             rng,
@@ -197,7 +208,11 @@ def _random_point(exprs, rng: random.Random) -> dict:
 def _evaluate(expr, values: dict) -> complex:
     """``expr`` at ``values`` (symbols and undefined functions), as a complex number."""
     expr = sp.sympify(expr)
-    funcs = {k: v for k, v in values.items() if not isinstance(k, sp.Basic) or not k.is_Symbol}
+    funcs = {
+        k: v
+        for k, v in values.items()
+        if not isinstance(k, sp.Basic) or not k.is_Symbol
+    }
     syms = {k: v for k, v in values.items() if k not in funcs}
 
     # outer functions first: ℓ(φ₁(t), φ₂(t)) must become a polynomial in φ₁(t) (so that
@@ -224,7 +239,9 @@ class Claim:
     def check(self) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def check_numerically(self, rng: random.Random, trials: int = 5, tol: float = 1e-9) -> bool:
+    def check_numerically(
+        self, rng: random.Random, trials: int = 5, tol: float = 1e-9
+    ) -> bool:
         raise NotImplementedError  # pragma: no cover
 
     def refute(self) -> str | None:
@@ -250,7 +267,9 @@ class Identity(Claim):
     rhs: object
     where: dict = field(default_factory=dict)
     witness: dict | None = None  # values at which a false identity is shown to fail
-    tex: str = ""  # how to display the claim, when the expanded sides would be unreadable
+    tex: str = (
+        ""  # how to display the claim, when the expanded sides would be unreadable
+    )
 
     def _sides(self):
         lhs, rhs = sp.sympify(self.lhs), sp.sympify(self.rhs)
@@ -304,14 +323,20 @@ class Counterexample(Claim):
     at: dict
 
     def _values(self):
-        return [sp.simplify(sp.sympify(x).subs(self.at).doit()) for x in (self.lhs, self.rhs)]
+        return [
+            sp.simplify(sp.sympify(x).subs(self.at).doit())
+            for x in (self.lhs, self.rhs)
+        ]
 
     def check(self) -> bool:
         a, b = self._values()
         return sp.simplify(a - b) != 0
 
     def check_numerically(self, rng, trials=5, tol=1e-9) -> bool:
-        a, b = (complex(sp.N(sp.sympify(x).subs(self.at).doit(), 30)) for x in (self.lhs, self.rhs))
+        a, b = (
+            complex(sp.N(sp.sympify(x).subs(self.at).doit(), 30))
+            for x in (self.lhs, self.rhs)
+        )
         return abs(a - b) > tol * (1 + abs(a))
 
     def latex(self) -> str:
@@ -358,20 +383,30 @@ class Limit(Claim):
             xs = xs if point == sp.oo else [-x for x in xs]
         else:
             sign = 1 if self.direction == "+" else -1
-            xs = [point + sign * sp.Float(sp.Rational(1, 10**k), 40) for k in (4, 8, 12)]
+            xs = [
+                point + sign * sp.Float(sp.Rational(1, 10**k), 40) for k in (4, 8, 12)
+            ]
         for _ in range(trials):
             values = _random_point([expr], rng)
             values.pop(self.var, None)
             if want.is_infinite:
-                ys = [float(sp.re(_evaluate(expr, {**values, self.var: x}))) for x in xs]
+                ys = [
+                    float(sp.re(_evaluate(expr, {**values, self.var: x}))) for x in xs
+                ]
                 ys = ys if want == sp.oo else [-y for y in ys]
                 # growing without slowing down much: log T passes, a convergent tail does not
-                if not (ys[0] < ys[1] < ys[2] and ys[2] - ys[1] >= 0.5 * (ys[1] - ys[0])):
+                if not (
+                    ys[0] < ys[1] < ys[2] and ys[2] - ys[1] >= 0.5 * (ys[1] - ys[0])
+                ):
                     return False
             else:
                 target = _evaluate(want, values)
-                errs = [abs(_evaluate(expr, {**values, self.var: x}) - target) for x in xs]
-                if not (errs[2] <= errs[0] + 1e-12 and errs[2] <= 1e-3 * (1 + abs(target))):
+                errs = [
+                    abs(_evaluate(expr, {**values, self.var: x}) - target) for x in xs
+                ]
+                if not (
+                    errs[2] <= errs[0] + 1e-12 and errs[2] <= 1e-3 * (1 + abs(target))
+                ):
                     return False
         return True
 
@@ -419,7 +454,9 @@ class Series(Claim):
         except (NotImplementedError, TypeError, ValueError):
             pass
         term = self._term()
-        ratio = sp.limit(sp.simplify(term.subs(self.n, self.n + 1) / term), self.n, sp.oo)
+        ratio = sp.limit(
+            sp.simplify(term.subs(self.n, self.n + 1) / term), self.n, sp.oo
+        )
         if (sp.Abs(ratio) - 1).is_negative:
             return True
         if (sp.Abs(ratio) - 1).is_positive:
@@ -468,7 +505,9 @@ class Series(Claim):
         conv = self.converges()
         if conv is False and self.value is not None and sp.sympify(self.value) != sp.oo:
             term = self._term()
-            ratio = sp.limit(sp.simplify(term.subs(self.n, self.n + 1) / term), self.n, sp.oo)
+            ratio = sp.limit(
+                sp.simplify(term.subs(self.n, self.n + 1) / term), self.n, sp.oo
+            )
             return (
                 f"the series diverges: the ratio of consecutive terms tends to "
                 f"${sp.latex(sp.simplify(ratio))}$, greater than 1"
@@ -583,7 +622,9 @@ class Induction(Claim):
     def base_case(self) -> bool:
         t0 = self._sub(self.t0)
         rhs = self._sub(self.rhs(t0))
-        rhs = rhs.xreplace({f(t0): self._sub(v) for f, v in self.initial.items()}).doit()
+        rhs = rhs.xreplace(
+            {f(t0): self._sub(v) for f, v in self.initial.items()}
+        ).doit()
         return _is_zero(self._sub(self.initial[self.seq]) - rhs)
 
     def step(self) -> bool:
@@ -591,7 +632,9 @@ class Induction(Claim):
         hypothesis = {self.seq(t - 1): self.rhs(t - 1)}
         lhs = self.recursions[self.seq](t).xreplace(hypothesis)
         rhs = self.rhs(t)
-        rhs = rhs.xreplace({f(t): r(t) for f, r in self.recursions.items() if f is not self.seq})
+        rhs = rhs.xreplace(
+            {f(t): r(t) for f, r in self.recursions.items() if f is not self.seq}
+        )
         rhs = _peel_last(self._sub(rhs), t)
         lhs = _peel_last(self._sub(lhs), t)
         return _is_zero(lhs - rhs)
@@ -599,11 +642,14 @@ class Induction(Claim):
     def check(self) -> bool:
         return self.base_case() and self.step()
 
-    def iterate(self, values: dict, inputs: dict, steps: int) -> list[tuple[int, object, object]]:
+    def iterate(
+        self, values: dict, inputs: dict, steps: int
+    ) -> list[tuple[int, object, object]]:
         """(t, sequence value, claimed value) for t0 .. t0+steps at the given values."""
         t0 = int(self._sub(self.t0).subs(values))
         state = {
-            f: self._sub(v).subs(values).doit().xreplace(inputs) for f, v in self.initial.items()
+            f: self._sub(v).subs(values).doit().xreplace(inputs)
+            for f, v in self.initial.items()
         }
         out = []
         for k in range(steps + 1):
@@ -611,7 +657,10 @@ class Induction(Claim):
             if k > 0:
                 prev = {f(tk - 1): v for f, v in state.items()}
                 state = {
-                    f: self._sub(r(sp.Integer(tk))).subs(values).xreplace(prev).xreplace(inputs)
+                    f: self._sub(r(sp.Integer(tk)))
+                    .subs(values)
+                    .xreplace(prev)
+                    .xreplace(inputs)
                     for f, r in self.recursions.items()
                 }
             now = {f(tk): v for f, v in state.items()}
@@ -631,7 +680,9 @@ class Induction(Claim):
             for k in range(0, t_max + 1):
                 key = x[k] if isinstance(x, sp.IndexedBase) else x(k)
                 values[key] = (
-                    sp.Rational(rng.randint(-300, 300), 100) if numeric else sp.Symbol(f"{x}_{k}")
+                    sp.Rational(rng.randint(-300, 300), 100)
+                    if numeric
+                    else sp.Symbol(f"{x}_{k}")
                 )
         return values
 
@@ -662,7 +713,9 @@ class Induction(Claim):
             self._sub(r(self.t)) for r in self.recursions.values()
         ]
         values = {s: v for s, v in _random_point(exprs, rng).items() if s != self.t}
-        values = {s: (2 if s.is_integer else 2) for s in values if isinstance(s, sp.Symbol)}
+        values = {
+            s: (2 if s.is_integer else 2) for s in values if isinstance(s, sp.Symbol)
+        }
         inputs = self._inputs_at(rng, 6, numeric=False)
         for tk, got, want in self.iterate(values, inputs, 4):
             if sp.simplify(got - want) != 0:
@@ -676,7 +729,9 @@ class Induction(Claim):
     def latex(self) -> str:
         t = self.t
         head = f"{sp.latex(self.seq(t))} = {sp.latex(self.rhs(t))}"
-        return head + f" \\quad \\text{{for all }} {sp.latex(t)} \\ge {sp.latex(self.t0)}"
+        return (
+            head + f" \\quad \\text{{for all }} {sp.latex(t)} \\ge {sp.latex(self.t0)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -764,21 +819,27 @@ class Derivation:
         verdicts = {}
         for name, c in self.claims.items():
             rng = random.Random(f"{seed}-{name}")
-            verdicts[name] = bool(_as_claim(c).check_numerically(rng, trials=trials, tol=tol))
+            verdicts[name] = bool(
+                _as_claim(c).check_numerically(rng, trials=trials, tol=tol)
+            )
         return verdicts
 
     def claim_latex(self, name: str) -> str:
         return _as_claim(self.claims[name]).latex()
 
     def _repr_markdown_(self) -> str:
-        title = self.title.replace("*", r"\*").replace("_", r"\_")  # literal, not emphasis
+        title = self.title.replace("*", r"\*").replace(
+            "_", r"\_"
+        )  # literal, not emphasis
         lines = [f"**{title}**", ""]
         for text, expr in self.steps:
             lines.append(f"- {text}: ${sp.latex(expr)}$")
         return "\n".join(lines)
 
 
-def claims_markdown(derivation: Derivation, numerically: bool = True, trials: int = 3) -> str:
+def claims_markdown(
+    derivation: Derivation, numerically: bool = True, trials: int = 3
+) -> str:
     """The claims of ``derivation`` in markdown: for each, its name, kind, symbolic
     verdict and numerical verdict (``trials`` random points), then its statement as
     display math. A list rather than a table, so that long statements get the page's
@@ -791,8 +852,10 @@ def claims_markdown(derivation: Derivation, numerically: bool = True, trials: in
         c = _as_claim(claim)
         num = ("✓" if numeric[name] else "✗") if numerically else "not run"
         statement = c.latex().replace("\n", "\n  ")
-        items.append(f"- `{name}` ({c.kind}): sympy {'✓' if symbolic[name] else '✗'}, "
-                     f"numeric {num}\n\n  $$\n  {statement}\n  $$")
+        items.append(
+            f"- `{name}` ({c.kind}): sympy {'✓' if symbolic[name] else '✗'}, "
+            f"numeric {num}\n\n  $$\n  {statement}\n  $$"
+        )
     return "\n\n".join(items)
 
 

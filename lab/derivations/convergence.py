@@ -12,7 +12,13 @@ from lab.derivations.claims import Derivation, Limit, Series, eq
 # 7. Convergence conditions
 # ---------------------------------------------------------------------------------------
 
-P_GRID = (sp.Rational(1, 4), sp.Rational(1, 2), sp.Rational(3, 4), sp.Integer(1), sp.Integer(2))
+P_GRID = (
+    sp.Rational(1, 4),
+    sp.Rational(1, 2),
+    sp.Rational(3, 4),
+    sp.Integer(1),
+    sp.Integer(2),
+)
 
 __all__ = ["convergence_conditions"]
 
@@ -40,12 +46,17 @@ def convergence_conditions() -> Derivation:
     claims = {
         "eta_to_zero_for_every_p_positive": Limit(eta, t, sp.oo, 0),
         "wrong_limit_t_to_0": Limit(
-            c / sp.Symbol("t", positive=True) ** p, sp.Symbol("t", positive=True), 0, sp.oo
+            c / sp.Symbol("t", positive=True) ** p,
+            sp.Symbol("t", positive=True),
+            0,
+            sp.oo,
         ),
         "integral_test_sum_eta_infinite_for_p_below_1": Limit(
             partial_integral(below), T, sp.oo, sp.oo
         ),
-        "integral_test_sum_eta_infinite_at_p_1": Limit(partial_integral(1), T, sp.oo, sp.oo),
+        "integral_test_sum_eta_infinite_at_p_1": Limit(
+            partial_integral(1), T, sp.oo, sp.oo
+        ),
         "integral_test_sum_eta_finite_for_p_above_1": Limit(
             partial_integral(above), T, sp.oo, 1 / u
         ),
@@ -60,7 +71,9 @@ def convergence_conditions() -> Derivation:
         tag = str(pv).replace("/", "_over_")
         # the constant c > 0 does not change convergence; leave it out so sympy's test applies
         claims[f"sum_eta_p{tag}"] = Series(1 / t**pv, t, 1, sp.oo if pv <= 1 else None)
-        claims[f"sum_eta2_p{tag}"] = Series(1 / t ** (2 * pv), t, 1, None if 2 * pv > 1 else sp.oo)
+        claims[f"sum_eta2_p{tag}"] = Series(
+            1 / t ** (2 * pv), t, 1, None if 2 * pv > 1 else sp.oo
+        )
     # with p < 1 the drift of η_t is o(η_t²), so v_t ~ η_t σ²/(2h B) (see the book)
     pp = below
     tp = sp.Symbol("t", positive=True)
@@ -85,5 +98,3 @@ def convergence_conditions() -> Derivation:
         claims,
         label="deriv-convergence",
     )
-
-

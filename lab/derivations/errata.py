@@ -7,7 +7,15 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from lab.derivations.claims import Claim, Identity, Induction, Inequality, Limit, Series, WellTyped
+from lab.derivations.claims import (
+    Claim,
+    Identity,
+    Induction,
+    Inequality,
+    Limit,
+    Series,
+    WellTyped,
+)
 from lab.derivations.rmsprop import rmsprop_second_moment
 from lab.derivations.running_averages import ema_closed_form, running_average_symbols
 
@@ -91,7 +99,13 @@ def errata() -> tuple[Erratum, ...]:
                 inputs=(x,),
             ),
             Induction(
-                mu_hat, lambda k: ema_closed_form(k, N, x, s), ema, {mu_hat: 0}, t, 0, inputs=(x,)
+                mu_hat,
+                lambda k: ema_closed_form(k, N, x, s),
+                ema,
+                {mu_hat: 0},
+                t,
+                0,
+                inputs=(x,),
             ),
             "Each step multiplies the old average by $1 - 1/N < 1$, so older values get *smaller* "
             "weights. The printed exponent gives the oldest value the largest weight.",
@@ -136,7 +150,11 @@ def errata() -> tuple[Erratum, ...]:
             "dropped factor",
             r"\frac{d\ell}{dt} = -\|\nabla_\Phi \ell(\Phi)\|^2",
             r"\frac{d\ell}{dt} = -\eta\,\|\nabla_\Phi \ell(\Phi)\|^2",
-            Identity(sp.diff(ell, tt), -((h * phi) ** 2), witness={eta: 2, h: 1, c0: 1, tt: 0}),
+            Identity(
+                sp.diff(ell, tt),
+                -((h * phi) ** 2),
+                witness={eta: 2, h: 1, c0: 1, tt: 0},
+            ),
             Identity(sp.diff(ell, tt), -eta * (h * phi) ** 2),
             "With $d\\Phi/dt = -\\eta g$ (the slide's own definition) the chain rule keeps the "
             "$\\eta$. The conclusion $d\\ell/dt \\le 0$ is unaffected. Checked on "
@@ -171,7 +189,9 @@ def errata() -> tuple[Erratum, ...]:
     g = sp.Symbol("g", real=True)
     sigma = sp.Symbol("sigma", positive=True)
     B = sp.Symbol("B", integer=True, positive=True)
-    E_sq = rmsprop_second_moment().claims["second_moment_is_g2_plus_variance"].lhs  # g² + σ²/B
+    E_sq = (
+        rmsprop_second_moment().claims["second_moment_is_g2_plus_variance"].lhs
+    )  # g² + σ²/B
     out.append(
         Erratum(
             "rmsprop-variance",
@@ -222,7 +242,11 @@ def errata() -> tuple[Erratum, ...]:
             r"\ \text{ and }\ \eta^t = \frac{(\gtil^t)^2}{32(\sigtil^t)^2 L}",
             r"B^*(t) = \frac{16\,B\,(\sigtil^t)^2}{(\gtil^t)^2 + \epsilon}"
             r"\ \text{ and }\ \eta^t = \frac{(\gtil^t)^2}{32(\sigtil^t)^2 L}",
-            Identity(16 * sig_tilde_sq / gt**2, 16 * sh**2 / gt**2, witness={B: 2, sh: 1, gt: 1}),
+            Identity(
+                16 * sig_tilde_sq / gt**2,
+                16 * sh**2 / gt**2,
+                witness={B: 2, sh: 1, gt: 1},
+            ),
             Identity(16 * B * sig_tilde_sq / gt**2, 16 * sh**2 / gt**2),
             "$\\stil$ averages squared *batch* gradients, so $\\stil - \\gtil^2$ estimates "
             "$\\Var\\,\\ghat = \\sighat^2/B$, not the per-example $\\sighat^2$ that "
@@ -257,7 +281,9 @@ def errata() -> tuple[Erratum, ...]:
     th = 1 / (1 + u)  # θ ∈ (0, 1]: g = ĝ − c + 2cθ covers |ĝ − g| ≤ c
     g_of = lambda gh: gh - cc + 2 * cc * th  # noqa: E731
     printed_gap = (-eta_ * (gr - cc) * gr) - (-eta_ * g_of(gr) * gr)
-    fixed_gap = (-eta_ * (v - cc) * v) - (-eta_ * g_of(-v) * (-v))  # ĝ = −v < 0, |ĝ| = v
+    fixed_gap = (-eta_ * (v - cc) * v) - (
+        -eta_ * g_of(-v) * (-v)
+    )  # ĝ = −v < 0, |ĝ| = v
     out.append(
         Erratum(
             "progress-sign",
@@ -278,7 +304,9 @@ def errata() -> tuple[Erratum, ...]:
     )
     Lp, gh, shp, w = sp.symbols(r"L \hat{g} \hat{\sigma} w", positive=True)
     aa = 2 * shp / gh
-    per_example_w = ((1 - aa / (aa * w)) / Lp) ** 2 / (aa**2 * w**2)  # η*(B)²/B at B = a²w²
+    per_example_w = ((1 - aa / (aa * w)) / Lp) ** 2 / (
+        aa**2 * w**2
+    )  # η*(B)²/B at B = a²w²
     out.append(
         Erratum(
             "B-star-domain",
@@ -287,9 +315,13 @@ def errata() -> tuple[Erratum, ...]:
             r"B^* = \arg\max_{B > 0} \frac{\eta^*(B)^2}{B}",
             r"B^* = \arg\max_{B \ge 4\sighat^2/\ghat^2} \frac{\eta^*(B)^2}{B}",
             Inequality(
-                per_example_w.subs(w, 2) - per_example_w, ">=", witness={w: sp.Rational(1, 2)}
+                per_example_w.subs(w, 2) - per_example_w,
+                ">=",
+                witness={w: sp.Rational(1, 2)},
             ),
-            Inequality(per_example_w.subs(w, 2) - per_example_w, ">=", where={w: 1 + u}),
+            Inequality(
+                per_example_w.subs(w, 2) - per_example_w, ">=", where={w: 1 + u}
+            ),
             "Write $B = (2\\sighat/\\ghat)^2 w^2$, so $B^*$ is $w = 2$. For $w < 1$ "
             "($B < 4\\sighat^2/\\ghat^2$) the optimal $\\eta^*(B)$ is negative, the guarantee "
             "promises no progress, and $\\eta^*(B)^2/B$ grows without bound as $B \\to 0$. The "

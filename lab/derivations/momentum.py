@@ -21,7 +21,12 @@ from lab.derivations.claims import (
 # 3. Momentum
 # ---------------------------------------------------------------------------------------
 
-__all__ = ["momentum_reparameterization", "stationary_variance", "heavy_ball_tuning", "heavy_ball_covariance"]
+__all__ = [
+    "momentum_reparameterization",
+    "stationary_variance",
+    "heavy_ball_tuning",
+    "heavy_ball_covariance",
+]
 
 
 @functools.cache
@@ -35,8 +40,13 @@ def momentum_reparameterization() -> Derivation:
     v, mu = sp.Function("v"), sp.Function(r"\mu")
     ghat = sp.IndexedBase(r"\hat{g}")
     a = 1 - 1 / N
-    rec = {v: lambda k: a * v(k - 1) + eta * ghat[k], mu: lambda k: a * mu(k - 1) + ghat[k] / N}
-    claim = Induction(v, lambda k: N * eta * mu(k), rec, {v: 0, mu: 0}, t, 0, inputs=(ghat,))
+    rec = {
+        v: lambda k: a * v(k - 1) + eta * ghat[k],
+        mu: lambda k: a * mu(k - 1) + ghat[k] / N,
+    }
+    claim = Induction(
+        v, lambda k: N * eta * mu(k), rec, {v: 0, mu: 0}, t, 0, inputs=(ghat,)
+    )
     # with a schedule η_t: v_2 against N η_2 μ_2
     e1, e2, g1, g2 = sp.symbols(r"\eta_1 \eta_2 \hat{g}_1 \hat{g}_2", positive=True)
     v2 = a * (e1 * g1) + e2 * g2
@@ -110,10 +120,14 @@ def stationary_variance() -> Derivation:
         "fixed_point": eq(a * v_inf + eta**2 * s2, v_inf),
         "closed_form": eq(v_inf, eta * sigma**2 / (B * h * (2 - eta * h))),
         "variance_for_all_t": closed,
-        "stable_iff_eta_h_below_2": Inequality(1 - a, ">=", where={eta: 2 * (1 - 1 / (1 + u)) / h}),
+        "stable_iff_eta_h_below_2": Inequality(
+            1 - a, ">=", where={eta: 2 * (1 - 1 / (1 + u)) / h}
+        ),
         "small_eta_limit": Limit(v_inf / eta, eta, 0, sigma**2 / (2 * h * B)),
         "temperature": Limit(h * v_inf / eta, eta, 0, sigma**2 / (2 * B)),
-        "excess_loss_small_eta": Limit((h * v_inf / 2) / (eta * sigma**2 / (4 * B)), eta, 0, 1),
+        "excess_loss_small_eta": Limit(
+            (h * v_inf / 2) / (eta * sigma**2 / (4 * B)), eta, 0, 1
+        ),
         "momentum_lyapunov_solution": Identity(
             A * P * A.T + b * b.T * s2 - P,
             sp.zeros(2, 2),
@@ -122,27 +136,36 @@ def stationary_variance() -> Derivation:
             r"b = \begin{pmatrix}-\eta\\ \eta\end{pmatrix}",
         ),
         "momentum_variance": eq(
-            var_hb, eta * sigma**2 * (1 + beta) / (B * h * (1 - beta) * (2 * (1 + beta) - eta * h))
+            var_hb,
+            eta
+            * sigma**2
+            * (1 + beta)
+            / (B * h * (1 - beta) * (2 * (1 + beta) - eta * h)),
         ),
         "momentum_small_eta": Limit(var_hb / eta, eta, 0, N * sigma**2 / (2 * h * B)),
         "momentum_no_momentum_is_sgd": identity(
-            var_hb.subs(N, 1), v_inf,
+            var_hb.subs(N, 1),
+            v_inf,
             r"\Var_\infty\big\vert_{N = 1} = \frac{\eta\sigma^2}{B h (2 - \eta h)}"
-            r"\quad\text{(SGD's)}"),
+            r"\quad\text{(SGD's)}",
+        ),
         "momentum_eta_prime_form": eq(
             var_hb_prime, etap * sigma**2 / (B * h * (2 - etap * h / (2 * N - 1)))
         ),
         "momentum_eta_prime_small_limit": Limit(
             var_hb_prime / etap, etap, 0, sigma**2 / (2 * h * B)
         ),
-        "momentum_eta_prime_large_N": Limit(var_hb_prime, N, sp.oo, etap * sigma**2 / (2 * h * B)),
+        "momentum_eta_prime_large_N": Limit(
+            var_hb_prime, N, sp.oo, etap * sigma**2 / (2 * h * B)
+        ),
     }
     steps = [
         (
             "error recursion",
             eq(
                 sp.Symbol(r"\delta_{t+1}"),
-                (1 - eta * h) * sp.Symbol(r"\delta_t") - eta * sp.Symbol(r"\bar{\xi}_t"),
+                (1 - eta * h) * sp.Symbol(r"\delta_t")
+                - eta * sp.Symbol(r"\bar{\xi}_t"),
             ),
         ),
         ("variance recursion", eq(v(t), rec[v](t))),
@@ -190,24 +213,39 @@ def heavy_ball_tuning() -> Derivation:
         "boundary_at_h_min": Identity(1 + beta_star - eta_star * m, 2 * root_beta),
         "boundary_at_h_max": Identity(1 + beta_star - eta_star * M, -2 * root_beta),
         # h_max = h_min (1 + u)^2 with u > 0 encodes h_max > h_min
-        "optimal_rate": Identity(sp.sqrt(beta_star),
-                                 (sp.sqrt(M) - sp.sqrt(m)) / (sp.sqrt(M) + sp.sqrt(m)),
-                                 where={M: m * (1 + u) ** 2}),
+        "optimal_rate": Identity(
+            sp.sqrt(beta_star),
+            (sp.sqrt(M) - sp.sqrt(m)) / (sp.sqrt(M) + sp.sqrt(m)),
+            where={M: m * (1 + u) ** 2},
+        ),
         "optimal_lr_prime": Identity(N_star * eta_star, 1 / sp.sqrt(m * M)),
         "optimal_N_grows_like_sqrt_kappa_over_4": Limit(
-            N_star.subs(M, kappa * m) / sp.sqrt(kappa), kappa, sp.oo, sp.Rational(1, 4)),
+            N_star.subs(M, kappa * m) / sp.sqrt(kappa), kappa, sp.oo, sp.Rational(1, 4)
+        ),
         # the characteristic polynomial at lambda = -1 is 2(1 + beta) - eta h: an
         # eigenvalue reaches -1 exactly at eta h = 2(1 + beta)
         "stability_edge_is_eigenvalue_minus_one": Identity(
-            charpoly.subs(lam, -1), 2 * (1 + beta) - eta * h,
-            tex=r"\det(-I - A) = 2(1 + \beta) - \eta h"),
+            charpoly.subs(lam, -1),
+            2 * (1 + beta) - eta * h,
+            tex=r"\det(-I - A) = 2(1 + \beta) - \eta h",
+        ),
     }
     steps = [
-        ("characteristic polynomial", sp.Eq(sp.Symbol(r"\det(\lambda I - A)"), charpoly)),
+        (
+            "characteristic polynomial",
+            sp.Eq(sp.Symbol(r"\det(\lambda I - A)"), charpoly),
+        ),
         ("Polyak's learning rate", sp.Eq(sp.Symbol(r"\eta^*"), eta_star)),
         ("Polyak's momentum", sp.Eq(sp.Symbol(r"\beta^*"), beta_star)),
-        ("in the lecture's form", sp.Eq(sp.Symbol(r"N^{*}\,\eta^{*}"), 1 / sp.sqrt(m * M))),
+        (
+            "in the lecture's form",
+            sp.Eq(sp.Symbol(r"N^{*}\,\eta^{*}"), 1 / sp.sqrt(m * M)),
+        ),
     ]
-    return Derivation("Heavy ball on a quadratic: eigenvalues, stability, Polyak's optimum",
-                      {"lambda": lam, "eta": eta, "h": h, "beta": beta, "h_min": m,
-                       "h_max": M}, steps, claims, label="deriv-heavy-ball")
+    return Derivation(
+        "Heavy ball on a quadratic: eigenvalues, stability, Polyak's optimum",
+        {"lambda": lam, "eta": eta, "h": h, "beta": beta, "h_min": m, "h_max": M},
+        steps,
+        claims,
+        label="deriv-heavy-ball",
+    )

@@ -51,10 +51,14 @@ def progress_guarantee() -> Derivation:
             quad_next - bound, "<=", where={h: L - u}
         ),
         "rewrite_g_as_ghat_minus_error": identity(
-            -g * eta * gh, -eta * (gh - (gh - g)) * gh,
-            r"-\eta\, g\,\ghat = -\eta\,\big(\ghat - (\ghat - g)\big)\,\ghat"),
+            -g * eta * gh,
+            -eta * (gh - (gh - g)) * gh,
+            r"-\eta\, g\,\ghat = -\eta\,\big(\ghat - (\ghat - g)\big)\,\ghat",
+        ),
         "error_bound_step_for_positive_ghat": Inequality(
-            (-eta * (gh - c) * gh) - (-eta * (gh - (gh - g)) * gh), ">=", where={g: gh - c + u}
+            (-eta * (gh - c) * gh) - (-eta * (gh - (gh - g)) * gh),
+            ">=",
+            where={g: gh - c + u},
         ),
         "eta_star_B": eq(eta_star_B, (1 - 2 * sh / (gh * sp.sqrt(B))) / L),
         "optimality_condition": eq(gh * (gh - c), L * eta_star_B * gh**2),
@@ -63,18 +67,27 @@ def progress_guarantee() -> Derivation:
         ),
         "progress_per_example": eq(per_example, inner**2 / L**2),
         "stationarity_in_B": identity(
-            sp.diff(inner, B), -sp.Rational(1, 2) * B ** sp.Rational(-3, 2) + 2 * sh / gh * B**-2,
+            sp.diff(inner, B),
+            -sp.Rational(1, 2) * B ** sp.Rational(-3, 2) + 2 * sh / gh * B**-2,
             r"\frac{d}{dB}\left(\frac{1}{\sqrt B} - \frac{2\sighat}{\ghat B}\right)"
-            r" = -\frac12 B^{-3/2} + \frac{2\sighat}{\ghat}\, B^{-2}"),
+            r" = -\frac12 B^{-3/2} + \frac{2\sighat}{\ghat}\, B^{-2}",
+        ),
         "B_star": identity(
-            B_star, 16 * sh**2 / gh**2,
-            r"\frac{d}{dB}\frac{\eta^*(B)^2}{B} = 0 \iff B = B^* = \frac{16\sighat^2}{\ghat^2}"),
+            B_star,
+            16 * sh**2 / gh**2,
+            r"\frac{d}{dB}\frac{\eta^*(B)^2}{B} = 0 \iff B = B^* = \frac{16\sighat^2}{\ghat^2}",
+        ),
         "eta_star_is_half_over_L": identity(
-            eta_star, 1 / (2 * L),
-            r"\eta^*(B^*) = \frac1L\left(1 - \frac{2\sighat}{\ghat\sqrt{B^*}}\right) = \frac{1}{2L}"),
+            eta_star,
+            1 / (2 * L),
+            r"\eta^*(B^*) = \frac1L\left(1 - \frac{2\sighat}{\ghat\sqrt{B^*}}\right)"
+            r" = \frac{1}{2L}",
+        ),
         "eta_B": identity(
-            eta_B, B * gh**2 / (32 * sh**2 * L),
-            r"\eta_B = \frac{B}{B^*}\,\eta^*(B^*) = \frac{B\,\ghat^2}{32\,\sighat^2 L}"),
+            eta_B,
+            B * gh**2 / (32 * sh**2 * L),
+            r"\eta_B = \frac{B}{B^*}\,\eta^*(B^*) = \frac{B\,\ghat^2}{32\,\sighat^2 L}",
+        ),
         "B_star_is_maximum_where_eta_star_nonnegative": Inequality(
             pe_w.subs(w, 2) - pe_w, ">=", where={w: 1 + u}
         ),
@@ -135,28 +148,42 @@ def expected_progress() -> Derivation:
     B_noise = sigma**2 / g**2
     claims = {
         "expected_bound": identity(
-            loss0 - eta * g * g + L * eta**2 * second / 2, bound,
+            loss0 - eta * g * g + L * eta**2 * second / 2,
+            bound,
             r"\E\,\mathrm{loss}(\beta - \eta\ghat) \le \mathrm{loss}_0 - \eta\, g\,\E\,\ghat"
             r" + \frac L2 \eta^2\, \E\,\ghat^2 = \mathrm{loss}_0 - \eta g^2"
-            r" + \frac L2 \eta^2 \left(g^2 + \frac{\sigma^2}{B}\right)"),
+            r" + \frac L2 \eta^2 \left(g^2 + \frac{\sigma^2}{B}\right)",
+        ),
         "optimal_eta": eq(eta_B, B / (L * (B + B_noise))),
         "optimal_eta_large_B": Limit(eta_B, B, sp.oo, 1 / L),
         "optimal_eta_small_B_is_linear": Limit(eta_B / B, B, 0, g**2 / (L * sigma**2)),
         "per_step_progress": eq(best, g**2 / (2 * L) * B / (B + B_noise)),
         "half_of_max_progress_at_B_noise": identity(
-            best.subs(B, B_noise), g**2 / (4 * L),
-            r"\mathrm{progress}(\eta_B)\big\vert_{B = B_{\text{noise}}} = \frac{g^2}{4L}"),
-        "per_example_progress_decreases_in_B": Inequality(sp.diff(per_example, B), "<="),
-        "per_example_progress_sup_at_B_to_0": Limit(per_example, B, 0, g**2 / (2 * L) / B_noise),
+            best.subs(B, B_noise),
+            g**2 / (4 * L),
+            r"\mathrm{progress}(\eta_B)\big\vert_{B = B_{\text{noise}}} = \frac{g^2}{4L}",
+        ),
+        "per_example_progress_decreases_in_B": Inequality(
+            sp.diff(per_example, B), "<="
+        ),
+        "per_example_progress_sup_at_B_to_0": Limit(
+            per_example, B, 0, g**2 / (2 * L) / B_noise
+        ),
         "lecture_eta_B_is_32x_smaller": identity(
-            (g**2 / (L * sigma**2)) / (g**2 / (32 * sigma**2 * L)), 32,
-            r"\frac{g^2/(L\sigma^2)}{g^2/(32\,\sigma^2 L)} = 32"),
+            (g**2 / (L * sigma**2)) / (g**2 / (32 * sigma**2 * L)),
+            32,
+            r"\frac{g^2/(L\sigma^2)}{g^2/(32\,\sigma^2 L)} = 32",
+        ),
         "lecture_B_star_is_16_B_noise": identity(
-            (16 * sigma**2 / g**2) / B_noise, 16,
-            r"\frac{B^*}{B_{\text{noise}}} = \frac{16\sigma^2/g^2}{\sigma^2/g^2} = 16"),
+            (16 * sigma**2 / g**2) / B_noise,
+            16,
+            r"\frac{B^*}{B_{\text{noise}}} = \frac{16\sigma^2/g^2}{\sigma^2/g^2} = 16",
+        ),
         "eta_at_lecture_B_star": identity(
-            eta_B.subs(B, 16 * B_noise), sp.Rational(16, 17) / L,
-            r"\eta_B\big\vert_{B = 16 B_{\text{noise}}} = \frac{16}{17 L}"),
+            eta_B.subs(B, 16 * B_noise),
+            sp.Rational(16, 17) / L,
+            r"\eta_B\big\vert_{B = 16 B_{\text{noise}}} = \frac{16}{17 L}",
+        ),
     }
     steps = [
         (
@@ -174,5 +201,3 @@ def expected_progress() -> Derivation:
         claims,
         label="deriv-expected-progress",
     )
-
-

@@ -32,20 +32,27 @@ def rmsprop_second_moment(exact_batch_sizes: tuple[int, ...] = (1, 2, 3)) -> Der
     E_second = second.subs(xibar**2, sigma**2 / B).subs(xibar, 0)
     claims = {
         "second_moment_is_g2_plus_variance": identity(
-            E_second, g**2 + sigma**2 / B,
-            r"\E\,\ghat^2 = g^2 + 2g\,\E\,\bar\xi + \E\,\bar\xi^2 = g^2 + \frac{\sigma^2}{B}"),
+            E_second,
+            g**2 + sigma**2 / B,
+            r"\E\,\ghat^2 = g^2 + 2g\,\E\,\bar\xi + \E\,\bar\xi^2 = g^2 + \frac{\sigma^2}{B}",
+        ),
         "mean_of_per_example_squares_is_g2_plus_sigma2": identity(
-            (B * (g**2 + sigma**2)) / B, g**2 + sigma**2,
-            r"\E\,\frac1B\sum_{i=1}^{B} \hat g_i^2 = \frac{B\,(g^2 + \sigma^2)}{B} = g^2 + \sigma^2"),
+            (B * (g**2 + sigma**2)) / B,
+            g**2 + sigma**2,
+            r"\E\,\frac1B\sum_{i=1}^{B} \hat g_i^2 = \frac{B\,(g^2 + \sigma^2)}{B}"
+            r" = g^2 + \sigma^2",
+        ),
     }
     mu = sp.Symbol("mu", real=True)
     for b in exact_batch_sizes:
         draws = sp.symbols(f"y_0:{b}", real=True)
         ghat_b = sum(draws) / b  # per-example gradients ~ Normal(μ, σ): here g = μ
         claims[f"exact_gaussian_B{b}"] = identity(
-            expect_iid(ghat_b**2, draws, "normal"), mu**2 + sigma**2 / b,
+            expect_iid(ghat_b**2, draws, "normal"),
+            mu**2 + sigma**2 / b,
             rf"\E\,\ghat^2 = {sp.latex(mu**2 + sigma**2 / b)}\quad (B = {b},\ "
-            r"\hat g_i \sim \mathcal N(\mu, \sigma^2)\text{ i.i.d.})")
+            r"\hat g_i \sim \mathcal N(\mu, \sigma^2)\text{ i.i.d.})",
+        )
     steps = [
         ("batch gradient", eq(sp.Symbol(r"\hat{g}"), g + xibar)),
         ("its square", eq(sp.Symbol(r"\hat{g}^2"), second)),
@@ -58,5 +65,3 @@ def rmsprop_second_moment(exact_batch_sizes: tuple[int, ...] = (1, 2, 3)) -> Der
         claims,
         label="deriv-rmsprop",
     )
-
-

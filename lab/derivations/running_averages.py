@@ -48,7 +48,13 @@ def running_average() -> Derivation:
     a = 1 - 1 / N
     ema = {mu_hat: lambda k: a * mu_hat(k - 1) + x[k] / N}
     unrolled = Induction(
-        mu_hat, lambda k: ema_closed_form(k, N, x, s), ema, {mu_hat: 0}, t, 0, inputs=(x,)
+        mu_hat,
+        lambda k: ema_closed_form(k, N, x, s),
+        ema,
+        {mu_hat: 0},
+        t,
+        0,
+        inputs=(x,),
     )
     weights_sum = sp.Sum(a ** (t - s) / N, (s, 1, t))
     # E μ̂_t: replace each x_s by μ (linearity); the weights' sum in closed form
@@ -61,7 +67,13 @@ def running_average() -> Derivation:
     mean_avg = {mu_hat: lambda k: (1 - sp.Integer(1) / k) * mu_hat(k - 1) + x[k] / k}
     # μ̂_1 = (1 − 1/1)·μ̂_0 + x_1 = x_1 whatever μ̂_0 is: start the induction at t = 1
     exact_mean = Induction(
-        mu_hat, lambda k: sp.Sum(x[s], (s, 1, k)) / k, mean_avg, {mu_hat: x[1]}, t, 1, inputs=(x,)
+        mu_hat,
+        lambda k: sp.Sum(x[s], (s, 1, k)) / k,
+        mean_avg,
+        {mu_hat: x[1]},
+        t,
+        1,
+        inputs=(x,),
     )
     # after t = N the min(N, t) schedule is the 1/N average, started from the mean of x_1..x_N
     Nint = sp.Symbol("N", integer=True, positive=True)
@@ -78,7 +90,9 @@ def running_average() -> Derivation:
         Nint,
         inputs=(x,),
     )
-    min_weights_after_N = ai ** (t - Nint) + sp.Sum(ai ** (t - s), (s, Nint + 1, t)) / Nint
+    min_weights_after_N = (
+        ai ** (t - Nint) + sp.Sum(ai ** (t - s), (s, Nint + 1, t)) / Nint
+    )
 
     # Adam: m_t = β m_{t−1} + (1 − β) x_t, m̂_t = m_t / (1 − β^t), with β = 1 − 1/N
     beta = sp.Symbol("beta", positive=True)
@@ -95,8 +109,10 @@ def running_average() -> Derivation:
         "weights_sum_to_one_minus_bias": eq(weights_sum.doit(), 1 - a**t),
         "geometric_series_is_N": Series(a**n, n, 0, N, where={N: 1 + M}),
         "first_step_mean_is_mu_over_N": identity(
-            (1 - a**1) * mu, mu / N,
-            r"\E\,\hat\mu_1 = \left(1 - \left(1 - \tfrac1N\right)^1\right)\mu = \frac{\mu}{N}"),
+            (1 - a**1) * mu,
+            mu / N,
+            r"\E\,\hat\mu_1 = \left(1 - \left(1 - \tfrac1N\right)^1\right)\mu = \frac{\mu}{N}",
+        ),
         "expected_value_for_all_t": expected_closed,
         "expected_value_is_t_over_N_mu_for_t_much_less_than_N": Limit(
             (1 - a**t) * mu / (t * mu / N), N, sp.oo, 1
@@ -106,13 +122,22 @@ def running_average() -> Derivation:
         "min_schedule_weights_sum_to_one_after_N": eq(min_weights_after_N.doit(), 1),
         "adam_correction_is_a_weight_schedule": eq(adam_direct, adam_as_schedule),
         "adam_weights_sum_to_one": identity(
-            adam_weights.doit(), 1,
-            r"\sum_{s=1}^{t} \frac{(1-\beta)\,\beta^{t-s}}{1-\beta^t} = 1"),
+            adam_weights.doit(),
+            1,
+            r"\sum_{s=1}^{t} \frac{(1-\beta)\,\beta^{t-s}}{1-\beta^t} = 1",
+        ),
         "adam_first_weight_is_one": identity(
-            alpha.subs(t, 1), 1, r"w_1 = \frac{1-\beta}{1-\beta^1} = 1"),
-        "adam_weight_tends_to_one_over_N": Limit(alpha_N, t, sp.oo, 1 / N, where={N: 1 + M}),
-        "adam_weight_is_one_over_t_for_t_much_less_than_N": Limit(t * alpha_N, N, sp.oo, 1),
-        "adam_weight_at_t_equal_N": Limit(N * alpha_N.subs(t, N), N, sp.oo, sp.E / (sp.E - 1)),
+            alpha.subs(t, 1), 1, r"w_1 = \frac{1-\beta}{1-\beta^1} = 1"
+        ),
+        "adam_weight_tends_to_one_over_N": Limit(
+            alpha_N, t, sp.oo, 1 / N, where={N: 1 + M}
+        ),
+        "adam_weight_is_one_over_t_for_t_much_less_than_N": Limit(
+            t * alpha_N, N, sp.oo, 1
+        ),
+        "adam_weight_at_t_equal_N": Limit(
+            N * alpha_N.subs(t, N), N, sp.oo, sp.E / (sp.E - 1)
+        ),
     }
     steps = [
         ("running average", eq(mu_hat(t), a * mu_hat(t - 1) + x[t] / N)),
@@ -130,5 +155,3 @@ def running_average() -> Derivation:
         claims=claims,
         label="deriv-running-average",
     )
-
-

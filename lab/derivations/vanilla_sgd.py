@@ -45,15 +45,23 @@ def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Deriva
 
     claims = {
         "g_is_beta_minus_mean": identity(
-            g, beta - mu, r"g = \frac{\partial}{\partial\beta}\,\tfrac12(\beta - y)^2"
-            r"\Big\vert_{y = \mu} = \beta - \mu"),
-        "ghat_unbiased": identity(E_ghat, g, r"\E\,\ghat = \beta - \E\,\bar y = \beta - \mu = g"),
-        "ghat_zero_mean_at_optimum": identity(E_ghat.subs(beta, mu), 0,
-                                            r"\E\,\ghat\,\big\vert_{\beta = \mu} = 0"),
+            g,
+            beta - mu,
+            r"g = \frac{\partial}{\partial\beta}\,\tfrac12(\beta - y)^2"
+            r"\Big\vert_{y = \mu} = \beta - \mu",
+        ),
+        "ghat_unbiased": identity(
+            E_ghat, g, r"\E\,\ghat = \beta - \E\,\bar y = \beta - \mu = g"
+        ),
+        "ghat_zero_mean_at_optimum": identity(
+            E_ghat.subs(beta, mu), 0, r"\E\,\ghat\,\big\vert_{\beta = \mu} = 0"
+        ),
         "var_ghat_is_sigma2_over_B": identity(
-            var_ghat, sigma**2 / B,
+            var_ghat,
+            sigma**2 / B,
             r"\Var\,\ghat = \E\,\bar y^2 - \mu^2 = \frac{B(\sigma^2 + \mu^2) + B(B-1)\mu^2}{B^2}"
-            r" - \mu^2 = \frac{\sigma^2}{B}"),
+            r" - \mu^2 = \frac{\sigma^2}{B}",
+        ),
     }
     p = sp.Symbol("p", positive=True)
     for b in exact_batch_sizes:
@@ -62,20 +70,27 @@ def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Deriva
         mean = expect_iid(ghat_b, draws, "normal")
         var = sp.simplify(expect_iid(ghat_b**2, draws, "normal") - mean**2)
         given = rf"\quad (B = {b},\ y_i \sim \mathcal N(\mu, \sigma^2)\text{{ i.i.d.}})"
-        claims[f"exact_gaussian_B{b}_mean"] = identity(mean, beta - mu,
-                                                    r"\E\,\ghat = \beta - \mu" + given)
+        claims[f"exact_gaussian_B{b}_mean"] = identity(
+            mean, beta - mu, r"\E\,\ghat = \beta - \mu" + given
+        )
         claims[f"exact_gaussian_B{b}_variance"] = identity(
-            var, sigma**2 / b, rf"\Var\,\ghat = {sp.latex(sigma**2 / b)}" + given)
+            var, sigma**2 / b, rf"\Var\,\ghat = {sp.latex(sigma**2 / b)}" + given
+        )
         mean_c = expect_iid(ghat_b, draws, "bernoulli")
         var_c = sp.factor(expect_iid(ghat_b**2, draws, "bernoulli") - mean_c**2)
         claims[f"exact_bernoulli_B{b}_variance"] = identity(
-            var_c, p * (1 - p) / b,
+            var_c,
+            p * (1 - p) / b,
             rf"\Var\,\ghat = {sp.latex(p * (1 - p) / b)}\quad (B = {b},\ "
-            r"y_i \sim \mathrm{Bernoulli}(p)\text{ i.i.d.})")
+            r"y_i \sim \mathrm{Bernoulli}(p)\text{ i.i.d.})",
+        )
 
     steps = [
         (r"loss", eq(sp.Function("loss")(beta, y), loss)),
-        (r"per-example gradient", eq(sp.Derivative(sp.Function("loss")(beta, y), beta), dloss)),
+        (
+            r"per-example gradient",
+            eq(sp.Derivative(sp.Function("loss")(beta, y), beta), dloss),
+        ),
         (r"population gradient $g$", eq(sp.Symbol("g"), g)),
         (r"batch gradient $\hat g$", eq(sp.Symbol(r"\hat{g}"), ghat)),
         (r"second moment of the batch mean", eq(sp.Symbol(r"E\,\bar{y}^2"), E_ybar_sq)),
@@ -88,5 +103,3 @@ def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Deriva
         claims=claims,
         label="deriv-one-dim",
     )
-
-

@@ -4,8 +4,10 @@ Each optimizer is a running average (:mod:`lab.running_averages`) of :math:`\\ha
 :math:`\\hat g^2` followed by a step on :math:`\\Phi`:
 
 - :class:`SGD`: :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g`;
-- :class:`Momentum`: :math:`v_t = (1-\\frac1N) v_{t-1} + \\eta\\,\\hat g_t`, :math:`\\Phi \\mathrel{-}= v_t`;
-- :class:`AveragedMomentum`: :math:`\\mu_t` a running average of :math:`\\hat g`, :math:`\\Phi \\mathrel{-}= \\eta'\\mu_t`;
+- :class:`Momentum`: :math:`v_t = (1-\\frac1N) v_{t-1} + \\eta\\,\\hat g_t`,
+  :math:`\\Phi \\mathrel{-}= v_t`;
+- :class:`AveragedMomentum`: :math:`\\mu_t` a running average of :math:`\\hat g`,
+  :math:`\\Phi \\mathrel{-}= \\eta'\\mu_t`;
 - :class:`RMSProp`: :math:`s_t` a running average of :math:`\\hat g^2`,
   :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g_t/\\sqrt{s_t + \\epsilon}`;
 - :class:`Adam`: both, with a bias-correcting weight schedule,

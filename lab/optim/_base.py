@@ -30,7 +30,9 @@ def _check_impl(impl) -> None:
 
 def _check_mode(check_finite) -> None:
     if not (isinstance(check_finite, bool) or check_finite == "strict"):
-        raise ValueError(f"check_finite must be True, False or 'strict', got {check_finite!r}")
+        raise ValueError(
+            f"check_finite must be True, False or 'strict', got {check_finite!r}"
+        )
 
 
 class LabOptimizer(torch.optim.Optimizer):
@@ -71,8 +73,9 @@ class LabOptimizer(torch.optim.Optimizer):
         if not state:
             state["step"] = 0
             for name in self._state_names:
-                state[name] = torch.zeros_like(p, dtype=self._state_dtype(p),
-                                               memory_format=torch.preserve_format)
+                state[name] = torch.zeros_like(
+                    p, dtype=self._state_dtype(p), memory_format=torch.preserve_format
+                )
         return state
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -88,7 +91,8 @@ class LabOptimizer(torch.optim.Optimizer):
                 for name in self._state_names:
                     if name in saved[i]:
                         self.state[p][name] = saved[i][name].to(
-                            device=p.device, dtype=self._state_dtype(p), copy=True)
+                            device=p.device, dtype=self._state_dtype(p), copy=True
+                        )
 
     # Step --------------------------------------------------------------------------
     def _grad_sq(self, group, params) -> list | None:
@@ -109,11 +113,13 @@ class LabOptimizer(torch.optim.Optimizer):
                 if g.layout != torch.strided:
                     raise RuntimeError(
                         f"{name} does not support sparse gradients (parameter {pi} of group "
-                        f"{gi} has a {g.layout} gradient); use torch.optim.SparseAdam")
+                        f"{gi} has a {g.layout} gradient); use torch.optim.SparseAdam"
+                    )
                 if p.dtype not in SUPPORTED:
                     raise TypeError(
                         f"{name} supports float16, bfloat16, float32 and float64 parameters; "
-                        f"parameter {pi} of group {gi} is {p.dtype}")
+                        f"parameter {pi} of group {gi} is {p.dtype}"
+                    )
                 params.append(p)
                 grads.append(g)
                 where.append(pi)
@@ -126,23 +132,30 @@ class LabOptimizer(torch.optim.Optimizer):
         them, else None."""
         for group, params, *_ in work:
             if group["impl"] in ("auto", "fused") and any(
-                    p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64)
-                    for p in params):
+                p.device.type == "cpu" and p.dtype in (torch.float32, torch.float64)
+                for p in params
+            ):
                 return _fused.ops()
         return None
 
     @staticmethod
     def _all_finite(tensors, ops) -> bool:
         # With the C++ ops: all_finite reads each element once, at memory speed.
-        return ops.all_finite(tensors) if ops is not None else _foreach.all_finite(tensors)
+        return (
+            ops.all_finite(tensors) if ops is not None else _foreach.all_finite(tensors)
+        )
 
     def _check_strict(self, work, ops=None) -> None:
         """check_finite="strict": read every gradient before any step writes, so that a
         non-finite one changes nothing."""
-        checked = [(gi, where, grads + (sqs or []))
-                   for gi, (group, _, grads, sqs, where) in enumerate(work)
-                   if group["check_finite"] == "strict"]
-        if not checked or self._all_finite([g for _, _, ts in checked for g in ts], ops):
+        checked = [
+            (gi, where, grads + (sqs or []))
+            for gi, (group, _, grads, sqs, where) in enumerate(work)
+            if group["check_finite"] == "strict"
+        ]
+        if not checked or self._all_finite(
+            [g for _, _, ts in checked for g in ts], ops
+        ):
             return
         for gi, where, tensors in checked:
             for g, pi in zip(tensors, where + where):
@@ -152,7 +165,8 @@ class LabOptimizer(torch.optim.Optimizer):
                         f"{type(self).__name__}: the gradient of parameter {pi} in group {gi} "
                         f"has {bad} non-finite entries (of {g.numel()}); no parameter or state "
                         "was changed. Skip this step (torch.amp.GradScaler does), clip the "
-                        "gradient, or lower the learning rate.")
+                        "gradient, or lower the learning rate."
+                    )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -175,12 +189,18 @@ class LabOptimizer(torch.optim.Optimizer):
     def _frozen_message(self, frozen) -> str:
         gi, pi, count, numel = frozen[0]
         more = len(frozen) - 1
-        others = f", and the gradients of {more} more parameters have some too" if more else ""
-        return (f"{type(self).__name__}: the gradient of parameter {pi} in group {gi} has "
-                f"{count} non-finite entries (of {numel}){others}. Those coordinates kept "
-                "their parameter and state; every other coordinate took this step. Skip the "
-                "batch, clip the gradient, or lower the learning rate (check_finite='strict' "
-                "checks before changing anything).")
+        others = (
+            f", and the gradients of {more} more parameters have some too"
+            if more
+            else ""
+        )
+        return (
+            f"{type(self).__name__}: the gradient of parameter {pi} in group {gi} has "
+            f"{count} non-finite entries (of {numel}){others}. Those coordinates kept "
+            "their parameter and state; every other coordinate took this step. Skip the "
+            "batch, clip the gradient, or lower the learning rate (check_finite='strict' "
+            "checks before changing anything)."
+        )
 
     def _update_group(self, gi, group, params, grads, sqs, where, ops) -> list:
         """Step one group; returns (group, parameter, count, size) for each parameter
@@ -199,20 +219,32 @@ class LabOptimizer(torch.optim.Optimizer):
                 buckets.setdefault(key, []).append((p, g, sq, s, pi))
         frozen = []
         if singles:
+
             def run():
                 for p, g, sq, s, _ in singles:
                     self._reference_step(group, p, g, sq, s)
+
             frozen += self._guarded(gi, singles, freeze, ops, run)
         for (device, _, step), items in buckets.items():
             ps, gs, sq_list, ss, pis = (list(x) for x in zip(*items))
             sq_list = sq_list if sq_list[0] is not None else None
-            if ops is not None and device.type == "cpu" and group["impl"] in ("auto", "fused"):
+            if (
+                ops is not None
+                and device.type == "cpu"
+                and group["impl"] in ("auto", "fused")
+            ):
                 # The C++ step checks each gradient as it reads it: no extra pass.
                 counts = self._fused(ops, group, ps, gs, sq_list, ss, step, freeze)
-                frozen += [(gi, pi, int(c), p.numel()) for p, pi, c in zip(ps, pis, counts) if c]
+                frozen += [
+                    (gi, pi, int(c), p.numel())
+                    for p, pi, c in zip(ps, pis, counts)
+                    if c
+                ]
             else:
+
                 def run(ps=ps, gs=gs, sq_list=sq_list, ss=ss, step=step):
                     self._fast(group, ps, gs, sq_list, ss, step)
+
                 frozen += self._guarded(gi, items, freeze, None, run)
         return frozen
 
@@ -236,8 +268,16 @@ class LabOptimizer(torch.optim.Optimizer):
                 if sq is not None:
                     bad |= ~torch.isfinite(sq)
                 if bad.any():
-                    saved.append((p, state, pi, bad, p.detach().clone(),
-                                  {n: state[n].clone() for n in self._state_names}))
+                    saved.append(
+                        (
+                            p,
+                            state,
+                            pi,
+                            bad,
+                            p.detach().clone(),
+                            {n: state[n].clone() for n in self._state_names},
+                        )
+                    )
         run()
         for p, state, _, bad, p_old, state_old in saved:
             p.copy_(torch.where(bad, p_old, p))
@@ -248,7 +288,9 @@ class LabOptimizer(torch.optim.Optimizer):
     def _reference_step(self, group, p, g, sq, state) -> None:
         if p.dtype in LOW_PRECISION:  # float32 arithmetic, float32 state
             p32 = p.float()
-            self._reference(group, p32, g.float(), None if sq is None else sq.float(), state)
+            self._reference(
+                group, p32, g.float(), None if sq is None else sq.float(), state
+            )
             p.copy_(p32)
         else:
             self._reference(group, p, g, None if sq is None else sq.to(p.dtype), state)
@@ -272,8 +314,12 @@ class LabOptimizer(torch.optim.Optimizer):
     def _fused_unavailable(ps) -> None:
         """Raise for ``impl="fused"`` where the C++ step did not apply."""
         if ps[0].device.type != "cpu":
-            raise ValueError("impl='fused' needs float32/float64 tensors on CPU; use "
-                             "impl='auto' to fall back to foreach")
+            raise ValueError(
+                "impl='fused' needs float32/float64 tensors on CPU; use "
+                "impl='auto' to fall back to foreach"
+            )
         if _fused.ops() is None:
-            raise RuntimeError("impl='fused': lab's C++ step could not be built (see the "
-                               "warning); use impl='auto' to fall back to foreach")
+            raise RuntimeError(
+                "impl='fused': lab's C++ step could not be built (see the "
+                "warning); use impl='auto' to fall back to foreach"
+            )

@@ -64,18 +64,33 @@ def adam_torch_fused(ps, gs, states, *, lr, w_g, w_s, eps, inf_step):
     tensor on the parameters' device), so its bias correction :math:`1-\\beta^\\infty`
     is 1 and it computes lab's weighted averages; needs ``eps > 0`` and ``w < 1``.
     """
-    torch._fused_adam_(ps, gs, [s["mu"] for s in states], [s["s"] for s in states], [],
-                       [inf_step] * len(ps), lr=lr, beta1=1 - w_g, beta2=1 - w_s,
-                       weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
+    torch._fused_adam_(
+        ps,
+        gs,
+        [s["mu"] for s in states],
+        [s["s"] for s in states],
+        [],
+        [inf_step] * len(ps),
+        lr=lr,
+        beta1=1 - w_g,
+        beta2=1 - w_s,
+        weight_decay=0.0,
+        eps=eps,
+        amsgrad=False,
+        maximize=False,
+    )
 
 
-def snr_block(p, g, gt, st, sq, a, b, *, zero, eps, tiny, k_w, k_eta, step, skip_weight):
+def snr_block(
+    p, g, gt, st, sq, a, b, *, zero, eps, tiny, k_w, k_eta, step, skip_weight
+):
     """:func:`~lab.optim.snr_update` for ``t > K`` on flat slices, in 13
     elementwise ops (12 with ``sq``).
 
     The same equations with the caps written as reciprocals, so that each cap is one
     clamp: :math:`w = 1/\\max(1, k_w\\,\\tilde\\sigma'^2/(\\tilde g^2+\\epsilon))` and
-    :math:`\\eta = \\eta_{\\max}/\\max(1, k_\\eta\\,\\tilde\\sigma'^2/(\\tilde g^2+\\mathrm{tiny}))`,
+    :math:`\\eta = \\eta_{\\max}/\\max(1,
+    k_\\eta\\,\\tilde\\sigma'^2/(\\tilde g^2+\\mathrm{tiny}))`,
     :math:`\\tilde\\sigma'^2 = \\tilde s - \\tilde g^2` unclipped (a negative value gives
     the capped weight 1 and the capped :math:`\\eta_{\\max}`, as the clip at 0 does).
     Equal to the reference up to round-off. ``a``, ``b`` are scratch; with ``p`` None
@@ -99,8 +114,23 @@ def snr_block(p, g, gt, st, sq, a, b, *, zero, eps, tiny, k_w, k_eta, step, skip
         p.addcdiv_(g, b, value=step)
 
 
-def snr(ps, gs, sqs, states, step, *, batch_size, lambda_eta, lambda_B, K, eps, eta_max, lr,
-        block, scratch):
+def snr(
+    ps,
+    gs,
+    sqs,
+    states,
+    step,
+    *,
+    batch_size,
+    lambda_eta,
+    lambda_B,
+    K,
+    eps,
+    eta_max,
+    lr,
+    block,
+    scratch,
+):
     """SNR's step over blocks of about ``block`` elements (``sqs``: the ``grad_sq``
     tensors, or None in ``"batch"`` mode; ``scratch(like, n)``: two reusable flat arrays).
 
@@ -130,7 +160,9 @@ def snr(ps, gs, sqs, states, step, *, batch_size, lambda_eta, lambda_B, K, eps, 
         tiny=torch.tensor(tiny(like), dtype=like.dtype, device=like.device),
         k_w=lambda_B * per_example / B,
         k_eta=eta_max * per_example / lambda_eta,
-        step=-lr * eta_max, skip_weight=skip_weight)
+        step=-lr * eta_max,
+        skip_weight=skip_weight,
+    )
     columns = [ps, gs, gts, sts] + ([sqs] if examples else [])
     sizes = [p.numel() for p in ps]
     a_full, b_full = scratch(like, min(block, sum(sizes)))
@@ -143,8 +175,11 @@ def snr(ps, gs, sqs, states, step, *, batch_size, lambda_eta, lambda_B, K, eps, 
         # Slices of one large tensor, updated in place.
         slices = [x.view(-1).split(block) for x in tensors]
         for j, (p_, g_, gt_, st_, *sq_) in enumerate(zip(*slices)):
-            a, b = (a_full, b_full) if j < n // block else (a_full[:n % block],
-                                                             b_full[:n % block])
+            a, b = (
+                (a_full, b_full)
+                if j < n // block
+                else (a_full[: n % block], b_full[: n % block])
+            )
             snr_block(p_, g_, gt_, st_, sq_[0] if sq_ else None, a, b, **consts)
     # Small (or non-contiguous) tensors: gather about a block's worth into flat copies,
     # compute, and scatter g~, s~ and the step back (C++ flatten/unflatten: a Python loop
@@ -160,8 +195,11 @@ def snr(ps, gs, sqs, states, step, *, batch_size, lambda_eta, lambda_B, K, eps, 
         p_, g_, gt_, st_, *sq_ = ([c[i] for i in idx] for c in columns)
         g_flat, averages = _flatten(g_), _flatten(gt_ + st_)
         sq_flat = _flatten(sq_[0]) if sq_ else None
-        a, b = ((a_full[:n], b_full[:n]) if n <= block
-                else (torch.empty_like(g_flat), torch.empty_like(g_flat)))
+        a, b = (
+            (a_full[:n], b_full[:n])
+            if n <= block
+            else (torch.empty_like(g_flat), torch.empty_like(g_flat))
+        )
         snr_block(None, g_flat, averages[:n], averages[n:], sq_flat, a, b, **consts)
         torch._foreach_copy_(gt_ + st_, _unflatten(averages, gt_ + st_))
         torch._foreach_addcdiv_(p_, g_, _unflatten(b, p_), value=consts["step"])
@@ -178,9 +216,20 @@ def all_finite(tensors) -> bool:
     by_kind: dict = {}
     for g in tensors:
         by_kind.setdefault((g.device, g.dtype), []).append(g)
-    return all(bool(torch.isfinite(torch.stack(torch._foreach_norm(ts, 2))).all())
-               for ts in by_kind.values())
+    return all(
+        bool(torch.isfinite(torch.stack(torch._foreach_norm(ts, 2))).all())
+        for ts in by_kind.values()
+    )
 
 
-__all__ = ["sgd", "momentum", "averaged_momentum", "rmsprop", "adam", "adam_torch_fused",
-           "snr", "snr_block", "all_finite"]
+__all__ = [
+    "sgd",
+    "momentum",
+    "averaged_momentum",
+    "rmsprop",
+    "adam",
+    "adam_torch_fused",
+    "snr",
+    "snr_block",
+    "all_finite",
+]

@@ -32,8 +32,9 @@ class SGD(LabOptimizer):
     Raises ``ValueError`` for ``lr < 0``.
     """
 
-    def __init__(self, params, lr: float, *, impl: str = "auto",
-                 check_finite: bool | str = True):
+    def __init__(
+        self, params, lr: float, *, impl: str = "auto", check_finite: bool | str = True
+    ):
         super().__init__(params, dict(lr=lr), impl, check_finite)
 
     def _validate(self, group):
@@ -64,8 +65,15 @@ class Momentum(LabOptimizer):
 
     _state_names = ("v",)
 
-    def __init__(self, params, lr: float, N: float = 10, *, impl: str = "auto",
-                 check_finite: bool | str = True):
+    def __init__(
+        self,
+        params,
+        lr: float,
+        N: float = 10,
+        *,
+        impl: str = "auto",
+        check_finite: bool | str = True,
+    ):
         super().__init__(params, dict(lr=lr, N=N), impl, check_finite)
 
     def _validate(self, group):
@@ -79,8 +87,9 @@ class Momentum(LabOptimizer):
         _foreach.momentum(ps, gs, states, lr=group["lr"], N=group["N"])
 
     def _fused(self, ops, group, ps, gs, sqs, states, step, freeze):
-        return ops.momentum_step(ps, gs, [s["v"] for s in states], group["lr"],
-                                 1 - 1 / group["N"], freeze)
+        return ops.momentum_step(
+            ps, gs, [s["v"] for s in states], group["lr"], 1 - 1 / group["N"], freeze
+        )
 
 
 class AveragedMomentum(LabOptimizer):
@@ -97,8 +106,15 @@ class AveragedMomentum(LabOptimizer):
 
     _state_names = ("mu",)
 
-    def __init__(self, params, lr: float, N: float = 10, *, impl: str = "auto",
-                 check_finite: bool | str = True):
+    def __init__(
+        self,
+        params,
+        lr: float,
+        N: float = 10,
+        *,
+        impl: str = "auto",
+        check_finite: bool | str = True,
+    ):
         super().__init__(params, dict(lr=lr, N=N), impl, check_finite)
 
     def _validate(self, group):
@@ -106,14 +122,17 @@ class AveragedMomentum(LabOptimizer):
         group["N"] = _N("N", group["N"])
 
     def _reference(self, group, p, g, sq, state):
-        updates.averaged_momentum_update(p, g, state["mu"], lr=group["lr"], N=group["N"])
+        updates.averaged_momentum_update(
+            p, g, state["mu"], lr=group["lr"], N=group["N"]
+        )
 
     def _foreach(self, group, ps, gs, sqs, states, step):
         _foreach.averaged_momentum(ps, gs, states, lr=group["lr"], N=group["N"])
 
     def _fused(self, ops, group, ps, gs, sqs, states, step, freeze):
-        return ops.averaged_momentum_step(ps, gs, [s["mu"] for s in states], group["lr"],
-                                          1 / group["N"], freeze)
+        return ops.averaged_momentum_step(
+            ps, gs, [s["mu"] for s in states], group["lr"], 1 / group["N"], freeze
+        )
 
 
 class RMSProp(LabOptimizer):
@@ -130,8 +149,16 @@ class RMSProp(LabOptimizer):
 
     _state_names = ("s",)
 
-    def __init__(self, params, lr: float = 1e-2, N_s: float = 100, eps: float = 1e-8, *,
-                 impl: str = "auto", check_finite: bool | str = True):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        N_s: float = 100,
+        eps: float = 1e-8,
+        *,
+        impl: str = "auto",
+        check_finite: bool | str = True,
+    ):
         super().__init__(params, dict(lr=lr, N_s=N_s, eps=eps), impl, check_finite)
 
     def _validate(self, group):
@@ -140,15 +167,25 @@ class RMSProp(LabOptimizer):
         group["eps"] = nonnegative("eps", group["eps"])
 
     def _reference(self, group, p, g, sq, state):
-        updates.rmsprop_update(p, g, state["s"], lr=group["lr"], N_s=group["N_s"],
-                               eps=group["eps"])
+        updates.rmsprop_update(
+            p, g, state["s"], lr=group["lr"], N_s=group["N_s"], eps=group["eps"]
+        )
 
     def _foreach(self, group, ps, gs, sqs, states, step):
-        _foreach.rmsprop(ps, gs, states, lr=group["lr"], N_s=group["N_s"], eps=group["eps"])
+        _foreach.rmsprop(
+            ps, gs, states, lr=group["lr"], N_s=group["N_s"], eps=group["eps"]
+        )
 
     def _fused(self, ops, group, ps, gs, sqs, states, step, freeze):
-        return ops.rmsprop_step(ps, gs, [s["s"] for s in states], group["lr"],
-                                1 / group["N_s"], group["eps"], freeze)
+        return ops.rmsprop_step(
+            ps,
+            gs,
+            [s["s"] for s in states],
+            group["lr"],
+            1 / group["N_s"],
+            group["eps"],
+            freeze,
+        )
 
 
 BIAS_CORRECTIONS = ("min", "adam", "none")
@@ -180,10 +217,21 @@ class Adam(LabOptimizer):
     _state_names = ("mu", "s")
     _bucket_by_step = True
 
-    def __init__(self, params, lr: float = 1e-3, N_g: float = 10, N_s: float = 1000,
-                 eps: float = 1e-8, bias_correction: str = "min", *, impl: str = "auto",
-                 check_finite: bool | str = True):
-        defaults = dict(lr=lr, N_g=N_g, N_s=N_s, eps=eps, bias_correction=bias_correction)
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        N_g: float = 10,
+        N_s: float = 1000,
+        eps: float = 1e-8,
+        bias_correction: str = "min",
+        *,
+        impl: str = "auto",
+        check_finite: bool | str = True,
+    ):
+        defaults = dict(
+            lr=lr, N_g=N_g, N_s=N_s, eps=eps, bias_correction=bias_correction
+        )
         self._inf_steps: dict = {}
         super().__init__(params, defaults, impl, check_finite)
 
@@ -193,24 +241,45 @@ class Adam(LabOptimizer):
         group["N_s"] = _N("N_s", group["N_s"])
         group["eps"] = nonnegative("eps", group["eps"])
         if group["bias_correction"] not in BIAS_CORRECTIONS:
-            raise ValueError(f"bias_correction must be one of {BIAS_CORRECTIONS}, got "
-                             f"{group['bias_correction']!r}")
+            raise ValueError(
+                f"bias_correction must be one of {BIAS_CORRECTIONS}, got "
+                f"{group['bias_correction']!r}"
+            )
 
     @staticmethod
     def _weights(group, t):
         kind = group["bias_correction"]
-        return (running_average_weight(t, group["N_g"], kind),
-                running_average_weight(t, group["N_s"], kind))
+        return (
+            running_average_weight(t, group["N_g"], kind),
+            running_average_weight(t, group["N_s"], kind),
+        )
 
     def _reference(self, group, p, g, sq, state):
         w_g, w_s = self._weights(group, state["step"])
-        updates.adam_update(p, g, state["mu"], state["s"], lr=group["lr"], w_g=w_g, w_s=w_s,
-                            eps=group["eps"])
+        updates.adam_update(
+            p,
+            g,
+            state["mu"],
+            state["s"],
+            lr=group["lr"],
+            w_g=w_g,
+            w_s=w_s,
+            eps=group["eps"],
+        )
 
     def _fused(self, ops, group, ps, gs, sqs, states, step, freeze):
         w_g, w_s = self._weights(group, step)
-        return ops.adam_step(ps, gs, [s["mu"] for s in states], [s["s"] for s in states],
-                             group["lr"], w_g, w_s, group["eps"], freeze)
+        return ops.adam_step(
+            ps,
+            gs,
+            [s["mu"] for s in states],
+            [s["s"] for s in states],
+            group["lr"],
+            w_g,
+            w_s,
+            group["eps"],
+            freeze,
+        )
 
     def _fast(self, group, ps, gs, sqs, states, step):
         # Off lab's C++ step: torch's fused kernel for contiguous tensors where it
@@ -218,22 +287,36 @@ class Adam(LabOptimizer):
         w_g, w_s = self._weights(group, step)
         hyper = dict(lr=group["lr"], w_g=w_g, w_s=w_s, eps=group["eps"])
         device = ps[0].device
-        fusable = (group["eps"] > 0 and 1 - w_g < 1 and 1 - w_s < 1
-                   and device.type in ("cpu", "cuda"))
+        fusable = (
+            group["eps"] > 0
+            and 1 - w_g < 1
+            and 1 - w_s < 1
+            and device.type in ("cpu", "cuda")
+        )
         if group["impl"] in ("auto", "fused") and fusable:
-            fused = [p.is_contiguous() and g.is_contiguous() and s["mu"].is_contiguous()
-                     and s["s"].is_contiguous() for p, g, s in zip(ps, gs, states)]
+            fused = [
+                p.is_contiguous()
+                and g.is_contiguous()
+                and s["mu"].is_contiguous()
+                and s["s"].is_contiguous()
+                for p, g, s in zip(ps, gs, states)
+            ]
             if any(fused):
                 if device not in self._inf_steps:
                     self._inf_steps[device] = torch.tensor(math.inf, device=device)
-                _foreach.adam_torch_fused(*(_pick(x, fused, True) for x in (ps, gs, states)),
-                                          inf_step=self._inf_steps[device], **hyper)
+                _foreach.adam_torch_fused(
+                    *(_pick(x, fused, True) for x in (ps, gs, states)),
+                    inf_step=self._inf_steps[device],
+                    **hyper,
+                )
             ps, gs, states = (_pick(x, fused, False) for x in (ps, gs, states))
         elif group["impl"] == "fused":
-            raise ValueError("impl='fused' needs lab's CPU kernel (lab.optim._fused, which "
-                             "could not be built here) or torch's fused kernel (float32/"
-                             "float64 on CPU or CUDA, eps > 0); use impl='auto' to fall back "
-                             "to foreach")
+            raise ValueError(
+                "impl='fused' needs lab's CPU kernel (lab.optim._fused, which "
+                "could not be built here) or torch's fused kernel (float32/"
+                "float64 on CPU or CUDA, eps > 0); use impl='auto' to fall back "
+                "to foreach"
+            )
         if ps:
             _foreach.adam(ps, gs, states, **hyper)
 
@@ -243,7 +326,8 @@ def _pick(items, flags, value):
 
 
 class SNR(LabOptimizer):
-    """The lecture's complete algorithm: a learning rate per coordinate from the gradient's signal-to-noise ratio.
+    """The lecture's complete algorithm: a learning rate per coordinate from the
+    gradient's signal-to-noise ratio.
 
     For the :math:`t`-th gradient, per coordinate :math:`i`:
 
@@ -252,11 +336,13 @@ class SNR(LabOptimizer):
         w &= \\min\\bigl(1,\\ B/B^*(t-1)[i]\\bigr),\\\\
         \\tilde g^t[i] &= (1-w)\\,\\tilde g^{t-1}[i] + w\\,\\hat g^t[i], \\qquad
         \\tilde s^t[i] = (1-w)\\,\\tilde s^{t-1}[i] + w\\,\\hat g^t[i]^2,\\\\
-        \\tilde\\sigma^t[i]^2 &= \\max(\\tilde s^t[i] - \\tilde g^t[i]^2,\\ 0)\\quad(\\times B,\\ \\text{see below}),\\\\
+        \\tilde\\sigma^t[i]^2 &= \\max(\\tilde s^t[i] - \\tilde g^t[i]^2,\\ 0)
+            \\quad(\\times B,\\ \\text{see below}),\\\\
         B^*(t)[i] &= K \\text{ for } t \\le K, \\text{ else }
             \\lambda_B\\,\\tilde\\sigma^t[i]^2/(\\tilde g^t[i]^2 + \\epsilon),\\\\
         \\eta^t[i] &= 0 \\text{ for } t \\le K, \\text{ else }
-            \\min\\bigl(\\lambda_\\eta\\,\\tilde g^t[i]^2/\\tilde\\sigma^t[i]^2,\\ \\eta_{\\max}\\bigr),\\\\
+            \\min\\bigl(\\lambda_\\eta\\,\\tilde g^t[i]^2/\\tilde\\sigma^t[i]^2,\\
+            \\eta_{\\max}\\bigr),\\\\
         \\Phi^{t+1}[i] &= \\Phi^t[i] - \\mathrm{lr}\\cdot\\eta^t[i]\\,\\hat g^t[i].
 
     Choices where the slide is silent, each tested:
@@ -295,12 +381,31 @@ class SNR(LabOptimizer):
     _block = 1 << 15
     _block_gpu = 1 << 24
 
-    def __init__(self, params, batch_size: int, lambda_eta: float, lambda_B: float = 16.0,
-                 K: int = 10, eps: float = 1e-8, *, eta_max: float | None = None,
-                 second_moment: str = "batch", lr: float = 1.0, impl: str = "auto",
-                 check_finite: bool | str = True):
-        defaults = dict(batch_size=batch_size, lambda_eta=lambda_eta, lambda_B=lambda_B, K=K,
-                        eps=eps, eta_max=eta_max, second_moment=second_moment, lr=lr)
+    def __init__(
+        self,
+        params,
+        batch_size: int,
+        lambda_eta: float,
+        lambda_B: float = 16.0,
+        K: int = 10,
+        eps: float = 1e-8,
+        *,
+        eta_max: float | None = None,
+        second_moment: str = "batch",
+        lr: float = 1.0,
+        impl: str = "auto",
+        check_finite: bool | str = True,
+    ):
+        defaults = dict(
+            batch_size=batch_size,
+            lambda_eta=lambda_eta,
+            lambda_B=lambda_B,
+            K=K,
+            eps=eps,
+            eta_max=eta_max,
+            second_moment=second_moment,
+            lr=lr,
+        )
         self._scratch_arrays: dict = {}
         super().__init__(params, defaults, impl, check_finite)
 
@@ -314,8 +419,10 @@ class SNR(LabOptimizer):
             group["eta_max"] = positive("eta_max", group["eta_max"])
         group["lr"] = nonnegative("lr", group["lr"])
         if group["second_moment"] not in ("batch", "examples"):
-            raise ValueError("second_moment must be 'batch' or 'examples', got "
-                             f"{group['second_moment']!r}")
+            raise ValueError(
+                "second_moment must be 'batch' or 'examples', got "
+                f"{group['second_moment']!r}"
+            )
 
     @staticmethod
     def _eta_max(group) -> float:
@@ -324,8 +431,11 @@ class SNR(LabOptimizer):
         return group["lambda_eta"] * group["lambda_B"] / group["batch_size"]
 
     def _hyper(self, group) -> dict:
-        return dict(batch_size=group["batch_size"], K=group["K"],
-                    second_moment=group["second_moment"])
+        return dict(
+            batch_size=group["batch_size"],
+            K=group["K"],
+            second_moment=group["second_moment"],
+        )
 
     def _grad_sq(self, group, params):
         if group["second_moment"] != "examples":
@@ -333,18 +443,33 @@ class SNR(LabOptimizer):
         out = []
         for p in params:
             sq = getattr(p, "grad_sq", None)
-            if not isinstance(sq, torch.Tensor) or sq.shape != p.shape or sq.device != p.device:
+            if (
+                not isinstance(sq, torch.Tensor)
+                or sq.shape != p.shape
+                or sq.device != p.device
+            ):
                 raise ValueError(
                     "SNR(second_moment='examples') needs p.grad_sq, a tensor shaped like p on "
-                    "its device holding the batch mean of squared per-example gradients")
+                    "its device holding the batch mean of squared per-example gradients"
+                )
             out.append(sq)
         return out
 
     def _reference(self, group, p, g, sq, state):
-        updates.snr_update(p, g, state["g_tilde"], state["s_tilde"], state["step"],
-                           lambda_eta=group["lambda_eta"], lambda_B=group["lambda_B"],
-                           eps=group["eps"], eta_max=self._eta_max(group), lr=group["lr"],
-                           grad_sq=sq, **self._hyper(group))
+        updates.snr_update(
+            p,
+            g,
+            state["g_tilde"],
+            state["s_tilde"],
+            state["step"],
+            lambda_eta=group["lambda_eta"],
+            lambda_B=group["lambda_B"],
+            eps=group["eps"],
+            eta_max=self._eta_max(group),
+            lr=group["lr"],
+            grad_sq=sq,
+            **self._hyper(group),
+        )
 
     def _scratch(self, like: torch.Tensor, n: int):
         """Two reusable flat arrays of at least ``n`` elements: a fresh large temporary
@@ -362,19 +487,44 @@ class SNR(LabOptimizer):
         # The warm-up weight min(1, B/K) while the averages are updated with it
         # (t - 1 <= K), else -1: the per-coordinate weight min(1, B/B*).
         warm = (1.0 if K == 0 else min(1.0, B / K)) if step - 1 <= K else -1.0
-        return ops.snr_step(ps, gs, [s["g_tilde"] for s in states],
-                            [s["s_tilde"] for s in states], sqs, warm, step > K, B,
-                            group["lambda_B"], group["lambda_eta"], group["eps"],
-                            self._eta_max(group), group["lr"], 1 if examples else B, freeze)
+        return ops.snr_step(
+            ps,
+            gs,
+            [s["g_tilde"] for s in states],
+            [s["s_tilde"] for s in states],
+            sqs,
+            warm,
+            step > K,
+            B,
+            group["lambda_B"],
+            group["lambda_eta"],
+            group["eps"],
+            self._eta_max(group),
+            group["lr"],
+            1 if examples else B,
+            freeze,
+        )
 
     def _foreach(self, group, ps, gs, sqs, states, step):
         if sqs is not None:
             sqs = [sq.to(s["g_tilde"].dtype) for sq, s in zip(sqs, states)]
         block = self._block if ps[0].device.type == "cpu" else self._block_gpu
-        _foreach.snr(ps, gs, sqs, states, step, batch_size=group["batch_size"],
-                     lambda_eta=group["lambda_eta"], lambda_B=group["lambda_B"], K=group["K"],
-                     eps=group["eps"], eta_max=self._eta_max(group), lr=group["lr"],
-                     block=block, scratch=self._scratch)
+        _foreach.snr(
+            ps,
+            gs,
+            sqs,
+            states,
+            step,
+            batch_size=group["batch_size"],
+            lambda_eta=group["lambda_eta"],
+            lambda_B=group["lambda_B"],
+            K=group["K"],
+            eps=group["eps"],
+            eta_max=self._eta_max(group),
+            lr=group["lr"],
+            block=block,
+            scratch=self._scratch,
+        )
 
     def _find(self, p):
         for group in self.param_groups:
@@ -393,9 +543,14 @@ class SNR(LabOptimizer):
         state = self.state.get(p)
         if not state:
             return torch.full_like(p, float(group["K"]), dtype=self._state_dtype(p))
-        return updates.snr_batch_size_star(state["g_tilde"], state["s_tilde"], state["step"],
-                                           lambda_B=group["lambda_B"], eps=group["eps"],
-                                           **self._hyper(group))
+        return updates.snr_batch_size_star(
+            state["g_tilde"],
+            state["s_tilde"],
+            state["step"],
+            lambda_B=group["lambda_B"],
+            eps=group["eps"],
+            **self._hyper(group),
+        )
 
     def eta(self, p: torch.Tensor) -> torch.Tensor:
         """:math:`\\eta^t[i]` used at parameter ``p``'s latest step
@@ -408,6 +563,11 @@ class SNR(LabOptimizer):
         state = self.state.get(p)
         if not state:
             return torch.zeros_like(p, dtype=self._state_dtype(p))
-        return updates.snr_learning_rate(state["g_tilde"], state["s_tilde"], state["step"],
-                                         lambda_eta=group["lambda_eta"],
-                                         eta_max=self._eta_max(group), **self._hyper(group))
+        return updates.snr_learning_rate(
+            state["g_tilde"],
+            state["s_tilde"],
+            state["step"],
+            lambda_eta=group["lambda_eta"],
+            eta_max=self._eta_max(group),
+            **self._hyper(group),
+        )

@@ -49,19 +49,24 @@ def sgd_update(param: torch.Tensor, grad: torch.Tensor, *, lr: float) -> None:
 
 
 def momentum_update(param, grad, v, *, lr: float, N: float) -> None:
-    """Momentum in place: :math:`v_t = (1-\\frac1N)v_{t-1} + \\eta\\,\\hat g_t`, :math:`\\Phi \\mathrel{-}= v_t`."""
+    """Momentum in place: :math:`v_t = (1-\\frac1N)v_{t-1} + \\eta\\,\\hat g_t`,
+    :math:`\\Phi \\mathrel{-}= v_t`."""
     v.mul_(1 - 1 / N).add_(lr * grad)
     param.sub_(v)
 
 
 def averaged_momentum_update(param, grad, mu, *, lr: float, N: float) -> None:
-    """Averaged momentum in place: :math:`\\mu_t = (1-\\frac1N)\\mu_{t-1} + \\frac1N\\hat g_t`, :math:`\\Phi \\mathrel{-}= \\eta'\\mu_t`."""
+    """Averaged momentum in place:
+    :math:`\\mu_t = (1-\\frac1N)\\mu_{t-1} + \\frac1N\\hat g_t`,
+    :math:`\\Phi \\mathrel{-}= \\eta'\\mu_t`."""
     update_average_(mu, grad, 1 / N)
     param.sub_(lr * mu)
 
 
 def rmsprop_update(param, grad, s, *, lr: float, N_s: float, eps: float) -> None:
-    """RMSProp in place: :math:`s_t = (1-\\frac{1}{N_s})s_{t-1} + \\frac{1}{N_s}\\hat g_t^2`, :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g_t/\\sqrt{s_t+\\epsilon}`.
+    """RMSProp in place:
+    :math:`s_t = (1-\\frac{1}{N_s})s_{t-1} + \\frac{1}{N_s}\\hat g_t^2`,
+    :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g_t/\\sqrt{s_t+\\epsilon}`.
 
     Where :math:`s_t + \\epsilon = 0` the gradient is 0 too and the coordinate stays put.
     """
@@ -70,8 +75,11 @@ def rmsprop_update(param, grad, s, *, lr: float, N_s: float, eps: float) -> None
     param.sub_(lr * (grad / denom))
 
 
-def adam_update(param, grad, mu, s, *, lr: float, w_g: float, w_s: float, eps: float) -> None:
-    """Adam in place with weights :math:`w_g, w_s`: :math:`\\Phi \\mathrel{-}= \\eta\\,\\mu_t/(\\sqrt{s_t}+\\epsilon)`.
+def adam_update(
+    param, grad, mu, s, *, lr: float, w_g: float, w_s: float, eps: float
+) -> None:
+    """Adam in place with weights :math:`w_g, w_s`:
+    :math:`\\Phi \\mathrel{-}= \\eta\\,\\mu_t/(\\sqrt{s_t}+\\epsilon)`.
 
     :math:`\\mu_t = (1-w_g)\\mu_{t-1} + w_g\\hat g_t` and
     :math:`s_t = (1-w_s)s_{t-1} + w_s\\hat g_t^2`; the weights come from
@@ -85,7 +93,8 @@ def adam_update(param, grad, mu, s, *, lr: float, w_g: float, w_s: float, eps: f
 
 
 def snr_variance(g_tilde, s_tilde, batch_size: int, second_moment: str = "batch"):
-    """The per-example gradient variance estimate :math:`\\tilde\\sigma^2 = \\tilde s - \\tilde g^2`, clipped at 0.
+    """The per-example gradient variance estimate
+    :math:`\\tilde\\sigma^2 = \\tilde s - \\tilde g^2`, clipped at 0.
 
     With ``second_moment="batch"`` :math:`\\tilde s` averages squared batch means, whose
     variance is :math:`\\sigma^2/B`, so the result is :math:`B(\\tilde s - \\tilde g^2)`;
@@ -97,9 +106,19 @@ def snr_variance(g_tilde, s_tilde, batch_size: int, second_moment: str = "batch"
     return var * batch_size if second_moment == "batch" else var
 
 
-def snr_batch_size_star(g_tilde, s_tilde, t: int, *, batch_size: int, lambda_B: float,
-                        K: int, eps: float, second_moment: str = "batch"):
-    """:math:`B^*(t)[i]`: :math:`K` for :math:`t \\le K`, else :math:`\\lambda_B\\tilde\\sigma^2[i]/(\\tilde g[i]^2+\\epsilon)`.
+def snr_batch_size_star(
+    g_tilde,
+    s_tilde,
+    t: int,
+    *,
+    batch_size: int,
+    lambda_B: float,
+    K: int,
+    eps: float,
+    second_moment: str = "batch",
+):
+    """:math:`B^*(t)[i]`: :math:`K` for :math:`t \\le K`, else
+    :math:`\\lambda_B\\tilde\\sigma^2[i]/(\\tilde g[i]^2+\\epsilon)`.
 
     Computed from the averages after step ``t``; it weights the next gradient
     (:func:`snr_weight`). Not capped: values below ``batch_size`` are allowed here.
@@ -110,9 +129,19 @@ def snr_batch_size_star(g_tilde, s_tilde, t: int, *, batch_size: int, lambda_B: 
     return lambda_B * var / (g_tilde * g_tilde + eps)
 
 
-def snr_weight(g_tilde, s_tilde, t: int, *, batch_size: int, lambda_B: float, K: int,
-               eps: float, second_moment: str = "batch"):
-    """The weight :math:`\\min(1, B/B^*(t)[i])` of the next gradient in :math:`\\tilde g, \\tilde s`.
+def snr_weight(
+    g_tilde,
+    s_tilde,
+    t: int,
+    *,
+    batch_size: int,
+    lambda_B: float,
+    K: int,
+    eps: float,
+    second_moment: str = "batch",
+):
+    """The weight :math:`\\min(1, B/B^*(t)[i])` of the next gradient in
+    :math:`\\tilde g, \\tilde s`.
 
     The slide's weight :math:`B/B^*` exceeds 1 when :math:`B^* < B` (a batch already
     larger than the optimal one, or :math:`\\tilde\\sigma^2 = 0`); a weight above 1
@@ -127,9 +156,19 @@ def snr_weight(g_tilde, s_tilde, t: int, *, batch_size: int, lambda_B: float, K:
     return (numerator / (lambda_B * var).clamp_min(tiny(var))).clamp_max(1.0)
 
 
-def snr_learning_rate(g_tilde, s_tilde, t: int, *, batch_size: int, lambda_eta: float,
-                      K: int, eta_max: float, second_moment: str = "batch"):
-    """:math:`\\eta^t[i]`: 0 for :math:`t \\le K`, else :math:`\\min(\\lambda_\\eta\\tilde g[i]^2/\\tilde\\sigma[i]^2,\\ \\eta_{\\max})`.
+def snr_learning_rate(
+    g_tilde,
+    s_tilde,
+    t: int,
+    *,
+    batch_size: int,
+    lambda_eta: float,
+    K: int,
+    eta_max: float,
+    second_moment: str = "batch",
+):
+    """:math:`\\eta^t[i]`: 0 for :math:`t \\le K`, else
+    :math:`\\min(\\lambda_\\eta\\tilde g[i]^2/\\tilde\\sigma[i]^2,\\ \\eta_{\\max})`.
 
     :math:`\\tilde\\sigma^2 \\to 0` makes the slide's :math:`\\eta` unbounded; the cap
     :math:`\\eta_{\\max}` (default :math:`\\lambda_\\eta\\lambda_B/B`, the value at
@@ -140,12 +179,28 @@ def snr_learning_rate(g_tilde, s_tilde, t: int, *, batch_size: int, lambda_eta: 
     if t <= K:
         return torch.zeros_like(g_tilde)
     var = snr_variance(g_tilde, s_tilde, batch_size, second_moment)
-    return (lambda_eta * (g_tilde * g_tilde / var.clamp_min(tiny(var)))).clamp_max(eta_max)
+    return (lambda_eta * (g_tilde * g_tilde / var.clamp_min(tiny(var)))).clamp_max(
+        eta_max
+    )
 
 
-def snr_update(param, grad, g_tilde, s_tilde, t: int, *, batch_size: int, lambda_eta: float,
-               lambda_B: float, K: int, eps: float, eta_max: float, lr: float = 1.0,
-               second_moment: str = "batch", grad_sq=None) -> None:
+def snr_update(
+    param,
+    grad,
+    g_tilde,
+    s_tilde,
+    t: int,
+    *,
+    batch_size: int,
+    lambda_eta: float,
+    lambda_B: float,
+    K: int,
+    eps: float,
+    eta_max: float,
+    lr: float = 1.0,
+    second_moment: str = "batch",
+    grad_sq=None,
+) -> None:
     """One step of the lecture's complete algorithm in place, for the ``t``-th gradient.
 
     .. math::
@@ -163,6 +218,7 @@ def snr_update(param, grad, g_tilde, s_tilde, t: int, *, batch_size: int, lambda
     update_average_(g_tilde, grad, w)
     update_average_(s_tilde, grad * grad if grad_sq is None else grad_sq, w)
     if t > K:
-        eta = snr_learning_rate(g_tilde, s_tilde, t, lambda_eta=lambda_eta, eta_max=eta_max,
-                                **hyper)
+        eta = snr_learning_rate(
+            g_tilde, s_tilde, t, lambda_eta=lambda_eta, eta_max=eta_max, **hyper
+        )
         param.sub_(lr * (eta * grad))

@@ -20,16 +20,28 @@ class Explorer(widgets.VBox):
     slider), ``image`` (the PNG widget), ``state`` (the last computed state), ``figure``.
     """
 
-    def __init__(self, compute, draw, controls: dict, *, figsize=(9.0, 3.4), dpi: int = 90,
-                 **fixed):
+    def __init__(
+        self,
+        compute,
+        draw,
+        controls: dict,
+        *,
+        figsize=(9.0, 3.4),
+        dpi: int = 90,
+        **fixed,
+    ):
         self._compute, self._draw, self._fixed, self._dpi = compute, draw, fixed, dpi
         self.sliders = {}
         for name, spec in controls.items():
             spec = dict(spec)
             description = spec.pop("description", name)
             cls = widgets.SelectionSlider if "options" in spec else widgets.FloatSlider
-            self.sliders[name] = cls(description=description, continuous_update=False,
-                                     style={"description_width": "initial"}, **spec)
+            self.sliders[name] = cls(
+                description=description,
+                continuous_update=False,
+                style={"description_width": "initial"},
+                **spec,
+            )
         self.figure = Figure(figsize=figsize)
         FigureCanvasAgg(self.figure)
         self.image = widgets.Image(format="png")
@@ -37,8 +49,9 @@ class Explorer(widgets.VBox):
         for slider in self.sliders.values():
             slider.observe(self.update, names="value")
         self.update()
-        controls_box = widgets.HBox(list(self.sliders.values()),
-                                    layout=widgets.Layout(flex_flow="row wrap"))
+        controls_box = widgets.HBox(
+            list(self.sliders.values()), layout=widgets.Layout(flex_flow="row wrap")
+        )
         super().__init__([controls_box, self.image])
 
     def values(self) -> dict:
@@ -51,6 +64,7 @@ class Explorer(widgets.VBox):
         self._draw(self.figure, self.state)
         buffer = io.BytesIO()
         # Fast PNG compression: the image is re-sent on every slider move.
-        self.figure.savefig(buffer, format="png", dpi=self._dpi,
-                            pil_kwargs={"compress_level": 1})
+        self.figure.savefig(
+            buffer, format="png", dpi=self._dpi, pil_kwargs={"compress_level": 1}
+        )
         self.image.value = buffer.getvalue()

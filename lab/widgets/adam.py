@@ -17,17 +17,35 @@ _CORRECTIONS = ("min", "adam", "none")
 ADAM_CONTROLS = {
     "N_g": {"options": [1, 3, 10, 30, 100], "value": 10, "description": "N_g"},
     "N_s": {"options": [10, 100, 1000, 10000], "value": 1000, "description": "N_s"},
-    "lr": {"options": [0.001, 0.003, 0.01, 0.03, 0.1], "value": 0.01, "description": "η"},
+    "lr": {
+        "options": [0.001, 0.003, 0.01, 0.03, 0.1],
+        "value": 0.01,
+        "description": "η",
+    },
     # the default first: a slider test moves each slider to its last option
-    "bias_correction": {"options": ["none", "min", "adam"], "value": "none",
-                        "description": "bias correction"},
+    "bias_correction": {
+        "options": ["none", "min", "adam"],
+        "value": "none",
+        "description": "bias correction",
+    },
 }
 
 
-def adam_state(N_g: float = 10, N_s: float = 1000, lr: float = 0.01,
-               bias_correction: str = "none", *, eps: float = 1e-8, h_min: float = 0.01,
-               h_max: float = 1.0, dim: int = 6, noise: float = 0.01, steps: int = 200,
-               chains: int = 16, seed: int = 0) -> dict:
+def adam_state(
+    N_g: float = 10,
+    N_s: float = 1000,
+    lr: float = 0.01,
+    bias_correction: str = "none",
+    *,
+    eps: float = 1e-8,
+    h_min: float = 0.01,
+    h_max: float = 1.0,
+    dim: int = 6,
+    noise: float = 0.01,
+    steps: int = 200,
+    chains: int = 16,
+    seed: int = 0,
+) -> dict:
     """Everything the Chapter 7 explorer shows: Adam on a noisy quadratic, three corrections.
 
     The problem: ``dim`` curvatures log-spaced in :math:`[h_{\\min}, h_{\\max}]`, gradient
@@ -46,15 +64,24 @@ def adam_state(N_g: float = 10, N_s: float = 1000, lr: float = 0.01,
     N_s = _checks.real_in("N_s", N_s, 1.0)
     lr = _checks.positive("lr", lr)
     if bias_correction not in _CORRECTIONS:
-        raise ValueError(f"bias_correction must be one of {_CORRECTIONS}, got {bias_correction!r}")
+        raise ValueError(
+            f"bias_correction must be one of {_CORRECTIONS}, got {bias_correction!r}"
+        )
     h = np.geomspace(h_min, h_max, dim)
     z = np.random.default_rng(seed).standard_normal((steps, chains, dim))
     run = adam_nqm(h, np.sqrt(noise * h), 1.0, z, lr, N_g, N_s, eps, _CORRECTIONS)
     k = _CORRECTIONS.index(bias_correction)
     t = np.arange(1, steps + 1)
     return {
-        "params": {"N_g": N_g, "N_s": N_s, "lr": lr, "bias_correction": bias_correction},
-        "corrections": _CORRECTIONS, "selected": k, "h": h,
+        "params": {
+            "N_g": N_g,
+            "N_s": N_s,
+            "lr": lr,
+            "bias_correction": bias_correction,
+        },
+        "corrections": _CORRECTIONS,
+        "selected": k,
+        "h": h,
         "t": t.astype(np.float64),
         "step": run["step"][k] / lr,
         "predicted": adam_constant_gradient_step(t, N_g, N_s, bias_correction),
@@ -74,21 +101,36 @@ def adam_figure(fig, state: dict):
 
     cmap = matplotlib.colormaps["viridis"]
     for j, hj in enumerate(state["h"]):
-        ax_s.loglog(t, np.maximum(state["step"][:, j], 1e-6), color=cmap(cmap_vals[j]), lw=1,
-                    label=f"h = {hj:.2g}" if j in (0, len(state["h"]) - 1) else None)
-    ax_s.loglog(t, state["predicted"], color="black", lw=2, ls="--",
-                label="constant gradient")
+        ax_s.loglog(
+            t,
+            np.maximum(state["step"][:, j], 1e-6),
+            color=cmap(cmap_vals[j]),
+            lw=1,
+            label=f"h = {hj:.2g}" if j in (0, len(state["h"]) - 1) else None,
+        )
+    ax_s.loglog(
+        t, state["predicted"], color="black", lw=2, ls="--", label="constant gradient"
+    )
     ax_s.axhline(1.0, color=COLORS["muted"], lw=0.8)
     ax_s.set_ylim(1e-2, 100)
     ax_s.set_xlabel("step $t$")
     ax_s.set_ylabel(r"$|\Delta\Phi_t|/\eta$")
-    ax_s.set_title(f"step sizes, correction '{p['bias_correction']}', "
-                   f"N_g = {p['N_g']:g}, N_s = {p['N_s']:g}", fontsize=9)
+    ax_s.set_title(
+        f"step sizes, correction '{p['bias_correction']}', "
+        f"N_g = {p['N_g']:g}, N_s = {p['N_s']:g}",
+        fontsize=9,
+    )
     ax_s.legend(fontsize=7, loc="upper right")
     for k, name in enumerate(state["corrections"]):
         bold = k == state["selected"]
-        ax_l.semilogy(np.arange(len(state["loss"][k])), state["loss"][k], color=colors[k],
-                      lw=2.2 if bold else 1, alpha=1 if bold else 0.6, label=f"'{name}'")
+        ax_l.semilogy(
+            np.arange(len(state["loss"][k])),
+            state["loss"][k],
+            color=colors[k],
+            lw=2.2 if bold else 1,
+            alpha=1 if bold else 0.6,
+            label=f"'{name}'",
+        )
     ax_l.set_ylim(max(1e-6, state["loss"].min() / 3), state["loss"].max() * 3)
     ax_l.set_xlabel("step $t$")
     ax_l.set_ylabel(r"$f(\Phi_t)$, mean of runs")

@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
-from ..batch_scaling import critical_batch_size, nqm_expected_loss, nqm_loss_after_examples
+from ..batch_scaling import (
+    critical_batch_size,
+    nqm_expected_loss,
+    nqm_loss_after_examples,
+)
 from ..plots import COLORS
 from ..problems import hessian_noise_nqm
 from ._explorer import Explorer
@@ -19,19 +23,30 @@ __all__ = [
 
 #: Slider ranges of the Chapter 8 explorer.
 BATCH_SCALING_CONTROLS = {
-    "lr_1": {"options": [0.0005, 0.001, 0.002, 0.004, 0.008], "value": 0.002,
-             "description": "η₁ (rate at B = 1)"},
-    "noise": {"options": [0.1, 0.3, 1.0, 3.0], "value": 1.0, "description": "noise scale"},
-    "examples": {"options": [1000, 10_000, 100_000, 1_000_000], "value": 10_000,
-                 "description": "budget (examples)"},
+    "lr_1": {
+        "options": [0.0005, 0.001, 0.002, 0.004, 0.008],
+        "value": 0.002,
+        "description": "η₁ (rate at B = 1)",
+    },
+    "noise": {
+        "options": [0.1, 0.3, 1.0, 3.0],
+        "value": 1.0,
+        "description": "noise scale",
+    },
+    "examples": {
+        "options": [1000, 10_000, 100_000, 1_000_000],
+        "value": 10_000,
+        "description": "budget (examples)",
+    },
 }
 
 #: The batch sizes drawn as curves in the left panel.
 CURVE_BATCH_SIZES = (1, 8, 64, 256, 512, 1024)
 
 
-def batch_scaling_state(lr_1: float = 0.002, noise: float = 1.0, examples: int = 10_000, *,
-                        dim: int = 50) -> dict:
+def batch_scaling_state(
+    lr_1: float = 0.002, noise: float = 1.0, examples: int = 10_000, *, dim: int = 50
+) -> dict:
     """Everything the Chapter 8 explorer shows, from the closed form (no sampling).
 
     * ``curves``: E f after E examples (``grid``, shape (6, 120), log-spaced from B to
@@ -52,11 +67,17 @@ def batch_scaling_state(lr_1: float = 0.002, noise: float = 1.0, examples: int =
     # Each curve on its own grid of examples, from one batch to 10⁶; the closed form
     # takes fractional step counts, so the curves are smooth between whole steps.
     grid = np.array([np.geomspace(B, 1e6, 120) for B in CURVE_BATCH_SIZES])
-    curves = np.array([nqm_expected_loss(problem, phi0, B * lr_1, B, x / B)
-                       for B, x in zip(CURVE_BATCH_SIZES, grid)])
+    curves = np.array(
+        [
+            nqm_expected_loss(problem, phi0, B * lr_1, B, x / B)
+            for B, x in zip(CURVE_BATCH_SIZES, grid)
+        ]
+    )
     batch_sizes = np.unique(np.logspace(0, 12, 61, base=2).round()).astype(int)
     # clipped first: a diverged run (about 1e304) divided by a small loss would overflow
-    at_budget = np.minimum(nqm_loss_after_examples(problem, phi0, lr_1, batch_sizes, [E])[:, 0], cap)
+    at_budget = np.minimum(
+        nqm_loss_after_examples(problem, phi0, lr_1, batch_sizes, [E])[:, 0], cap
+    )
     ratio = at_budget / at_budget[0]
     return {
         "params": {"lr_1": lr_1, "noise": float(noise), "examples": E},
@@ -79,9 +100,16 @@ def batch_scaling_figure(fig, state: dict):
     fig.subplots_adjust(left=0.075, right=0.985, bottom=0.15, top=0.9, wspace=0.28)
     p, grid = state["params"], state["grid"]
     colors = ["#222222", "#4C72B0", "#55A868", "#DD8452", "#C44E52", "#8172B3"]
-    for B, x, curve, color in zip(state["curve_batch_sizes"], grid, state["curves"], colors):
-        ax_c.loglog(x, curve, color=color, lw=1.6,
-                    label=f"B = {B}" + (" (η_B h_max ≥ 2)" if B >= state["b_crit"] else ""))
+    for B, x, curve, color in zip(
+        state["curve_batch_sizes"], grid, state["curves"], colors
+    ):
+        ax_c.loglog(
+            x,
+            curve,
+            color=color,
+            lw=1.6,
+            label=f"B = {B}" + (" (η_B h_max ≥ 2)" if B >= state["b_crit"] else ""),
+        )
     ax_c.set_ylim(state["curves"].min() / 2, state["initial"] * 30)
     ax_c.axvline(p["examples"], color=COLORS["muted"], lw=1, ls=":")
     ax_c.set_xlabel("examples processed")
@@ -90,13 +118,20 @@ def batch_scaling_figure(fig, state: dict):
     ax_c.legend(fontsize=7, loc="lower left")
     B, r = state["batch_sizes"], state["ratio"]
     ax_r.semilogx(B, r, color=COLORS["data"], lw=2)
-    ax_r.axvline(state["b_crit"], color=COLORS["theory"], ls="--", lw=1.2,
-                 label=f"B_crit = 2/(η₁h_max) = {state['b_crit']:.0f}")
+    ax_r.axvline(
+        state["b_crit"],
+        color=COLORS["theory"],
+        ls="--",
+        lw=1.2,
+        label=f"B_crit = 2/(η₁h_max) = {state['b_crit']:.0f}",
+    )
     ax_r.axhline(1.0, color=COLORS["muted"], lw=1)
     ax_r.set_ylim(0.8, 3.0)
     ax_r.set_xlabel("batch size B")
     ax_r.set_ylabel("loss at budget / loss at B = 1")
-    ax_r.set_title(f"after {p['examples']:,} examples (noise scale {p['noise']:g})", fontsize=9)
+    ax_r.set_title(
+        f"after {p['examples']:,} examples (noise scale {p['noise']:g})", fontsize=9
+    )
     ax_r.legend(fontsize=8, loc="upper left")
     for ax in (ax_c, ax_r):
         ax.minorticks_off()
@@ -105,7 +140,14 @@ def batch_scaling_figure(fig, state: dict):
 
 def batch_scaling_explorer(**fixed) -> Explorer:
     """The Chapter 8 explorer: sliders for η_1, the noise scale and the example budget."""
-    return Explorer(batch_scaling_state, batch_scaling_figure, BATCH_SCALING_CONTROLS, **fixed)
+    return Explorer(
+        batch_scaling_state, batch_scaling_figure, BATCH_SCALING_CONTROLS, **fixed
+    )
 
 
-REGISTRY = ("batch_scaling", batch_scaling_explorer, batch_scaling_state, BATCH_SCALING_CONTROLS)
+REGISTRY = (
+    "batch_scaling",
+    batch_scaling_explorer,
+    batch_scaling_state,
+    BATCH_SCALING_CONTROLS,
+)

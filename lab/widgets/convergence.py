@@ -22,16 +22,34 @@ __all__ = [
 
 #: Slider ranges of the Chapter 2 explorer.
 CONVERGENCE_CONTROLS = {
-    "c": {"min": 0.05, "max": 1.9, "step": 0.05, "value": 0.8, "description": "c in η_t = c/t^p"},
+    "c": {
+        "min": 0.05,
+        "max": 1.9,
+        "step": 0.05,
+        "value": 0.8,
+        "description": "c in η_t = c/t^p",
+    },
     "p": {"min": 0.0, "max": 1.5, "step": 0.05, "value": 1.0, "description": "power p"},
-    "batch_size": {"options": [2**k for k in range(9)], "value": 1, "description": "batch size B"},
+    "batch_size": {
+        "options": [2**k for k in range(9)],
+        "value": 1,
+        "description": "batch size B",
+    },
 }
 
 
-def convergence_state(c: float = 0.8, p: float = 1.0, batch_size: int = 1, *,
-                   sigma: float = 1.0, beta0: float = 4.0, steps: int = 1000,
-                   chains: int = 48, seed: int = 0,
-                   device: str | torch.device = "cpu") -> dict:
+def convergence_state(
+    c: float = 0.8,
+    p: float = 1.0,
+    batch_size: int = 1,
+    *,
+    sigma: float = 1.0,
+    beta0: float = 4.0,
+    steps: int = 1000,
+    chains: int = 48,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> dict:
     """Everything the Chapter 2 explorer shows: SGD with η_t = c/t^p on the 1-D quadratic.
 
     * ``mse``, ``bias2``: the exact E e_t² and (E e_t)² from the moment recursions
@@ -48,9 +66,23 @@ def convergence_state(c: float = 0.8, p: float = 1.0, batch_size: int = 1, *,
     B = _checks.integer_at_least("batch_size", batch_size, 1)
     problem = Quadratic1D(mean=0.0, sigma=sigma)
     schedule = power_schedule(c, p, steps)
-    mean, var = quadratic_moments(schedule, problem.gradient_variance(B), beta0 - problem.optimum)
-    paths = sgd_quadratic_1d(problem, beta0, schedule, B, steps, chains,
-                             make_generator(seed, device), sample_batches=False).cpu().numpy()
+    mean, var = quadratic_moments(
+        schedule, problem.gradient_variance(B), beta0 - problem.optimum
+    )
+    paths = (
+        sgd_quadratic_1d(
+            problem,
+            beta0,
+            schedule,
+            B,
+            steps,
+            chains,
+            make_generator(seed, device),
+            sample_batches=False,
+        )
+        .cpu()
+        .numpy()
+    )
     return {
         "params": {"c": c, "p": p, "batch_size": B},
         "optimum": problem.optimum,
@@ -67,10 +99,17 @@ def convergence_state(c: float = 0.8, p: float = 1.0, batch_size: int = 1, *,
 
 def convergence_explorer(**fixed) -> Explorer:
     """The Chapter 2 explorer: sliders for c, p and B over :func:`convergence_state`."""
-    return Explorer(convergence_state, convergence_figure, CONVERGENCE_CONTROLS, **fixed)
+    return Explorer(
+        convergence_state, convergence_figure, CONVERGENCE_CONTROLS, **fixed
+    )
 
 
-REGISTRY = ("convergence", convergence_explorer, convergence_state, CONVERGENCE_CONTROLS)
+REGISTRY = (
+    "convergence",
+    convergence_explorer,
+    convergence_state,
+    CONVERGENCE_CONTROLS,
+)
 
 
 def convergence_figure(fig, state: dict):
@@ -82,22 +121,45 @@ def convergence_figure(fig, state: dict):
     ax_mse, ax_path = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.08, right=0.985, bottom=0.15, top=0.9, wspace=0.25)
     p, t = state["params"], state["t"]
-    ax_mse.loglog(t[1:], state["mse"][1:], color=COLORS["theory"], lw=2,
-                  label=r"exact $E\,e_t^2$")
-    ax_mse.loglog(t[1:], state["sim_mse"][1:], ".", color=COLORS["data"], ms=2, alpha=0.6,
-                  label=f"mean over {state['paths'].shape[1]} runs")
-    ax_mse.loglog(t[1:], state["bias2"][1:] + 1e-300, color=COLORS["muted"], lw=1, ls="--",
-                  label=r"bias$^2$ $(E\,e_t)^2$")
+    ax_mse.loglog(
+        t[1:], state["mse"][1:], color=COLORS["theory"], lw=2, label=r"exact $E\,e_t^2$"
+    )
+    ax_mse.loglog(
+        t[1:],
+        state["sim_mse"][1:],
+        ".",
+        color=COLORS["data"],
+        ms=2,
+        alpha=0.6,
+        label=f"mean over {state['paths'].shape[1]} runs",
+    )
+    ax_mse.loglog(
+        t[1:],
+        state["bias2"][1:] + 1e-300,
+        color=COLORS["muted"],
+        lw=1,
+        ls="--",
+        label=r"bias$^2$ $(E\,e_t)^2$",
+    )
     ax_mse.set_ylim(max(1e-8, state["mse"][1:].min() / 5), state["mse"].max() * 5)
     ax_mse.set_xlabel("step $t$")
     ax_mse.set_ylabel(r"$E(\beta_t-\beta^*)^2$")
-    ax_mse.set_title(f"η_t = {p['c']:.2g}/t^{p['p']:.2g}, B = {p['batch_size']}: "
-                     f"Σ η_t {state['sum_verdict']}, Σ η_t² {state['sum_sq_verdict']}",
-                     fontsize=9)
+    ax_mse.set_title(
+        f"η_t = {p['c']:.2g}/t^{p['p']:.2g}, B = {p['batch_size']}: "
+        f"Σ η_t {state['sum_verdict']}, Σ η_t² {state['sum_sq_verdict']}",
+        fontsize=9,
+    )
     ax_mse.legend(fontsize=8, loc="lower left")
-    ax_path.semilogx(t[1:], state["paths"][1:, :8], color=COLORS["data"], lw=0.6, alpha=0.5)
-    ax_path.semilogx(t[1:], state["mean"][1:] + state["optimum"], color=COLORS["theory"], lw=2,
-                     label=r"exact $E\beta_t$")
+    ax_path.semilogx(
+        t[1:], state["paths"][1:, :8], color=COLORS["data"], lw=0.6, alpha=0.5
+    )
+    ax_path.semilogx(
+        t[1:],
+        state["mean"][1:] + state["optimum"],
+        color=COLORS["theory"],
+        lw=2,
+        label=r"exact $E\beta_t$",
+    )
     ax_path.axhline(state["optimum"], color="black", lw=1, ls="--", label=r"$\beta^*$")
     ax_path.set_xlabel("step $t$")
     ax_path.set_ylabel(r"$\beta_t$")

@@ -14,31 +14,55 @@ from ..plots import COLORS
 from ..problems import DoubleWell1D
 from ._explorer import Explorer
 
-__all__ = ["GRADIENT_FLOW_CONTROLS", "gradient_flow_state", "gradient_flow_figure",
-           "gradient_flow_explorer"]
+__all__ = [
+    "GRADIENT_FLOW_CONTROLS",
+    "gradient_flow_state",
+    "gradient_flow_figure",
+    "gradient_flow_explorer",
+]
 
 #: Slider ranges of the Chapter 9 explorer.
 GRADIENT_FLOW_CONTROLS = {
-    "N": {"options": [1, 2, 4, 8, 16, 32, 64], "value": 1, "description": "N (step η/N)"},
+    "N": {
+        "options": [1, 2, 4, 8, 16, 32, 64],
+        "value": 1,
+        "description": "N (step η/N)",
+    },
     "batch_size": {"options": [4, 16, 64], "value": 4, "description": "batch size B"},
-    "limit": {"options": list(LIMITS), "value": "flow",
-              "description": "noise as N grows"},
+    "limit": {
+        "options": list(LIMITS),
+        "value": "flow",
+        "description": "noise as N grows",
+    },
 }
 
 _GRID = np.linspace(-2.2, 2.2, 221)
 
 
 @functools.lru_cache(maxsize=16)
-def _langevin_final(tilt: float, sigma: float, temperature: float, beta0: float,
-                    tau: float) -> np.ndarray:
+def _langevin_final(
+    tilt: float, sigma: float, temperature: float, beta0: float, tau: float
+) -> np.ndarray:
     # One eigendecomposition per temperature: cached, as the sliders revisit the same few.
-    return langevin_density(DoubleWell1D(tilt=tilt, sigma=sigma), temperature, beta0, tau, _GRID)
+    return langevin_density(
+        DoubleWell1D(tilt=tilt, sigma=sigma), temperature, beta0, tau, _GRID
+    )
 
 
-def gradient_flow_state(N: int = 1, batch_size: int = 4, limit: str = "flow", *,
-                        lr: float = 0.1, t: float = 10.0, beta0: float = 0.3,
-                        sigma: float = 4.0, tilt: float = 0.25, chains: int = 400,
-                        seed: int = 0, device: str | torch.device = "cpu") -> dict:
+def gradient_flow_state(
+    N: int = 1,
+    batch_size: int = 4,
+    limit: str = "flow",
+    *,
+    lr: float = 0.1,
+    t: float = 10.0,
+    beta0: float = 0.3,
+    sigma: float = 4.0,
+    tilt: float = 0.25,
+    chains: int = 400,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> dict:
     """Everything the Chapter 9 explorer shows, on :class:`~lab.problems.DoubleWell1D`.
 
     N·t SGD steps β ← β − (η/N)ĝ from β₀ (just right of the barrier), ``chains`` runs:
@@ -54,9 +78,18 @@ def gradient_flow_state(N: int = 1, batch_size: int = 4, limit: str = "flow", *,
     if limit not in LIMITS:
         raise ValueError(f"limit must be one of {LIMITS}, got {limit!r}")
     problem = DoubleWell1D(tilt=tilt, sigma=sigma)
-    times, paths = sgd_paths(problem, beta0, lr, N, t, B, chains,
-                             make_generator(seed, device), limit=limit,
-                             record_every=max(1, N // 4))
+    times, paths = sgd_paths(
+        problem,
+        beta0,
+        lr,
+        N,
+        t,
+        B,
+        chains,
+        make_generator(seed, device),
+        limit=limit,
+        record_every=max(1, N // 4),
+    )
     T = lr * sigma**2 / (2 * B)
     state = {
         "params": {"N": N, "batch_size": B, "limit": limit, "lr": lr, "t": t},
@@ -83,21 +116,38 @@ def gradient_flow_figure(fig, state: dict):
     fig.subplots_adjust(left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
     p = state["params"]
     ax_p.plot(state["times"], state["paths"], color=COLORS["data"], lw=0.7, alpha=0.5)
-    ax_p.plot(state["times"], state["flow"], color="black", lw=2.2, label="gradient flow")
+    ax_p.plot(
+        state["times"], state["flow"], color="black", lw=2.2, label="gradient flow"
+    )
     ax_p.axhline(0.0, color=COLORS["muted"], lw=0.8, ls=":")
     ax_p.set_ylim(-1.9, 1.9)
     ax_p.set_xlabel("time $t$ (one unit = N steps)")
     ax_p.set_ylabel(r"$\Phi$")
     noise = "σ²/B" if p["limit"] == "flow" else "N·σ²/B"
-    ax_p.set_title(f"{p['N'] * p['t']:.0f} steps of η/N = {p['lr'] / p['N']:.3g}, "
-                   f"noise variance {noise}, B = {p['batch_size']}", fontsize=9)
+    ax_p.set_title(
+        f"{p['N'] * p['t']:.0f} steps of η/N = {p['lr'] / p['N']:.3g}, "
+        f"noise variance {noise}, B = {p['batch_size']}",
+        fontsize=9,
+    )
     ax_p.legend(fontsize=8, loc="lower right")
-    ax_h.hist(state["final"], bins=44, range=(-2.2, 2.2), density=True, color=COLORS["data"],
-              alpha=0.55, label=f"SGD at t = {p['t']:g}: {state['left']:.0%} in β < 0")
+    ax_h.hist(
+        state["final"],
+        bins=44,
+        range=(-2.2, 2.2),
+        density=True,
+        color=COLORS["data"],
+        alpha=0.55,
+        label=f"SGD at t = {p['t']:g}: {state['left']:.0%} in β < 0",
+    )
     ax_h.axvline(state["flow"][-1], color="black", lw=2, label="flow at t")
     if "density" in state:
-        ax_h.plot(state["grid"], state["density"], color=COLORS["theory"], lw=2,
-                  label=f"Langevin, T = {state['temperature']:.3g}: {state['density_left']:.0%}")
+        ax_h.plot(
+            state["grid"],
+            state["density"],
+            color=COLORS["theory"],
+            lw=2,
+            label=f"Langevin, T = {state['temperature']:.3g}: {state['density_left']:.0%}",
+        )
     ax_h.set_xlim(-2.2, 2.2)
     ax_h.set_ylim(0, 4)
     ax_h.set_xlabel(r"$\Phi$ at time $t$")
@@ -108,7 +158,14 @@ def gradient_flow_figure(fig, state: dict):
 
 def gradient_flow_explorer(**fixed) -> Explorer:
     """The Chapter 9 explorer: sliders for N, B and the kind of limit."""
-    return Explorer(gradient_flow_state, gradient_flow_figure, GRADIENT_FLOW_CONTROLS, **fixed)
+    return Explorer(
+        gradient_flow_state, gradient_flow_figure, GRADIENT_FLOW_CONTROLS, **fixed
+    )
 
 
-REGISTRY = ("gradient_flow", gradient_flow_explorer, gradient_flow_state, GRADIENT_FLOW_CONTROLS)
+REGISTRY = (
+    "gradient_flow",
+    gradient_flow_explorer,
+    gradient_flow_state,
+    GRADIENT_FLOW_CONTROLS,
+)

@@ -17,24 +17,51 @@ from ..momentum import heavy_ball_rate, momentum_nqm_loss, momentum_stationary_v
 from ..plots import COLORS
 from ._explorer import Explorer
 
-__all__ = ["MOMENTUM_CONTROLS", "momentum_state", "momentum_figure", "momentum_explorer"]
+__all__ = [
+    "MOMENTUM_CONTROLS",
+    "momentum_state",
+    "momentum_figure",
+    "momentum_explorer",
+]
 
 _HOLD = ("η' = Nη", "η")
 
 #: Slider ranges of the Chapter 6 explorer.
 MOMENTUM_CONTROLS = {
-    "N": {"options": [1, 2, 3, 5, 10, 20, 30, 50, 100], "value": 10, "description": "N"},
-    "lr": {"options": [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0], "value": 0.5,
-           "description": "learning rate"},
-    "hold": {"options": list(_HOLD), "value": _HOLD[0], "description": "the slider sets"},
-    "noise": {"options": [0.0, 0.001, 0.01, 0.1], "value": 0.01,
-              "description": "noise σ²/(Bh)"},
+    "N": {
+        "options": [1, 2, 3, 5, 10, 20, 30, 50, 100],
+        "value": 10,
+        "description": "N",
+    },
+    "lr": {
+        "options": [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0],
+        "value": 0.5,
+        "description": "learning rate",
+    },
+    "hold": {
+        "options": list(_HOLD),
+        "value": _HOLD[0],
+        "description": "the slider sets",
+    },
+    "noise": {
+        "options": [0.0, 0.001, 0.01, 0.1],
+        "value": 0.01,
+        "description": "noise σ²/(Bh)",
+    },
 }
 
 
-def momentum_state(N: float = 10, lr: float = 0.5, hold: str = _HOLD[0],
-                   noise: float = 0.01, *, h_min: float = 0.01, h_max: float = 1.0,
-                   dim: int = 24, steps: int = 300) -> dict:
+def momentum_state(
+    N: float = 10,
+    lr: float = 0.5,
+    hold: str = _HOLD[0],
+    noise: float = 0.01,
+    *,
+    h_min: float = 0.01,
+    h_max: float = 1.0,
+    dim: int = 24,
+    steps: int = 300,
+) -> dict:
     """Everything the Chapter 6 explorer shows, for momentum with (N, η) on a noisy quadratic.
 
     The problem: ``dim`` curvatures :math:`h_i` log-spaced in :math:`[h_{\\min}, h_{\\max}]`,
@@ -45,7 +72,8 @@ def momentum_state(N: float = 10, lr: float = 0.5, hold: str = _HOLD[0],
     * ``h``, ``rate``, ``rate_sgd``: the contraction factor :math:`\\rho(h)` of momentum and
       of plain SGD with learning rate :math:`\\eta'` over a grid of curvatures;
     * ``t``, ``loss``, ``loss_sgd``: the exact :math:`\\E f(\\Phi_t)` of both;
-    * ``floor``: the stationary expected loss of momentum, :math:`\\tfrac12\\sum_i h_i v_{\\infty,i}`
+    * ``floor``: the stationary expected loss of momentum,
+      :math:`\\tfrac12\\sum_i h_i v_{\\infty,i}`
       (0 when unstable, with ``unstable`` True).
 
     Raises ``ValueError`` for N < 1, lr <= 0, an unknown ``hold`` or a negative noise.
@@ -58,23 +86,32 @@ def momentum_state(N: float = 10, lr: float = 0.5, hold: str = _HOLD[0],
     eta = lr / N if hold == _HOLD[0] else lr
     eta_prime = N * eta
     h = np.geomspace(h_min, h_max, dim)
-    loss, div = momentum_nqm_loss(np.array([eta, eta_prime]), np.array([N, 1.0]), h,
-                                  noise * h, 1.0, steps)
+    loss, div = momentum_nqm_loss(
+        np.array([eta, eta_prime]), np.array([N, 1.0]), h, noise * h, 1.0, steps
+    )
     grid = np.geomspace(h_min / 3, 4 * h_max, 160)
     beta = 1 - 1 / N
     unstable = bool(eta * h_max >= 2 * (1 + beta))
-    floor = 0.0 if unstable else float(
-        0.5 * (h * momentum_stationary_variance(eta, N, h, noise * h)).sum())
+    floor = (
+        0.0
+        if unstable
+        else float(0.5 * (h * momentum_stationary_variance(eta, N, h, noise * h)).sum())
+    )
     return {
         "params": {"N": N, "lr": lr, "hold": hold, "noise": noise},
-        "eta": eta, "eta_prime": eta_prime,
-        "h": grid, "h_band": (h_min, h_max),
+        "eta": eta,
+        "eta_prime": eta_prime,
+        "h": grid,
+        "h_band": (h_min, h_max),
         "rate": heavy_ball_rate(eta, N, grid),
         "rate_sgd": heavy_ball_rate(eta_prime, 1.0, grid),
         "t": np.arange(steps + 1, dtype=np.float64),
-        "loss": loss[0], "loss_sgd": loss[1],
-        "diverged": bool(div[0]), "diverged_sgd": bool(div[1]),
-        "floor": floor, "unstable": unstable,
+        "loss": loss[0],
+        "loss_sgd": loss[1],
+        "diverged": bool(div[0]),
+        "diverged_sgd": bool(div[1]),
+        "floor": floor,
+        "unstable": unstable,
     }
 
 
@@ -86,10 +123,21 @@ def momentum_figure(fig, state: dict):
     N, eta, etap = state["params"]["N"], state["eta"], state["eta_prime"]
     lo, hi = state["h_band"]
     ax_r.axvspan(lo, hi, color=COLORS["muted"], alpha=0.12, lw=0)
-    ax_r.semilogx(state["h"], np.minimum(state["rate"], 1.5), color=COLORS["theory"], lw=2,
-                  label=f"momentum N = {N:g}, η = {eta:.3g}")
-    ax_r.semilogx(state["h"], np.minimum(state["rate_sgd"], 1.5), color=COLORS["data"], lw=1.5,
-                  ls="--", label=f"SGD with η = η' = {etap:.3g}")
+    ax_r.semilogx(
+        state["h"],
+        np.minimum(state["rate"], 1.5),
+        color=COLORS["theory"],
+        lw=2,
+        label=f"momentum N = {N:g}, η = {eta:.3g}",
+    )
+    ax_r.semilogx(
+        state["h"],
+        np.minimum(state["rate_sgd"], 1.5),
+        color=COLORS["data"],
+        lw=1.5,
+        ls="--",
+        label=f"SGD with η = η' = {etap:.3g}",
+    )
     ax_r.axhline(1.0, color="black", lw=0.8)
     ax_r.set_ylim(0, 1.5)
     ax_r.set_xlabel("curvature $h$ (band: the problem's)")
@@ -98,11 +146,17 @@ def momentum_figure(fig, state: dict):
     ax_r.legend(fontsize=8, loc="lower left")
     t = state["t"]
     ax_l.semilogy(t, state["loss"], color=COLORS["theory"], lw=2, label="momentum")
-    ax_l.semilogy(t, state["loss_sgd"], color=COLORS["data"], lw=1.5, ls="--",
-                  label="SGD, η = η'")
+    ax_l.semilogy(
+        t, state["loss_sgd"], color=COLORS["data"], lw=1.5, ls="--", label="SGD, η = η'"
+    )
     if state["floor"] > 0:
-        ax_l.axhline(state["floor"], color=COLORS["accent"], lw=1, ls=":",
-                     label="momentum's noise floor")
+        ax_l.axhline(
+            state["floor"],
+            color=COLORS["accent"],
+            lw=1,
+            ls=":",
+            label="momentum's noise floor",
+        )
     top = max(state["loss"][0], state["loss_sgd"][0]) * 30
     bottom = max(1e-12, min(state["loss"].min(), state["loss_sgd"].min()) / 3)
     ax_l.set_ylim(bottom, top)

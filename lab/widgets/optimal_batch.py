@@ -1,4 +1,5 @@
-"""Chapter 10 explorer: the learning rate η*(B) and the progress per example, bound vs expectation."""
+"""Chapter 10 explorer: the learning rate η*(B) and the progress per example, bound vs
+expectation."""
 
 from __future__ import annotations
 
@@ -16,19 +17,48 @@ from ..optimal_batch import (
 from ..plots import COLORS
 from ._explorer import Explorer
 
-__all__ = ["OPTIMAL_BATCH_CONTROLS", "optimal_batch_state", "optimal_batch_figure",
-           "optimal_batch_explorer"]
+__all__ = [
+    "OPTIMAL_BATCH_CONTROLS",
+    "optimal_batch_state",
+    "optimal_batch_figure",
+    "optimal_batch_explorer",
+]
 
 #: Slider ranges of the Chapter 10 explorer.
 OPTIMAL_BATCH_CONTROLS = {
-    "g_hat": {"min": 0.05, "max": 2.0, "step": 0.05, "value": 0.5, "description": "gradient ĝ (= g)"},
-    "sigma_hat": {"min": 0.1, "max": 10.0, "step": 0.1, "value": 2.0, "description": "noise σ̂ (= σ)"},
-    "L": {"min": 0.2, "max": 5.0, "step": 0.1, "value": 1.0, "description": "curvature bound L"},
+    "g_hat": {
+        "min": 0.05,
+        "max": 2.0,
+        "step": 0.05,
+        "value": 0.5,
+        "description": "gradient ĝ (= g)",
+    },
+    "sigma_hat": {
+        "min": 0.1,
+        "max": 10.0,
+        "step": 0.1,
+        "value": 2.0,
+        "description": "noise σ̂ (= σ)",
+    },
+    "L": {
+        "min": 0.2,
+        "max": 5.0,
+        "step": 0.1,
+        "value": 1.0,
+        "description": "curvature bound L",
+    },
 }
 
 
-def optimal_batch_state(g_hat: float = 0.5, sigma_hat: float = 2.0, L: float = 1.0, *,
-                        B_min: float = 1.0, B_max: float = 1e6, points: int = 241) -> dict:
+def optimal_batch_state(
+    g_hat: float = 0.5,
+    sigma_hat: float = 2.0,
+    L: float = 1.0,
+    *,
+    B_min: float = 1.0,
+    B_max: float = 1e6,
+    points: int = 241,
+) -> dict:
     """Everything the Chapter 10 explorer shows, in closed form, on a log grid of B.
 
     The lecture's bound (ĝ, σ̂): ``lr_bound`` η*(B) = (1/L)(1 − 2σ̂/(ĝ√B))₊,
@@ -71,11 +101,24 @@ def optimal_batch_figure(fig, state: dict):
     ax_lr, ax_pe = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.08, right=0.985, bottom=0.16, top=0.88, wspace=0.28)
     B, p = state["B"], state["params"]
-    ax_lr.semilogx(B, state["lr_bound"], color=COLORS["theory"], lw=2, label=r"bound: $\eta^*(B)$")
-    ax_lr.semilogx(B, state["lr_scaled"], color=COLORS["theory"], lw=1.2, ls="--",
-                   label=r"lecture: $\eta_B=(B/B^*)\eta^*$")
-    ax_lr.semilogx(B, state["lr_expected"], color=COLORS["data"], lw=2,
-                   label=r"expectation: $\eta(B)$")
+    ax_lr.semilogx(
+        B, state["lr_bound"], color=COLORS["theory"], lw=2, label=r"bound: $\eta^*(B)$"
+    )
+    ax_lr.semilogx(
+        B,
+        state["lr_scaled"],
+        color=COLORS["theory"],
+        lw=1.2,
+        ls="--",
+        label=r"lecture: $\eta_B=(B/B^*)\eta^*$",
+    )
+    ax_lr.semilogx(
+        B,
+        state["lr_expected"],
+        color=COLORS["data"],
+        lw=2,
+        label=r"expectation: $\eta(B)$",
+    )
     ax_lr.set_ylim(0, 1.05 / p["L"])
     ax_lr.set_xlabel("batch size $B$")
     ax_lr.set_ylabel("learning rate")
@@ -83,8 +126,9 @@ def optimal_batch_figure(fig, state: dict):
     # Zero progress (B below 4σ̂²/ĝ²) has no place on a log axis: leave it out of the line.
     bound = np.where(state["per_example_bound"] > 0, state["per_example_bound"], np.nan)
     ax_pe.loglog(B, bound, color=COLORS["theory"], lw=2, label="guaranteed (bound)")
-    ax_pe.loglog(B, state["per_example_expected"], color=COLORS["data"], lw=2,
-                 label="expected")
+    ax_pe.loglog(
+        B, state["per_example_expected"], color=COLORS["data"], lw=2, label="expected"
+    )
     top = state["per_example_expected"][0]
     ax_pe.set_ylim(state["per_example_at_B_star"] * 1e-3, top * 3)
     ax_pe.set_xlabel("batch size $B$")
@@ -95,16 +139,27 @@ def optimal_batch_figure(fig, state: dict):
         ax.axvline(state["B_noise"], color=COLORS["data"], lw=1, ls=":")
         ax.set_xlim(B[0], B[-1])
         ax.minorticks_off()
-    ax_lr.set_title(f"B* = 16σ̂²/ĝ² = {state['B_star']:.4g},  B_noise = σ²/g² = "
-                    f"{state['B_noise']:.4g}", fontsize=9)
-    ax_pe.set_title(f"ĝ = {p['g_hat']:.3g}, σ̂ = {p['sigma_hat']:.3g}, L = {p['L']:.3g}",
-                    fontsize=9)
+    ax_lr.set_title(
+        f"B* = 16σ̂²/ĝ² = {state['B_star']:.4g},  B_noise = σ²/g² = "
+        f"{state['B_noise']:.4g}",
+        fontsize=9,
+    )
+    ax_pe.set_title(
+        f"ĝ = {p['g_hat']:.3g}, σ̂ = {p['sigma_hat']:.3g}, L = {p['L']:.3g}", fontsize=9
+    )
     return ax_lr, ax_pe
 
 
 def optimal_batch_explorer(**fixed) -> Explorer:
     """The Chapter 10 explorer: sliders for ĝ, σ̂ and L over :func:`optimal_batch_state`."""
-    return Explorer(optimal_batch_state, optimal_batch_figure, OPTIMAL_BATCH_CONTROLS, **fixed)
+    return Explorer(
+        optimal_batch_state, optimal_batch_figure, OPTIMAL_BATCH_CONTROLS, **fixed
+    )
 
 
-REGISTRY = ("optimal_batch", optimal_batch_explorer, optimal_batch_state, OPTIMAL_BATCH_CONTROLS)
+REGISTRY = (
+    "optimal_batch",
+    optimal_batch_explorer,
+    optimal_batch_state,
+    OPTIMAL_BATCH_CONTROLS,
+)

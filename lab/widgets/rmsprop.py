@@ -18,11 +18,22 @@ __all__ = ["RMSPROP_CONTROLS", "rmsprop_state", "rmsprop_figure", "rmsprop_explo
 
 #: Slider ranges of the Chapter 5 explorer (the tests sweep every extreme).
 RMSPROP_CONTROLS = {
-    "lr": {"options": [0.001, 0.003, 0.01, 0.03, 0.1], "value": 0.01,
-           "description": "RMSProp η"},
+    "lr": {
+        "options": [0.001, 0.003, 0.01, 0.03, 0.1],
+        "value": 0.01,
+        "description": "RMSProp η",
+    },
     "N_s": {"options": [10, 30, 100, 300, 1000], "value": 100, "description": "N_s"},
-    "batch_size": {"options": [1, 4, 16, 64], "value": 1, "description": "batch size B"},
-    "kappa": {"options": [1, 10, 100, 1000], "value": 100, "description": "condition κ"},
+    "batch_size": {
+        "options": [1, 4, 16, 64],
+        "value": 1,
+        "description": "batch size B",
+    },
+    "kappa": {
+        "options": [1, 10, 100, 1000],
+        "value": 100,
+        "description": "condition κ",
+    },
     "power": {"options": [1.0, 0.5], "value": 1.0, "description": "noise σᵢ ∝ hᵢ^p, p"},
 }
 
@@ -30,10 +41,20 @@ RMSPROP_CONTROLS = {
 SGD_LRS = np.geomspace(1e-3, 1.99, 80)
 
 
-def rmsprop_state(lr: float = 0.01, N_s: float = 100, batch_size: int = 1,
-                  kappa: float = 100, power: float = 1.0, *, dim: int = 6, sigma: float = 1.0,
-                  steps: int = 300, chains: int = 32, seed: int = 0,
-                  device: str | torch.device = "cpu") -> dict:
+def rmsprop_state(
+    lr: float = 0.01,
+    N_s: float = 100,
+    batch_size: int = 1,
+    kappa: float = 100,
+    power: float = 1.0,
+    *,
+    dim: int = 6,
+    sigma: float = 1.0,
+    steps: int = 300,
+    chains: int = 32,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> dict:
     """Everything the Chapter 5 explorer shows, on :func:`lab.problems.scaled_nqm`.
 
     Curvatures :math:`h_i` log-spaced from 1 to :math:`1/\\kappa`, noise
@@ -54,12 +75,25 @@ def rmsprop_state(lr: float = 0.01, N_s: float = 100, batch_size: int = 1,
     problem = scaled_nqm(kappa, dim, sigma, power)
     sgd_lr, sgd_worst = sgd_best_lr(problem, B, 1.0, steps, SGD_LRS)
     sgd_final = sgd_nqm_second_moments(problem, sgd_lr, B, 1.0, steps)[-1]
-    run = run_nqm(problem, lambda ps: RMSProp(ps, lr=lr, N_s=N_s, eps=0.0), steps, chains,
-                  make_generator(seed, device), batch_size=B, phi0=1.0, observe=rmsprop_moments)
+    run = run_nqm(
+        problem,
+        lambda ps: RMSProp(ps, lr=lr, N_s=N_s, eps=0.0),
+        steps,
+        chains,
+        make_generator(seed, device),
+        batch_size=B,
+        phi0=1.0,
+        observe=rmsprop_moments,
+    )
     phi_sq, s = mean_and_se(run["phi_sq"])[0], mean_and_se(run["s"])[0]
     return {
-        "params": {"lr": lr, "N_s": N_s, "batch_size": B, "kappa": float(kappa),
-                   "power": float(power)},
+        "params": {
+            "lr": lr,
+            "N_s": N_s,
+            "batch_size": B,
+            "kappa": float(kappa),
+            "power": float(power),
+        },
         "t": run["t"].astype(float),
         "h": problem.h.numpy(),
         "sgd_lr": sgd_lr,
@@ -72,15 +106,26 @@ def rmsprop_state(lr: float = 0.01, N_s: float = 100, batch_size: int = 1,
 
 
 def rmsprop_figure(fig, state: dict):
-    """Left: worst-coordinate error over time. Right: every coordinate's error at the end, against its curvature."""
+    """Left: worst-coordinate error over time. Right: every coordinate's error at the
+    end, against its curvature."""
     fig.clf()
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.28)
     ax, ax_h = fig.subplots(1, 2)
     p, t = state["params"], state["t"]
-    ax.plot(t, state["sgd_worst"], color=COLORS["theory"], lw=2,
-            label=f"SGD, best η = {state['sgd_lr']:.3g} (exact)")
-    ax.plot(t, state["rms_worst"], color=COLORS["data"], lw=2,
-            label=f"RMSProp, η = {p['lr']:g} (simulated)")
+    ax.plot(
+        t,
+        state["sgd_worst"],
+        color=COLORS["theory"],
+        lw=2,
+        label=f"SGD, best η = {state['sgd_lr']:.3g} (exact)",
+    )
+    ax.plot(
+        t,
+        state["rms_worst"],
+        color=COLORS["data"],
+        lw=2,
+        label=f"RMSProp, η = {p['lr']:g} (simulated)",
+    )
     ax.set_yscale("log")
     ax.minorticks_off()
     ax.set_ylim(1e-3, 3)
@@ -94,14 +139,17 @@ def rmsprop_figure(fig, state: dict):
     ax_h.set_ylim(1e-3, 3)
     ax_h.set_xlim(min(h.min(), 0.5) / 2, 2)
     ax_h.set_xlabel("curvature $h_i$")
-    ax_h.set_title(f"each coordinate at t = {int(t[-1])} (κ = {p['kappa']:g}, p = {p['power']:g})",
-                   fontsize=10)
+    ax_h.set_title(
+        f"each coordinate at t = {int(t[-1])} (κ = {p['kappa']:g}, p = {p['power']:g})",
+        fontsize=10,
+    )
     ax_h.legend(fontsize=8, loc="lower left")
     return fig
 
 
 def rmsprop_explorer(**fixed) -> Explorer:
-    """The Chapter 5 explorer: sliders for η, N_s, B, κ and the noise model over :func:`rmsprop_state`."""
+    """The Chapter 5 explorer: sliders for η, N_s, B, κ and the noise model over
+    :func:`rmsprop_state`."""
     return Explorer(rmsprop_state, rmsprop_figure, RMSPROP_CONTROLS, **fixed)
 
 

@@ -11,22 +11,50 @@ from ..plots import COLORS
 from ..running_averages import CORRECTIONS, running_average_weight
 from ._explorer import Explorer
 
-__all__ = ["RUNNING_AVERAGES_CONTROLS", "running_averages_state", "running_averages_figure", "running_averages_explorer",
-           "schedule_moments"]
+__all__ = [
+    "RUNNING_AVERAGES_CONTROLS",
+    "running_averages_state",
+    "running_averages_figure",
+    "running_averages_explorer",
+    "schedule_moments",
+]
 
 #: Slider ranges of the Chapter 4 explorer (the tests sweep every extreme).
 RUNNING_AVERAGES_CONTROLS = {
     "N": {"options": [2, 5, 10, 20, 50, 100, 200], "value": 20, "description": "N"},
-    "sigma": {"min": 0.0, "max": 2.0, "step": 0.1, "value": 0.5, "description": "noise σ"},
-    "drift": {"min": -1.0, "max": 1.0, "step": 0.1, "value": 0.5,
-              "description": "drift (per 100 steps)"},
-    "correction": {"options": list(CORRECTIONS), "value": "min", "description": "weights"},
+    "sigma": {
+        "min": 0.0,
+        "max": 2.0,
+        "step": 0.1,
+        "value": 0.5,
+        "description": "noise σ",
+    },
+    "drift": {
+        "min": -1.0,
+        "max": 1.0,
+        "step": 0.1,
+        "value": 0.5,
+        "description": "drift (per 100 steps)",
+    },
+    "correction": {
+        "options": list(CORRECTIONS),
+        "value": "min",
+        "description": "weights",
+    },
 }
 
-_LABELS = {"none": "1/N (uncorrected)", "cumulative": "1/t (cumulative)",
-           "min": "1/min(N, t)", "adam": "Adam (1−β)/(1−βᵗ)"}
-_COLORS = {"none": COLORS["theory"], "cumulative": COLORS["muted"], "min": COLORS["data"],
-           "adam": COLORS["accent"]}
+_LABELS = {
+    "none": "1/N (uncorrected)",
+    "cumulative": "1/t (cumulative)",
+    "min": "1/min(N, t)",
+    "adam": "Adam (1−β)/(1−βᵗ)",
+}
+_COLORS = {
+    "none": COLORS["theory"],
+    "cumulative": COLORS["muted"],
+    "min": COLORS["data"],
+    "adam": COLORS["accent"],
+}
 
 
 @functools.lru_cache(maxsize=64)
@@ -35,7 +63,8 @@ def _weights(N: int, T: int, correction: str) -> tuple[float, ...]:
 
 
 def schedule_moments(weights, mean_signal, sigma: float, x=None):
-    """Exact mean and variance of :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t` for independent :math:`x_t \\sim (m_t, \\sigma^2)`.
+    """Exact mean and variance of :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`
+    for independent :math:`x_t \\sim (m_t, \\sigma^2)`.
 
     By linearity :math:`E\\hat\\mu_t` is the same average applied to :math:`m_t`; the
     variance obeys :math:`V_t = (1-w_t)^2 V_{t-1} + w_t^2\\sigma^2`, :math:`V_0 = 0`. Returns
@@ -59,9 +88,16 @@ def schedule_moments(weights, mean_signal, sigma: float, x=None):
     return np.array(mean), np.array(var), (np.array(real) if xs is not None else None)
 
 
-def running_averages_state(N: int = 20, sigma: float = 0.5, drift: float = 0.5,
-                   correction: str = "min", *, steps: int = 300, start: float = 1.0,
-                   seed: int = 0) -> dict:
+def running_averages_state(
+    N: int = 20,
+    sigma: float = 0.5,
+    drift: float = 0.5,
+    correction: str = "min",
+    *,
+    steps: int = 300,
+    start: float = 1.0,
+    seed: int = 0,
+) -> dict:
     """Everything the Chapter 4 explorer shows.
 
     The signal is :math:`x_t = m_t + \\sigma z_t`, :math:`z_t \\sim N(0, 1)` independent,
@@ -86,19 +122,28 @@ def running_averages_state(N: int = 20, sigma: float = 0.5, drift: float = 0.5,
     x = m + sigma * np.random.default_rng(seed).standard_normal(T)
     realised, mean, sd, rmse = {}, {}, {}, {}
     for name in CORRECTIONS:
-        mean[name], var, realised[name] = schedule_moments(_weights(N, T, name), m, sigma, x)
+        mean[name], var, realised[name] = schedule_moments(
+            _weights(N, T, name), m, sigma, x
+        )
         sd[name] = np.sqrt(var)
         rmse[name] = np.sqrt((mean[name] - m) ** 2 + var)
     return {
         "params": {"N": N, "sigma": sigma, "drift": drift, "correction": correction},
-        "t": t.astype(float), "x": x, "m": m,
-        "realised": realised, "mean": mean, "sd": sd, "rmse": rmse,
-        "lag": float(N - 1), "stationary_sd": float(sigma / np.sqrt(2 * N - 1)),
+        "t": t.astype(float),
+        "x": x,
+        "m": m,
+        "realised": realised,
+        "mean": mean,
+        "sd": sd,
+        "rmse": rmse,
+        "lag": float(N - 1),
+        "stationary_sd": float(sigma / np.sqrt(2 * N - 1)),
     }
 
 
 def running_averages_figure(fig, state: dict):
-    """Left: the signal, one realised average and its exact mean ± 2 sd. Right: RMS error of every schedule."""
+    """Left: the signal, one realised average and its exact mean ± 2 sd. Right: RMS
+    error of every schedule."""
     fig.clf()
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.88, wspace=0.25)
     ax, ax_err = fig.subplots(1, 2)
@@ -108,18 +153,32 @@ def running_averages_figure(fig, state: dict):
     ax.plot(t, state["m"], "--", color="black", lw=1, label="true mean $m_t$")
     lo = state["mean"][name] - 2 * state["sd"][name]
     hi = state["mean"][name] + 2 * state["sd"][name]
-    ax.fill_between(t, lo, hi, color=color, alpha=0.2, lw=0, label=r"exact $E\hat\mu_t\pm2$ sd")
-    ax.plot(t, state["realised"][name], color=color, lw=1.8, label=r"$\hat\mu_t$ (one run)")
+    ax.fill_between(
+        t, lo, hi, color=color, alpha=0.2, lw=0, label=r"exact $E\hat\mu_t\pm2$ sd"
+    )
+    ax.plot(
+        t, state["realised"][name], color=color, lw=1.8, label=r"$\hat\mu_t$ (one run)"
+    )
     span = np.abs(state["m"]).max() + 3 * max(p["sigma"], 0.05)
     ax.set_ylim(min(-0.3, state["m"].min() - 3 * p["sigma"]), span)
     ax.set_xlabel("step $t$")
     ax.set_title(f"weights {_LABELS[name]}, N = {p['N']}", fontsize=10)
     ax.legend(fontsize=7, loc="lower right", ncol=2)
     for other in ("none", "cumulative", "min", "adam"):
-        ax_err.plot(t, state["rmse"][other], color=_COLORS[other],
-                    lw=2.4 if other == name else 1.1, label=_LABELS[other])
-    ax_err.axhline(state["stationary_sd"], color="black", lw=0.8, ls=":",
-                   label=r"$\sigma/\sqrt{2N-1}$")
+        ax_err.plot(
+            t,
+            state["rmse"][other],
+            color=_COLORS[other],
+            lw=2.4 if other == name else 1.1,
+            label=_LABELS[other],
+        )
+    ax_err.axhline(
+        state["stationary_sd"],
+        color="black",
+        lw=0.8,
+        ls=":",
+        label=r"$\sigma/\sqrt{2N-1}$",
+    )
     ax_err.set_ylim(0, 1.15 * max(0.05, _error_ylim(state)))
     ax_err.set_xlabel("step $t$")
     ax_err.set_title(r"exact RMS error $\sqrt{E(\hat\mu_t - m_t)^2}$", fontsize=10)
@@ -129,13 +188,29 @@ def running_averages_figure(fig, state: dict):
 
 def _error_ylim(state: dict) -> float:
     # The corrected schedules must fit; the uncorrected start bias may be clipped.
-    return float(max(state["rmse"]["min"].max(), state["rmse"]["adam"].max(),
-                     min(state["rmse"]["none"].max(), 2 * state["rmse"]["min"].max() + 0.2)))
+    return float(
+        max(
+            state["rmse"]["min"].max(),
+            state["rmse"]["adam"].max(),
+            min(state["rmse"]["none"].max(), 2 * state["rmse"]["min"].max() + 0.2),
+        )
+    )
 
 
 def running_averages_explorer(**fixed) -> Explorer:
-    """The Chapter 4 explorer: sliders for N, σ, the drift and the weight schedule over :func:`running_averages_state`."""
-    return Explorer(running_averages_state, running_averages_figure, RUNNING_AVERAGES_CONTROLS, **fixed)
+    """The Chapter 4 explorer: sliders for N, σ, the drift and the weight schedule over
+    :func:`running_averages_state`."""
+    return Explorer(
+        running_averages_state,
+        running_averages_figure,
+        RUNNING_AVERAGES_CONTROLS,
+        **fixed,
+    )
 
 
-REGISTRY = ("running_averages", running_averages_explorer, running_averages_state, RUNNING_AVERAGES_CONTROLS)
+REGISTRY = (
+    "running_averages",
+    running_averages_explorer,
+    running_averages_state,
+    RUNNING_AVERAGES_CONTROLS,
+)

@@ -22,16 +22,37 @@ __all__ = [
 
 #: Slider ranges of the Chapter 3 explorer.
 SGD_AS_MCMC_CONTROLS = {
-    "lr": {"min": 0.01, "max": 0.06, "step": 0.005, "value": 0.04, "description": "learning rate η"},
+    "lr": {
+        "min": 0.01,
+        "max": 0.06,
+        "step": 0.005,
+        "value": 0.04,
+        "description": "learning rate η",
+    },
     "batch_size": {"options": [1, 2, 4, 8], "value": 1, "description": "batch size B"},
-    "tilt": {"min": 0.0, "max": 0.5, "step": 0.05, "value": 0.25, "description": "tilt"},
+    "tilt": {
+        "min": 0.0,
+        "max": 0.5,
+        "step": 0.05,
+        "value": 0.25,
+        "description": "tilt",
+    },
 }
 
 
-def sgd_as_mcmc_state(lr: float = 0.04, batch_size: int = 1, tilt: float = 0.25, *,
-                      sigma: float = 4.0, beta0: float = 1.0, steps: int = 2000,
-                      chains: int = 256, record_every: int = 20, seed: int = 0,
-                      device: str | torch.device = "cpu") -> dict:
+def sgd_as_mcmc_state(
+    lr: float = 0.04,
+    batch_size: int = 1,
+    tilt: float = 0.25,
+    *,
+    sigma: float = 4.0,
+    beta0: float = 1.0,
+    steps: int = 2000,
+    chains: int = 256,
+    record_every: int = 20,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> dict:
     """Everything the Chapter 3 explorer shows: SGD on :class:`~lab.problems.DoubleWell1D`.
 
     * ``temperature`` T = ησ²/(2B), the ``gibbs`` density ∝ exp(−f/T) on ``grid`` and its
@@ -50,8 +71,20 @@ def sgd_as_mcmc_state(lr: float = 0.04, batch_size: int = 1, tilt: float = 0.25,
     grid = np.linspace(-2.2, 2.2, 441)
     gibbs = problem.gibbs_density(grid, T)
     dx = grid[1] - grid[0]
-    path = sgd_1d(problem, beta0, lr, B, steps, chains, make_generator(seed, device),
-                  record_every=record_every).cpu().numpy()
+    path = (
+        sgd_1d(
+            problem,
+            beta0,
+            lr,
+            B,
+            steps,
+            chains,
+            make_generator(seed, device),
+            record_every=record_every,
+        )
+        .cpu()
+        .numpy()
+    )
     return {
         "params": {"lr": lr, "batch_size": B, "tilt": problem.tilt},
         "temperature": T,
@@ -68,10 +101,17 @@ def sgd_as_mcmc_state(lr: float = 0.04, batch_size: int = 1, tilt: float = 0.25,
 
 def sgd_as_mcmc_explorer(**fixed) -> Explorer:
     """The Chapter 3 explorer: sliders for η, B and the tilt over :func:`sgd_as_mcmc_state`."""
-    return Explorer(sgd_as_mcmc_state, sgd_as_mcmc_figure, SGD_AS_MCMC_CONTROLS, **fixed)
+    return Explorer(
+        sgd_as_mcmc_state, sgd_as_mcmc_figure, SGD_AS_MCMC_CONTROLS, **fixed
+    )
 
 
-REGISTRY = ("sgd_as_mcmc", sgd_as_mcmc_explorer, sgd_as_mcmc_state, SGD_AS_MCMC_CONTROLS)
+REGISTRY = (
+    "sgd_as_mcmc",
+    sgd_as_mcmc_explorer,
+    sgd_as_mcmc_state,
+    SGD_AS_MCMC_CONTROLS,
+)
 
 
 def sgd_as_mcmc_figure(fig, state: dict):
@@ -83,23 +123,47 @@ def sgd_as_mcmc_figure(fig, state: dict):
     ax_den, ax_occ = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.25)
     p, x = state["params"], state["grid"]
-    ax_den.hist(state["final"], bins=60, range=(x[0], x[-1]), density=True,
-                color=COLORS["data"], alpha=0.5, label=f"SGD after {state['steps']} steps")
-    ax_den.plot(x, state["gibbs"], color=COLORS["theory"], lw=2,
-                label=r"Gibbs $\propto e^{-f/T}$")
+    ax_den.hist(
+        state["final"],
+        bins=60,
+        range=(x[0], x[-1]),
+        density=True,
+        color=COLORS["data"],
+        alpha=0.5,
+        label=f"SGD after {state['steps']} steps",
+    )
+    ax_den.plot(
+        x,
+        state["gibbs"],
+        color=COLORS["theory"],
+        lw=2,
+        label=r"Gibbs $\propto e^{-f/T}$",
+    )
     loss_ax = ax_den.twinx()
     loss_ax.plot(x, state["loss"], color=COLORS["muted"], lw=1, ls="--")
     loss_ax.set_ylim(state["loss"].min() - 0.2, state["loss"].min() + 3)
     loss_ax.set_yticks([])
     ax_den.set_xlabel(r"$\beta$ (dashed: the loss $f$)")
     ax_den.set_ylabel("density")
-    ax_den.set_title(f"η = {p['lr']:.3g}, B = {p['batch_size']}: T = ησ²/2B = "
-                     f"{state['temperature']:.3g}", fontsize=9)
+    ax_den.set_title(
+        f"η = {p['lr']:.3g}, B = {p['batch_size']}: T = ησ²/2B = "
+        f"{state['temperature']:.3g}",
+        fontsize=9,
+    )
     ax_den.legend(fontsize=8, loc="upper right")
-    ax_occ.plot(state["t"], state["left_fraction"], color=COLORS["data"], lw=2,
-                label="SGD runs left of the barrier")
-    ax_occ.axhline(state["gibbs_left"], color=COLORS["theory"], ls="--",
-                   label=f"Gibbs: {state['gibbs_left']:.2f}")
+    ax_occ.plot(
+        state["t"],
+        state["left_fraction"],
+        color=COLORS["data"],
+        lw=2,
+        label="SGD runs left of the barrier",
+    )
+    ax_occ.axhline(
+        state["gibbs_left"],
+        color=COLORS["theory"],
+        ls="--",
+        label=f"Gibbs: {state['gibbs_left']:.2f}",
+    )
     ax_occ.set_ylim(-0.02, 1.02)
     ax_occ.set_xlabel("step $t$")
     ax_occ.set_ylabel(r"fraction with $\beta_t < 0$")

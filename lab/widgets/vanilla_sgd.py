@@ -24,17 +24,48 @@ __all__ = [
 
 #: Slider ranges of the Chapter 1 explorer (the tests sweep every extreme).
 VANILLA_SGD_CONTROLS = {
-    "batch_size": {"options": [2**k for k in range(9)], "value": 2, "description": "batch size B"},
-    "lr": {"min": 0.02, "max": 1.9, "step": 0.02, "value": 0.2, "description": "learning rate η"},
-    "sigma": {"min": 0.1, "max": 4.0, "step": 0.1, "value": 2.0, "description": "σ (per example)"},
-    "beta0": {"min": -10.0, "max": 10.0, "step": 0.5, "value": 4.0, "description": "start β₀"},
+    "batch_size": {
+        "options": [2**k for k in range(9)],
+        "value": 2,
+        "description": "batch size B",
+    },
+    "lr": {
+        "min": 0.02,
+        "max": 1.9,
+        "step": 0.02,
+        "value": 0.2,
+        "description": "learning rate η",
+    },
+    "sigma": {
+        "min": 0.1,
+        "max": 4.0,
+        "step": 0.1,
+        "value": 2.0,
+        "description": "σ (per example)",
+    },
+    "beta0": {
+        "min": -10.0,
+        "max": 10.0,
+        "step": 0.5,
+        "value": 4.0,
+        "description": "start β₀",
+    },
 }
 
 
-def vanilla_sgd_state(batch_size: int = 2, lr: float = 0.2, sigma: float = 2.0,
-                      beta0: float = 4.0, *, mean: float = 0.0, steps: int = 60,
-                      chains: int = 24, samples: int = 4000, seed: int = 0,
-                      device: str | torch.device = "cpu") -> dict:
+def vanilla_sgd_state(
+    batch_size: int = 2,
+    lr: float = 0.2,
+    sigma: float = 2.0,
+    beta0: float = 4.0,
+    *,
+    mean: float = 0.0,
+    steps: int = 60,
+    chains: int = 24,
+    samples: int = 4000,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> dict:
     """Everything the Chapter 1 explorer shows, for loss(β, y) = ½(β − y)², y ~ N(μ, σ²).
 
     * ``ghat``: ``samples`` batch gradients ĝ at β* = μ (each from B real draws), with
@@ -69,10 +100,17 @@ def vanilla_sgd_state(batch_size: int = 2, lr: float = 0.2, sigma: float = 2.0,
 
 def vanilla_sgd_explorer(**fixed) -> Explorer:
     """The Chapter 1 explorer: sliders for B, η, σ and β₀ over :func:`vanilla_sgd_state`."""
-    return Explorer(vanilla_sgd_state, vanilla_sgd_figure, VANILLA_SGD_CONTROLS, **fixed)
+    return Explorer(
+        vanilla_sgd_state, vanilla_sgd_figure, VANILLA_SGD_CONTROLS, **fixed
+    )
 
 
-REGISTRY = ("vanilla_sgd", vanilla_sgd_explorer, vanilla_sgd_state, VANILLA_SGD_CONTROLS)
+REGISTRY = (
+    "vanilla_sgd",
+    vanilla_sgd_explorer,
+    vanilla_sgd_state,
+    VANILLA_SGD_CONTROLS,
+)
 
 
 def vanilla_sgd_figure(fig, state: dict):
@@ -89,10 +127,21 @@ def vanilla_sgd_figure(fig, state: dict):
     gradient_histogram(ax_hist, state["ghat"], state["ghat_variance"])
     ax_hist.set_title(
         f"B = {p['batch_size']}, σ = {p['sigma']:.2g}: Var ĝ = {state['ghat_variance']:.3g}"
-        f" (sampled {state['ghat_sample_variance']:.3g})", fontsize=9)
+        f" (sampled {state['ghat_sample_variance']:.3g})",
+        fontsize=9,
+    )
     ax_hist.legend(fontsize=8, loc="upper left")
-    trajectory_bundle(ax_path, state["t"], state["paths"], state["mean"], state["sd"],
-                      state["optimum"], state["stationary_sd"])
-    ax_path.set_title(f"SGD from β₀ = {p['beta0']:.2g} with η = {p['lr']:.2g}", fontsize=9)
+    trajectory_bundle(
+        ax_path,
+        state["t"],
+        state["paths"],
+        state["mean"],
+        state["sd"],
+        state["optimum"],
+        state["stationary_sd"],
+    )
+    ax_path.set_title(
+        f"SGD from β₀ = {p['beta0']:.2g} with η = {p['lr']:.2g}", fontsize=9
+    )
     ax_path.legend(fontsize=8, loc="upper right")
     return ax_hist, ax_path

@@ -62,8 +62,14 @@ def _flags() -> list[str]:
     if capability == "AVX2":
         flags += ["-mavx2", "-mfma"]
     elif capability == "AVX512":
-        flags += ["-mavx2", "-mfma", "-mavx512f", "-mavx512vl", "-mavx512dq",
-                  "-mprefer-vector-width=512"]
+        flags += [
+            "-mavx2",
+            "-mfma",
+            "-mavx512f",
+            "-mavx512vl",
+            "-mavx512dq",
+            "-mprefer-vector-width=512",
+        ]
     return flags
 
 
@@ -77,12 +83,19 @@ def _load():
     if shutil.which("ninja") is None:
         os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), path])
     # One build per torch version and vector width: a cached build never meets another.
-    tag = re.sub(r"\W", "_", f"{torch.__version__}_{torch.backends.cpu.get_cpu_capability()}")
+    tag = re.sub(
+        r"\W", "_", f"{torch.__version__}_{torch.backends.cpu.get_cpu_capability()}"
+    )
     flags = _flags()
     try:
-        cpp_extension.load(name=f"lab_fused_{tag.lower()}", sources=[str(SOURCE)],
-                           extra_cflags=flags, extra_ldflags=[f for f in flags if "openmp" in f],
-                           is_python_module=False, verbose=False)
+        cpp_extension.load(
+            name=f"lab_fused_{tag.lower()}",
+            sources=[str(SOURCE)],
+            extra_cflags=flags,
+            extra_ldflags=[f for f in flags if "openmp" in f],
+            is_python_module=False,
+            verbose=False,
+        )
     finally:
         os.environ["PATH"] = path
     return torch.ops.lab_fused
@@ -96,10 +109,14 @@ def ops():
         return None
     try:
         return _load()
-    except Exception as error:  # a missing compiler fails in many ways; none may break a step
+    except (
+        Exception
+    ) as error:  # a missing compiler fails in many ways; none may break a step
         last_line = (str(error).strip().splitlines() or [""])[-1]
         warnings.warn(
             f"lab.optim: could not build the fused CPU kernels ({type(error).__name__}: "
             f"{last_line}); using the unfused paths (equal up to round-off, slower).",
-            RuntimeWarning, stacklevel=2)
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
