@@ -5,11 +5,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+RUFF   := $(VENV)/bin/ruff
 STAMP  := $(VENV)/.installed
 JB_FLAGS := -n -W --keep-going
 PORT ?= 8000
 
-.PHONY: book test bench serve lab clean venv
+.PHONY: book test unit lint format bench gpu-check serve lab clean venv
 
 venv: $(STAMP)
 
@@ -27,11 +28,41 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is in _build/html/index.html"
 
-test: $(STAMP)
+# Every test: lint, lab's unit tests, the strict clean book build, the built HTML and
+# the headless browser.
+test: lint
 	$(PY) -m pytest
+
+# lab's tests alone (about a minute): no book build, no browser.
+unit: $(STAMP)
+	$(PY) -m pytest -m "not book and not browser"
+
+# ruff (lint and format) over lab, tests, bench, scripts and the chapters' code cells
+# (in the paired notebooks); the generated files (notebooks, API appendix) up to date.
+lint: $(STAMP)
+	$(RUFF) check .
+	$(RUFF) format --check .
+	$(PY) scripts/format_chapters.py --check
+	$(PY) scripts/sync_notebooks.py --check
+	$(PY) scripts/api_appendix.py --check
+
+# Fix what lint reports where a tool can: formatting, imports, generated files.
+format: $(STAMP)
+	$(RUFF) check --fix .
+	$(RUFF) format .
+	$(PY) scripts/format_chapters.py
+	$(PY) scripts/sync_notebooks.py
+	$(PY) scripts/api_appendix.py
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# The CUDA checks, on a machine with a GPU: the gpu-marked tests and the optimizer
+# benchmark on CUDA, in under 5 minutes, with the python that has CUDA torch
+# (GPU_PYTHON=python3 by default: such machines bring their own; nothing is installed).
+GPU_PYTHON ?= python3
+gpu-check:
+	$(GPU_PYTHON) scripts/gpu_check.py
 
 serve:
 	@test -d _build/html || { echo "No _build/html yet: run 'make book' first."; exit 1; }
@@ -41,4 +72,4 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab book/
 
 clean:
-	rm -rf _build .pytest_cache .hypothesis
+	rm -rf _build .pytest_cache .hypothesis .ruff_cache

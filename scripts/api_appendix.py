@@ -124,10 +124,13 @@ def render() -> str:
         else:
             parts.append(section(m))
         if m in REEXPORTING:
+            # A submodule named like a member of its package (lab.derivations.errata,
+            # the module and the function) is documented by that member alone.
+            members = set(importlib.import_module(m).__all__)
             parts += [
                 section(s, None).replace("## ", "### ", 1)
                 for s in subs
-                if s.startswith(m + ".")
+                if s.startswith(m + ".") and s.rsplit(".", 1)[1] not in members
             ]
     return "\n".join(parts)
 

@@ -13,13 +13,14 @@ a test checks. A claim is one of
   every t by checking the base case and the induction step symbolically;
 - a :class:`Counterexample`: two expressions differ at given values.
 
-:meth:`Derivation.check` returns name -> bool for every kind.
-:meth:`Derivation.check_numerically` evaluates every claim at random admissible values
-(iterating recursions, summing series, approaching limits), an independent guard
-against a simplification that proves the wrong thing.
+:meth:`~lab.derivations.Derivation.check` returns name -> bool for every kind.
+:meth:`~lab.derivations.Derivation.check_numerically` evaluates every claim at random
+admissible values (iterating recursions, summing series, approaching limits), an
+independent guard against a simplification that proves the wrong thing.
 
-:class:`Erratum` records a place where the slides are wrong as printed: the printed
-form, the corrected form and a verdict computed by sympy (:func:`errata`).
+:class:`~lab.derivations.Erratum` (in :mod:`lab.derivations`) records a place where the
+slides are wrong as printed: the printed form, the corrected form and a verdict computed
+by sympy (:func:`lab.derivations.errata`).
 """
 
 from __future__ import annotations

@@ -190,8 +190,9 @@ def stationary_variance() -> Derivation:
 def heavy_ball_tuning() -> Derivation:
     """The heavy-ball facts used in Chapter 6, as a :class:`lab.derivations.Derivation`.
 
-    Claims: the characteristic polynomial of :func:`heavy_ball_matrix`; complex roots have
-    modulus :math:`\\sqrt\\beta` (their product is :math:`\\det A = \\beta`); with Polyak's
+    Claims: the characteristic polynomial of :func:`lab.momentum.heavy_ball_matrix`;
+    complex roots have modulus :math:`\\sqrt\\beta` (their product is
+    :math:`\\det A = \\beta`); with Polyak's
     :math:`\\eta^*, \\beta^*` both ends of :math:`[h_{\\min}, h_{\\max}]` sit exactly on the
     boundary :math:`a^2 = 4\\beta` (so every curvature between is in the complex region,
     rate :math:`\\sqrt{\\beta^*}`); :math:`\\eta'^* = 1/\\sqrt{h_{\\min}h_{\\max}}`;

@@ -1,8 +1,8 @@
 """The six optimizers of the lecture as ``torch.optim.Optimizer`` subclasses.
 
 Each class checks its hyperparameters, names its state, and hands one step to the
-reference function of :mod:`lab.optim.updates`, to :mod:`lab.optim._foreach`, or to the
-named C++ op of :mod:`lab.optim._fused`; :class:`lab.optim._base.LabOptimizer` chooses
+reference function of :mod:`lab.optim.updates`, to ``lab.optim._foreach``, or to the
+named C++ op of ``lab.optim._fused``; ``lab.optim._base.LabOptimizer`` chooses
 (see :mod:`lab.optim` for ``impl`` and ``check_finite``).
 """
 

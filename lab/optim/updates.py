@@ -4,12 +4,13 @@ Each function updates its tensors in place, for one parameter, exactly as the le
 writes the step (torch only; every optimizer class in :mod:`lab.optim` steps through
 these with ``impl="reference"``, and its fast paths are tested equal to them):
 
-- :func:`sgd_update`: Chapter 1, :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g`;
-- :func:`momentum_update`, :func:`averaged_momentum_update`: Chapter 6;
-- :func:`rmsprop_update`: Chapter 5;
-- :func:`adam_update`: Chapter 7;
-- :func:`snr_update` with :func:`snr_variance`, :func:`snr_batch_size_star`,
-  :func:`snr_weight`, :func:`snr_learning_rate`: Chapter 10's complete algorithm.
+- :func:`~lab.optim.sgd_update`: Chapter 1, :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g`;
+- :func:`~lab.optim.momentum_update`, :func:`~lab.optim.averaged_momentum_update`: Chapter 6;
+- :func:`~lab.optim.rmsprop_update`: Chapter 5;
+- :func:`~lab.optim.adam_update`: Chapter 7;
+- :func:`~lab.optim.snr_update` with :func:`~lab.optim.snr_variance`,
+  :func:`~lab.optim.snr_batch_size_star`, :func:`~lab.optim.snr_weight`,
+  :func:`~lab.optim.snr_learning_rate`: Chapter 10's complete algorithm.
 
 The running averages are :func:`lab.running_averages.update_average_`
 (:math:`a \\leftarrow (1-w)a + wx`) with the weights of

@@ -21,8 +21,6 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from ._explorer import Explorer
-
 __all__ = ["Explorer", "EXPLORERS", "STATES"]
 
 EXPLORERS: dict = {}
@@ -40,3 +38,13 @@ for _info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
     for _public in _module.__all__:
         globals()[_public] = getattr(_module, _public)
         __all__.append(_public)
+
+
+def __getattr__(name):
+    # The state and figure functions need no ipywidgets; the view is imported when
+    # asked for (a machine without ipywidgets can still run every explorer's maths).
+    if name == "Explorer":
+        from ._explorer import Explorer
+
+        return Explorer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

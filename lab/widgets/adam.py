@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import _checks
 from ..adam import adam_constant_gradient_step, adam_nqm
 from ..plots import COLORS
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = ["ADAM_CONTROLS", "adam_state", "adam_figure", "adam_explorer"]
 
@@ -90,7 +94,8 @@ def adam_state(
 
 
 def adam_figure(fig, state: dict):
-    """Left: step sizes |ΔΦ_t|/η per coordinate; right: the loss under the three corrections."""
+    """Left: step sizes :math:`|\\Delta\\Phi_t|/\\eta` per coordinate; right: the loss under
+    the three corrections."""
     fig.clf()
     ax_s, ax_l = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.08, right=0.985, bottom=0.15, top=0.88, wspace=0.28)
@@ -143,6 +148,8 @@ def adam_figure(fig, state: dict):
 
 def adam_explorer(**fixed) -> Explorer:
     """The Chapter 7 explorer: sliders N_g, N_s, η and the bias correction."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(adam_state, adam_figure, ADAM_CONTROLS, **fixed)
 
 

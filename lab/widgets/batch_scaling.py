@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import _checks
@@ -12,7 +14,9 @@ from ..batch_scaling import (
 )
 from ..plots import COLORS
 from ..problems import hessian_noise_nqm
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = [
     "BATCH_SCALING_CONTROLS",
@@ -140,6 +144,8 @@ def batch_scaling_figure(fig, state: dict):
 
 def batch_scaling_explorer(**fixed) -> Explorer:
     """The Chapter 8 explorer: sliders for η_1, the noise scale and the example budget."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(
         batch_scaling_state, batch_scaling_figure, BATCH_SCALING_CONTROLS, **fixed
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -11,7 +13,9 @@ from ..convergence import power_schedule, quadratic_moments
 from ..plots import COLORS
 from ..problems import Quadratic1D
 from ..simulate import sgd_quadratic_1d
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = [
     "CONVERGENCE_CONTROLS",
@@ -99,6 +103,8 @@ def convergence_state(
 
 def convergence_explorer(**fixed) -> Explorer:
     """The Chapter 2 explorer: sliders for c, p and B over :func:`convergence_state`."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(
         convergence_state, convergence_figure, CONVERGENCE_CONTROLS, **fixed
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -12,7 +13,9 @@ from .. import generator as make_generator
 from ..gradient_flow import LIMITS, flow_path, langevin_density, sgd_paths
 from ..plots import COLORS
 from ..problems import DoubleWell1D
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = [
     "GRADIENT_FLOW_CONTROLS",
@@ -158,6 +161,8 @@ def gradient_flow_figure(fig, state: dict):
 
 def gradient_flow_explorer(**fixed) -> Explorer:
     """The Chapter 9 explorer: sliders for N, B and the kind of limit."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(
         gradient_flow_state, gradient_flow_figure, GRADIENT_FLOW_CONTROLS, **fixed
     )

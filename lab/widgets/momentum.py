@@ -10,12 +10,16 @@ milliseconds.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import _checks
 from ..momentum import heavy_ball_rate, momentum_nqm_loss, momentum_stationary_variance
 from ..plots import COLORS
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = [
     "MOMENTUM_CONTROLS",
@@ -172,6 +176,8 @@ def momentum_figure(fig, state: dict):
 
 def momentum_explorer(**fixed) -> Explorer:
     """The Chapter 6 explorer: sliders N, the learning rate, which one it sets, and the noise."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(momentum_state, momentum_figure, MOMENTUM_CONTROLS, **fixed)
 
 

@@ -3,6 +3,8 @@ expectation."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .. import _checks
@@ -15,7 +17,9 @@ from ..optimal_batch import (
     noise_scale,
 )
 from ..plots import COLORS
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = [
     "OPTIMAL_BATCH_CONTROLS",
@@ -152,6 +156,8 @@ def optimal_batch_figure(fig, state: dict):
 
 def optimal_batch_explorer(**fixed) -> Explorer:
     """The Chapter 10 explorer: sliders for ĝ, σ̂ and L over :func:`optimal_batch_state`."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(
         optimal_batch_state, optimal_batch_figure, OPTIMAL_BATCH_CONTROLS, **fixed
     )

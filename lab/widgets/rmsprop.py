@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -12,7 +14,9 @@ from ..plots import COLORS
 from ..problems import scaled_nqm
 from ..rmsprop import rmsprop_moments, sgd_best_lr, sgd_nqm_second_moments
 from ..simulate import mean_and_se, run_nqm
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = ["RMSPROP_CONTROLS", "rmsprop_state", "rmsprop_figure", "rmsprop_explorer"]
 
@@ -150,6 +154,8 @@ def rmsprop_figure(fig, state: dict):
 def rmsprop_explorer(**fixed) -> Explorer:
     """The Chapter 5 explorer: sliders for η, N_s, B, κ and the noise model over
     :func:`rmsprop_state`."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(rmsprop_state, rmsprop_figure, RMSPROP_CONTROLS, **fixed)
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .. import _checks
 from ..plots import COLORS
 from ..running_averages import CORRECTIONS, running_average_weight
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = [
     "RUNNING_AVERAGES_CONTROLS",
@@ -200,6 +203,8 @@ def _error_ylim(state: dict) -> float:
 def running_averages_explorer(**fixed) -> Explorer:
     """The Chapter 4 explorer: sliders for N, σ, the drift and the weight schedule over
     :func:`running_averages_state`."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(
         running_averages_state,
         running_averages_figure,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -11,7 +13,9 @@ from ..plots import COLORS
 from ..problems import DoubleWell1D
 from ..sgd_as_mcmc import temperature
 from ..simulate import sgd_1d
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = [
     "SGD_AS_MCMC_CONTROLS",
@@ -101,6 +105,8 @@ def sgd_as_mcmc_state(
 
 def sgd_as_mcmc_explorer(**fixed) -> Explorer:
     """The Chapter 3 explorer: sliders for η, B and the tilt over :func:`sgd_as_mcmc_state`."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(
         sgd_as_mcmc_state, sgd_as_mcmc_figure, SGD_AS_MCMC_CONTROLS, **fixed
     )

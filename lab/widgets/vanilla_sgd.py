@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -13,7 +14,9 @@ from ..plots import gradient_histogram, trajectory_bundle
 from ..problems import Quadratic1D
 from ..simulate import sgd_quadratic_1d
 from ..vanilla_sgd import gradient_estimates
-from ._explorer import Explorer
+
+if TYPE_CHECKING:
+    from ._explorer import Explorer
 
 __all__ = [
     "VANILLA_SGD_CONTROLS",
@@ -100,6 +103,8 @@ def vanilla_sgd_state(
 
 def vanilla_sgd_explorer(**fixed) -> Explorer:
     """The Chapter 1 explorer: sliders for B, η, σ and β₀ over :func:`vanilla_sgd_state`."""
+    from ._explorer import Explorer  # ipywidgets only where a view is built
+
     return Explorer(
         vanilla_sgd_state, vanilla_sgd_figure, VANILLA_SGD_CONTROLS, **fixed
     )
