@@ -117,10 +117,17 @@ def render() -> str:
         if m == "lab":
             parts.append(section(m, "device, generator, seed_everything"))
         elif m == "lab.widgets":
-            names = ["Explorer"] + [
+            names = [
                 f"{n}_{kind}" for n in sorted(EXPLORERS) for kind in ("state", "figure")
             ]
-            parts.append(section(m, ", ".join(names)))
+            # Explorer is imported when asked for (lab.widgets.__getattr__), so autodoc
+            # is pointed at it by name.
+            parts.append(
+                section(m, ", ".join(names)).replace(
+                    "\n```\n",
+                    "\n\n.. autoclass:: lab.widgets.Explorer\n   :members:\n```\n",
+                )
+            )
         else:
             parts.append(section(m))
         if m in REEXPORTING:

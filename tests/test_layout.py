@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import re
 import subprocess
@@ -16,7 +17,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import yaml
 
 import lab.derivations as D
 from lab.derivations.claims import Derivation
@@ -24,19 +24,14 @@ from lab.derivations.claims import Derivation
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def chapters() -> list[tuple[str, str]]:
-    """(NN, name) of every numbered chapter in _toc.yml (book/NN_name.md)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    out = []
-    for part in toc.get("parts", []):
-        for entry in part.get("chapters", []):
-            stem = Path(entry["file"]).name
-            if stem[:2].isdigit():
-                out.append((stem[:2], stem[3:]))
-    return out
+_spec = importlib.util.spec_from_file_location(
+    "api_appendix", ROOT / "scripts" / "api_appendix.py"
+)
+api_appendix = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(api_appendix)
 
-
-CHAPTERS = chapters()
+#: (NN, name) of every numbered chapter in _toc.yml (book/NN_name.md).
+CHAPTERS = [(f"{n:02d}", name) for n, name in api_appendix.chapters()]
 
 
 def test_there_are_ten_chapters():

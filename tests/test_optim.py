@@ -6,6 +6,7 @@ import contextlib
 import io
 import math
 import platform
+import warnings
 
 import numpy as np
 import pytest
@@ -1351,6 +1352,30 @@ def test_without_a_compiler_auto_falls_back_with_one_warning(no_compiler):
     with pytest.raises(RuntimeError, match="could not be built"):
         O.SNR([p], impl="fused", **SNR_KW).step()
     O.Adam([p], impl="fused").step()  # torch's fused kernel
+
+
+def test_lab_fused_0_skips_the_build_silently_and_steps_with_foreach(monkeypatch):
+    # LAB_FUSED=0: no compiler is run (a build would fail here) and no warning is given.
+    def fail():
+        raise AssertionError("the C++ step was built although LAB_FUSED=0")
+
+    monkeypatch.setenv("LAB_FUSED", "0")
+    monkeypatch.setattr(_fused, "_load", fail)
+    _fused.ops.cache_clear()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert _fused.ops() is None
+            params = [make_param((5,), "plain"), make_param((3, 2), "transposed", 1)]
+            ref = [p.detach().clone().requires_grad_() for p in params]
+            for ps, impl in ((params, "auto"), (ref, "reference")):
+                for q in ps:
+                    q.grad = torch.ones_like(q)
+                O.SNR(ps, impl=impl, **SNR_KW).step()
+            for a, b in zip(params, ref):
+                torch.testing.assert_close(a, b, **TIGHT)
+    finally:
+        _fused.ops.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------

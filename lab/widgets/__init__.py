@@ -6,7 +6,7 @@ Each explorer lives in its own module of this package and has three pieces:
   picture shows (numpy arrays). Pure: same arguments, same result.
 * ``<name>_figure(fig, state)``, next to the state function, that turns a
   state into a matplotlib figure.
-* :class:`Explorer`: sliders plus an ``ipywidgets.Image`` holding the rendered PNG.
+* :class:`~lab.widgets.Explorer`: sliders plus an ``ipywidgets.Image`` holding the rendered PNG.
   A slider change recomputes the state and replaces the image bytes, so the view works
   in JupyterLab, Voilà, Binder and Colab, and its default image embeds in static HTML.
 
