@@ -11,6 +11,8 @@ import math
 import numpy as np
 
 __all__ = [
+    "panels",
+    "twin",
     "normal_pdf",
     "gradient_histogram",
     "trajectory_bundle",
@@ -90,3 +92,58 @@ def trajectory_bundle(
     ax.set_xlabel("step $t$")
     ax.set_ylabel(r"$\beta_t$")
     return ax
+
+
+def _clear_artists(ax) -> None:
+    """Remove what was drawn on ``ax`` but keep the axes and their tick objects."""
+    for artist in [
+        *ax.lines,
+        *ax.collections,
+        *ax.patches,
+        *ax.texts,
+        *ax.images,
+        *ax.artists,
+    ]:
+        artist.remove()
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    for loc in ("center", "left", "right"):
+        ax.set_title("", loc=loc)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_xscale("linear")
+    ax.set_yscale("linear")
+    ax.relim()
+    ax.autoscale(True)
+    ax.set_prop_cycle(None)
+
+
+def panels(fig, *, width_ratios=(1.0, 1.0), **adjust):
+    """Two axes side by side on ``fig``, with ``fig.subplots_adjust(**adjust)``.
+
+    An explorer redraws the same figure on every slider move. Building new axes costs
+    more than half of a redraw (each axis makes its tick artists anew), so when ``fig``
+    already holds the panels of the same layout, they are kept and only what was drawn
+    on them is removed (lines, patches, collections, texts, legends, titles, labels,
+    scales and limits). Returns the two axes.
+    """
+    key = (tuple(width_ratios), tuple(sorted(adjust.items())))
+    kept = getattr(fig, "_lab_panels", None)
+    if kept is not None and kept[0] == key and all(a.figure is fig for a in fig.axes):
+        for ax in fig.axes:
+            _clear_artists(ax)
+        return kept[1]
+    fig.clf()
+    axes = tuple(fig.subplots(1, 2, gridspec_kw={"width_ratios": list(width_ratios)}))
+    fig.subplots_adjust(**adjust)
+    fig._lab_panels = (key, axes)
+    return axes
+
+
+def twin(ax):
+    """``ax.twinx()``, kept with ``ax`` between redraws (see :func:`panels`)."""
+    existing = getattr(ax, "_lab_twin", None)
+    if existing is not None and existing in ax.figure.axes:
+        return existing
+    ax._lab_twin = ax.twinx()
+    return ax._lab_twin

@@ -98,6 +98,41 @@ def ordered() -> list[tuple[str, str]]:
     return rows
 
 
+VIEWS = [
+    ("where the call runs", "`LAB_EXPLORERS`", "view", "sliders"),
+    ("---", "---", "---", "---"),
+    (
+        "JupyterLab, Voilà, Binder, Colab, `make lab`",
+        "unset",
+        "`Explorer`",
+        "continuous: every move recomputes the state and redraws",
+    ),
+    (
+        "the book build (`make book`, any `jupyter-book build`)",
+        "`static`, set by `book/_ext/static_explorers.py`",
+        "`StaticExplorer`",
+        "the settings of `<NAME>_GRID`, drawn at build time, switched in the browser",
+    ),
+]
+
+LIVE_OR_STATIC = """
+### Live or precomputed: how an explorer knows
+
+A chapter calls `lab.widgets.<name>_explorer()`, and the same call gives two views:
+
+{table}
+
+The build's Sphinx extension sets the variable in the build's environment, and the
+kernels that execute the chapters inherit it; nothing else sets it. Pass
+`mode="live"` or `mode="static"` to choose by hand (for example, to preview the page's
+frames in a notebook). Both views draw with the same `<name>_state` and
+`<name>_figure`; the static one draws each grid setting once, into a palette PNG, nests
+the frames in `ipywidgets.Stack` widgets (one level per slider) and links each slider's
+`index` to its stacks' `selected_index` with `jsdlink`, a link that runs in the browser
+from the widget state embedded in the page.
+""".replace("{table}", "\n".join("| " + " | ".join(row) + " |" for row in VIEWS))
+
+
 def section(name: str, members: str | None = "") -> str:
     option = (
         "   :no-members:" if members is None else (f"   :members: {members}".rstrip())
@@ -120,13 +155,17 @@ def render() -> str:
             names = [
                 f"{n}_{kind}" for n in sorted(EXPLORERS) for kind in ("state", "figure")
             ]
-            # Explorer is imported when asked for (lab.widgets.__getattr__), so autodoc
-            # is pointed at it by name.
+            # The views are imported when asked for (lab.widgets.__getattr__), so
+            # autodoc is pointed at them by name.
+            views = (
+                "\n\n.. autoclass:: lab.widgets.Explorer\n   :members:"
+                "\n\n.. autoclass:: lab.widgets.StaticExplorer\n   :members:"
+                "\n\n.. autofunction:: lab.widgets.make_explorer"
+                "\n\n.. autofunction:: lab.widgets.explorer_mode"
+                "\n\n.. autofunction:: lab.widgets.grid_settings\n```\n"
+            )
             parts.append(
-                section(m, ", ".join(names)).replace(
-                    "\n```\n",
-                    "\n\n.. autoclass:: lab.widgets.Explorer\n   :members:\n```\n",
-                )
+                section(m, ", ".join(names)).replace("\n```\n", views) + LIVE_OR_STATIC
             )
         else:
             parts.append(section(m))

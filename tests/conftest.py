@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -48,7 +49,12 @@ def built_book() -> Path:
     Clean (no execution cache, no previous HTML), with every notebook executed, and
     with -n -W --keep-going: a cell error, a timeout, a Sphinx warning or a broken
     reference fails the build, and so this fixture.
+
+    ``LAB_REUSE_BOOK=1`` skips the build and tests the HTML already in ``_build/html``
+    (for iterating on these tests; ``make test`` never sets it).
     """
+    if os.environ.get("LAB_REUSE_BOOK") == "1" and (BUILD / "html").is_dir():
+        return BUILD / "html"
     shutil.rmtree(BUILD, ignore_errors=True)
     jb = Path(sys.executable).parent / "jupyter-book"
     result = subprocess.run(

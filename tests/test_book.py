@@ -112,3 +112,76 @@ def test_bibliography_lists_every_cited_work(built_book):
     soup = _page(built_book, "book/references")
     entries = soup.select(".citation, dl.citation > dt, div.citation")
     assert entries, "the references page lists no entries"
+
+
+# ------------------------------------------------------- explorers on the static page
+
+#: Sizes of the site before the explorers held precomputed frames (d7af6f5): the largest
+#: chapter page was 0.30 MB and the whole of _build/html 20.7 MB. The frames may add at
+#: most 2 MB to a chapter page and 15 MB to the site.
+PAGE_BUDGET_BYTES = int((0.31 + 2.0) * 1e6)
+SITE_BUDGET_BYTES = int((20.8 + 15.0) * 1e6)
+
+
+def _widget_models(soup: BeautifulSoup) -> list[dict]:
+    import json
+
+    models = []
+    for script in soup.find_all(
+        "script", type="application/vnd.jupyter.widget-state+json"
+    ):
+        state = json.loads(script.string)["state"]
+        models.extend(state.values())
+    return models
+
+
+def _explorer_name(doc: str) -> str:
+    source = (ROOT / f"{doc}.md").read_text(encoding="utf-8")
+    return re.search(r"^(\w+)_explorer\(\)$", source, re.M).group(1)
+
+
+@pytest.mark.parametrize("doc", chapter_files())
+def test_page_holds_its_explorer_as_linked_frames(built_book, doc):
+    """The page embeds one precomputed frame per grid setting, one browser-side link per
+    stack, the sliders of the grid, and no plain copy of the default figure."""
+    from lab import widgets
+
+    name = _explorer_name(doc)
+    _, controls = widgets.STATES[name]
+    grid = widgets.GRIDS[name]
+    settings = widgets.grid_settings(controls, grid)
+    soup = _page(built_book, doc)
+    models = _widget_models(soup)
+    kinds = [m["model_name"] for m in models]
+    assert kinds.count("ImageModel") == len(settings), (
+        f"{doc}: {kinds.count('ImageModel')} frames embedded, the grid has "
+        f"{len(settings)} settings (a live explorer left in the build?)"
+    )
+    assert kinds.count("SelectionSliderModel") == len(grid)
+    stacks = kinds.count("StackModel")
+    assert kinds.count("DirectionalLinkModel") == stacks > 0
+    notes = [
+        m["state"].get("value", "") for m in models if m["model_name"] == "HTMLModel"
+    ]
+    assert any(f"{len(settings)} precomputed settings" in n for n in notes), (
+        f"{doc}: the explorer does not say how many settings the page holds"
+    )
+    # one figure per explorer: no plain figure cell of the default state before it
+    source = (ROOT / f"{doc}.md").read_text(encoding="utf-8")
+    assert f"{name}_figure(" not in source, f"{doc}: a second copy of the explorer"
+
+
+@pytest.mark.parametrize("doc", chapter_files())
+def test_chapter_page_stays_within_its_size_budget(built_book, doc):
+    size = (built_book / f"{doc}.html").stat().st_size
+    assert size <= PAGE_BUDGET_BYTES, (
+        f"{doc}: {size / 1e6:.2f} MB, the budget is {PAGE_BUDGET_BYTES / 1e6:.2f} MB"
+    )
+
+
+def test_site_stays_within_its_size_budget(built_book):
+    size = sum(p.stat().st_size for p in built_book.rglob("*") if p.is_file())
+    assert size <= SITE_BUDGET_BYTES, (
+        f"_build/html is {size / 1e6:.1f} MB, the budget is "
+        f"{SITE_BUDGET_BYTES / 1e6:.1f} MB"
+    )

@@ -28,7 +28,6 @@ from browser_support import (
     running_process,
     serve_directory,
 )
-from bs4 import BeautifulSoup
 from conftest import ROOT, chapter_files, toc_files
 
 pytestmark = [pytest.mark.book, pytest.mark.browser]
@@ -258,23 +257,67 @@ def test_page_works_offline_in_chromium(site, built_book, doc):
     assert not broken, f"{doc}: broken internal links:\n" + "\n".join(broken)
 
 
+SLIDER_POSITION_JS = """
+(handle) => [Number(handle.getAttribute('aria-valuenow')),
+             Number(handle.getAttribute('aria-valuemin')),
+             Number(handle.getAttribute('aria-valuemax'))]
+"""
+
+
+def _figure_shot(explorer) -> bytes:
+    """A screenshot of the figure under the sliders (the one frame the stacks show)."""
+    image = explorer.locator("img.widget-image")
+    image.wait_for(state="visible", timeout=10_000)
+    image.evaluate("(img) => img.complete ? null : new Promise(r => img.onload = r)")
+    return image.screenshot()
+
+
 @pytest.mark.parametrize("doc", chapter_files())
-def test_each_explorer_follows_a_plain_figure_of_its_default_state(built_book, doc):
-    """Without JavaScript an explorer is blank, so a static figure must come before it."""
-    soup = BeautifulSoup(
-        (built_book / f"{doc}.html").read_text(encoding="utf-8"), "html.parser"
-    )
-    article = soup.find("article") or soup
-    figures_since_last, explorers = 0, 0
-    for tag in article.find_all(["img", "script"]):
-        if tag.name == "img" and tag.find_parent(class_="cell_output"):
-            figures_since_last += 1
-        elif tag.get("type") == "application/vnd.jupyter.widget-view+json":
-            explorers += 1
-            assert figures_since_last, (
-                f"{doc}: explorer {explorers} has no plain figure of its default state before it"
-            )
-            figures_since_last = 0
+def test_every_slider_moves_its_figure_on_the_static_page(site, doc):
+    """No kernel, no network: each slider of the page's explorer, moved with the
+    keyboard one step from where it is, changes the figure below the sliders."""
+    base, context, watch = site
+    watch.reset()
+    page = context.new_page()
+    watch.attach(page)
+    moved, unchanged = [], []
+    try:
+        page.goto(f"{base}{doc}.html", wait_until="load", timeout=60_000)
+        _settle(page)
+        explorers = page.locator(
+            ".widget-vbox", has=page.locator(".widget-slider")
+        ).filter(has=page.locator("img.widget-image"))
+        assert explorers.count() >= 1, f"{doc}: no explorer on the page"
+        for e in range(explorers.count()):
+            explorer = explorers.nth(e)
+            explorer.scroll_into_view_if_needed()
+            sliders = explorer.locator(".widget-slider")
+            assert sliders.count() >= 2, f"{doc}: explorer {e} has fewer than 2 sliders"
+            for s in range(sliders.count()):
+                slider = sliders.nth(s)
+                label = slider.locator(".widget-label").first.inner_text()
+                handle = slider.locator(".noUi-handle")
+                now, low, high = handle.evaluate(SLIDER_POSITION_JS)
+                before = _figure_shot(explorer)
+                handle.focus()
+                handle.press("ArrowRight" if now < high else "ArrowLeft")
+                deadline = time.monotonic() + 10
+                after = before
+                while after == before and time.monotonic() < deadline:
+                    page.wait_for_timeout(100)
+                    after = _figure_shot(explorer)
+                now_after = handle.evaluate(SLIDER_POSITION_JS)[0]
+                assert now_after != now, f"{doc}: slider {label!r} did not move"
+                (moved if after != before else unchanged).append(label)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        explorers.first.screenshot(
+            path=str(SCREENSHOTS / f"static_explorer_{doc.replace('/', '__')}.png")
+        )
+    finally:
+        page.close()
+    assert not unchanged, f"{doc}: sliders that leave the figure as it was: {unchanged}"
+    assert not watch.external_requests and not watch.failed_requests
+    print(f"{doc}: {len(moved)} sliders move the figure: {moved}")
 
 
 def test_site_loads_nothing_from_a_cdn(built_book):

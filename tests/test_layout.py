@@ -54,7 +54,12 @@ def test_each_chapter_has_its_page_module_explorer_and_tests_under_one_name(nn, 
     assert (ROOT / "tests" / f"test_ch{nn}_{name}.py").is_file(), "the chapter's tests"
     page = (ROOT / "book" / f"{nn}_{name}.md").read_text()
     assert f"{name}_explorer" in page, "the page shows its explorer"
-    assert f"{name}_state" in page, "the page draws the explorer's default state"
+    assert f"{name}_figure(" not in page, (
+        "the explorer draws its own default figure: no second copy on the page"
+    )
+    from lab.widgets import GRIDS
+
+    assert name in GRIDS, f"lab/widgets/{name}.py must give the page's grid"
 
 
 def test_every_lab_module_belongs_to_a_chapter_or_is_shared():
@@ -145,6 +150,7 @@ DISTRIBUTIONS = {
     "sympy": "sympy",
     "mpmath": "mpmath",
     "matplotlib": "matplotlib",
+    "PIL": "pillow",
     "ipywidgets": "ipywidgets",
     "IPython": "ipython",
     "sklearn": "scikit-learn",

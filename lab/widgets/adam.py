@@ -8,12 +8,12 @@ import numpy as np
 
 from .. import _checks
 from ..adam import adam_constant_gradient_step, adam_nqm
-from ..plots import COLORS
+from ..plots import COLORS, panels
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
 
-__all__ = ["ADAM_CONTROLS", "adam_state", "adam_figure", "adam_explorer"]
+__all__ = ["ADAM_CONTROLS", "ADAM_GRID", "adam_state", "adam_figure", "adam_explorer"]
 
 _CORRECTIONS = ("min", "adam", "none")
 
@@ -32,6 +32,14 @@ ADAM_CONTROLS = {
         "value": "none",
         "description": "bias correction",
     },
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+ADAM_GRID = {
+    "N_g": [1, 3, 10, 30, 100],
+    "N_s": [10, 100, 1000, 10000],
+    "bias_correction": ["none", "min", "adam"],
 }
 
 
@@ -96,9 +104,7 @@ def adam_state(
 def adam_figure(fig, state: dict):
     """Left: step sizes :math:`|\\Delta\\Phi_t|/\\eta` per coordinate; right: the loss under
     the three corrections."""
-    fig.clf()
-    ax_s, ax_l = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.08, right=0.985, bottom=0.15, top=0.88, wspace=0.28)
+    ax_s, ax_l = panels(fig, left=0.08, right=0.985, bottom=0.15, top=0.88, wspace=0.28)
     p, t = state["params"], state["t"]
     colors = [COLORS["theory"], COLORS["accent"], COLORS["data"]]
     cmap_vals = np.linspace(0.15, 0.85, len(state["h"]))
@@ -146,11 +152,18 @@ def adam_figure(fig, state: dict):
     return ax_s, ax_l
 
 
-def adam_explorer(**fixed) -> Explorer:
+def adam_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 7 explorer: sliders N_g, N_s, η and the bias correction."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(adam_state, adam_figure, ADAM_CONTROLS, **fixed)
+    return make_explorer(
+        adam_state,
+        adam_figure,
+        ADAM_CONTROLS,
+        ADAM_GRID,
+        mode=mode,
+        **fixed,
+    )
 
 
-REGISTRY = ("adam", adam_explorer, adam_state, ADAM_CONTROLS)
+REGISTRY = ("adam", adam_explorer, adam_state, ADAM_CONTROLS, ADAM_GRID)

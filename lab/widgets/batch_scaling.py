@@ -12,7 +12,7 @@ from ..batch_scaling import (
     nqm_expected_loss,
     nqm_loss_after_examples,
 )
-from ..plots import COLORS
+from ..plots import COLORS, panels
 from ..problems import hessian_noise_nqm
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BATCH_SCALING_CONTROLS",
+    "BATCH_SCALING_GRID",
     "batch_scaling_state",
     "batch_scaling_figure",
     "batch_scaling_explorer",
@@ -42,6 +43,14 @@ BATCH_SCALING_CONTROLS = {
         "value": 10_000,
         "description": "budget (examples)",
     },
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+BATCH_SCALING_GRID = {
+    "lr_1": [0.0005, 0.001, 0.002, 0.004, 0.008],
+    "noise": [0.3, 1.0, 3.0],
+    "examples": [1000, 10000, 100000, 1000000],
 }
 
 #: The batch sizes drawn as curves in the left panel.
@@ -99,9 +108,7 @@ def batch_scaling_state(
 def batch_scaling_figure(fig, state: dict):
     """Left: E f against examples for several B with η_B = B η_1. Right: the loss ratio
     to B = 1 after the budget, against B, with B_crit marked. Returns the two axes."""
-    fig.clf()
-    ax_c, ax_r = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.075, right=0.985, bottom=0.15, top=0.9, wspace=0.28)
+    ax_c, ax_r = panels(fig, left=0.075, right=0.985, bottom=0.15, top=0.9, wspace=0.28)
     p, grid = state["params"], state["grid"]
     colors = ["#222222", "#4C72B0", "#55A868", "#DD8452", "#C44E52", "#8172B3"]
     for B, x, curve, color in zip(
@@ -142,12 +149,17 @@ def batch_scaling_figure(fig, state: dict):
     return ax_c, ax_r
 
 
-def batch_scaling_explorer(**fixed) -> Explorer:
+def batch_scaling_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 8 explorer: sliders for η_1, the noise scale and the example budget."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(
-        batch_scaling_state, batch_scaling_figure, BATCH_SCALING_CONTROLS, **fixed
+    return make_explorer(
+        batch_scaling_state,
+        batch_scaling_figure,
+        BATCH_SCALING_CONTROLS,
+        BATCH_SCALING_GRID,
+        mode=mode,
+        **fixed,
     )
 
 
@@ -156,4 +168,5 @@ REGISTRY = (
     batch_scaling_explorer,
     batch_scaling_state,
     BATCH_SCALING_CONTROLS,
+    BATCH_SCALING_GRID,
 )

@@ -10,7 +10,7 @@ import torch
 from .. import _checks
 from .. import generator as make_generator
 from ..convergence import power_schedule, quadratic_moments
-from ..plots import COLORS
+from ..plots import COLORS, panels
 from ..problems import Quadratic1D
 from ..simulate import sgd_quadratic_1d
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONVERGENCE_CONTROLS",
+    "CONVERGENCE_GRID",
     "convergence_state",
     "convergence_explorer",
     "convergence_figure",
@@ -39,6 +40,14 @@ CONVERGENCE_CONTROLS = {
         "value": 1,
         "description": "batch size B",
     },
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+CONVERGENCE_GRID = {
+    "c": [0.25, 0.5, 0.8, 1.2, 1.5],
+    "p": [0.0, 0.25, 0.5, 0.75, 1.0],
+    "batch_size": [1, 16],
 }
 
 
@@ -101,12 +110,17 @@ def convergence_state(
     }
 
 
-def convergence_explorer(**fixed) -> Explorer:
+def convergence_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 2 explorer: sliders for c, p and B over :func:`convergence_state`."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(
-        convergence_state, convergence_figure, CONVERGENCE_CONTROLS, **fixed
+    return make_explorer(
+        convergence_state,
+        convergence_figure,
+        CONVERGENCE_CONTROLS,
+        CONVERGENCE_GRID,
+        mode=mode,
+        **fixed,
     )
 
 
@@ -115,6 +129,7 @@ REGISTRY = (
     convergence_explorer,
     convergence_state,
     CONVERGENCE_CONTROLS,
+    CONVERGENCE_GRID,
 )
 
 
@@ -123,9 +138,9 @@ def convergence_figure(fig, state: dict):
 
     ``state`` comes from ``lab.widgets.convergence_state``. Returns the two axes.
     """
-    fig.clf()
-    ax_mse, ax_path = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.08, right=0.985, bottom=0.15, top=0.9, wspace=0.25)
+    ax_mse, ax_path = panels(
+        fig, left=0.08, right=0.985, bottom=0.15, top=0.9, wspace=0.25
+    )
     p, t = state["params"], state["t"]
     ax_mse.loglog(
         t[1:], state["mse"][1:], color=COLORS["theory"], lw=2, label=r"exact $E\,e_t^2$"

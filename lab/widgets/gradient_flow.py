@@ -11,7 +11,7 @@ import torch
 from .. import _checks
 from .. import generator as make_generator
 from ..gradient_flow import LIMITS, flow_path, langevin_density, sgd_paths
-from ..plots import COLORS
+from ..plots import COLORS, panels
 from ..problems import DoubleWell1D
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GRADIENT_FLOW_CONTROLS",
+    "GRADIENT_FLOW_GRID",
     "gradient_flow_state",
     "gradient_flow_figure",
     "gradient_flow_explorer",
@@ -37,6 +38,12 @@ GRADIENT_FLOW_CONTROLS = {
         "value": "flow",
         "description": "noise as N grows",
     },
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+GRADIENT_FLOW_GRID = {
+    name: spec["options"] for name, spec in GRADIENT_FLOW_CONTROLS.items()
 }
 
 _GRID = np.linspace(-2.2, 2.2, 221)
@@ -114,9 +121,15 @@ def gradient_flow_state(
 def gradient_flow_figure(fig, state: dict):
     """Left: SGD paths against the gradient flow. Right: where the runs are at time t,
     against the flow's end point (and the Langevin density). Returns the two axes."""
-    fig.clf()
-    ax_p, ax_h = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1]})
-    fig.subplots_adjust(left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
+    ax_p, ax_h = panels(
+        fig,
+        width_ratios=(1.4, 1),
+        left=0.07,
+        right=0.985,
+        bottom=0.15,
+        top=0.9,
+        wspace=0.22,
+    )
     p = state["params"]
     ax_p.plot(state["times"], state["paths"], color=COLORS["data"], lw=0.7, alpha=0.5)
     ax_p.plot(
@@ -159,12 +172,17 @@ def gradient_flow_figure(fig, state: dict):
     return ax_p, ax_h
 
 
-def gradient_flow_explorer(**fixed) -> Explorer:
+def gradient_flow_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 9 explorer: sliders for N, B and the kind of limit."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(
-        gradient_flow_state, gradient_flow_figure, GRADIENT_FLOW_CONTROLS, **fixed
+    return make_explorer(
+        gradient_flow_state,
+        gradient_flow_figure,
+        GRADIENT_FLOW_CONTROLS,
+        GRADIENT_FLOW_GRID,
+        mode=mode,
+        **fixed,
     )
 
 
@@ -173,4 +191,5 @@ REGISTRY = (
     gradient_flow_explorer,
     gradient_flow_state,
     GRADIENT_FLOW_CONTROLS,
+    GRADIENT_FLOW_GRID,
 )

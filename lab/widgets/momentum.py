@@ -16,13 +16,14 @@ import numpy as np
 
 from .. import _checks
 from ..momentum import heavy_ball_rate, momentum_nqm_loss, momentum_stationary_variance
-from ..plots import COLORS
+from ..plots import COLORS, panels
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
 
 __all__ = [
     "MOMENTUM_CONTROLS",
+    "MOMENTUM_GRID",
     "momentum_state",
     "momentum_figure",
     "momentum_explorer",
@@ -52,6 +53,14 @@ MOMENTUM_CONTROLS = {
         "value": 0.01,
         "description": "noise σ²/(Bh)",
     },
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+MOMENTUM_GRID = {
+    "N": [1, 3, 10, 30, 100],
+    "lr": [0.05, 0.2, 0.5, 1.0, 2.0],
+    "hold": list(_HOLD),
 }
 
 
@@ -121,9 +130,7 @@ def momentum_state(
 
 def momentum_figure(fig, state: dict):
     """Left: contraction factor ρ(h) per curvature; right: the exact expected loss over t."""
-    fig.clf()
-    ax_r, ax_l = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.08, right=0.985, bottom=0.15, top=0.88, wspace=0.28)
+    ax_r, ax_l = panels(fig, left=0.08, right=0.985, bottom=0.15, top=0.88, wspace=0.28)
     N, eta, etap = state["params"]["N"], state["eta"], state["eta_prime"]
     lo, hi = state["h_band"]
     ax_r.axvspan(lo, hi, color=COLORS["muted"], alpha=0.12, lw=0)
@@ -174,11 +181,24 @@ def momentum_figure(fig, state: dict):
     return ax_r, ax_l
 
 
-def momentum_explorer(**fixed) -> Explorer:
+def momentum_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 6 explorer: sliders N, the learning rate, which one it sets, and the noise."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(momentum_state, momentum_figure, MOMENTUM_CONTROLS, **fixed)
+    return make_explorer(
+        momentum_state,
+        momentum_figure,
+        MOMENTUM_CONTROLS,
+        MOMENTUM_GRID,
+        mode=mode,
+        **fixed,
+    )
 
 
-REGISTRY = ("momentum", momentum_explorer, momentum_state, MOMENTUM_CONTROLS)
+REGISTRY = (
+    "momentum",
+    momentum_explorer,
+    momentum_state,
+    MOMENTUM_CONTROLS,
+    MOMENTUM_GRID,
+)

@@ -16,13 +16,14 @@ from ..optimal_batch import (
     guaranteed_decrease,
     noise_scale,
 )
-from ..plots import COLORS
+from ..plots import COLORS, panels
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
 
 __all__ = [
     "OPTIMAL_BATCH_CONTROLS",
+    "OPTIMAL_BATCH_GRID",
     "optimal_batch_state",
     "optimal_batch_figure",
     "optimal_batch_explorer",
@@ -51,6 +52,14 @@ OPTIMAL_BATCH_CONTROLS = {
         "value": 1.0,
         "description": "curvature bound L",
     },
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+OPTIMAL_BATCH_GRID = {
+    "g_hat": [0.1, 0.25, 0.5, 1.0, 2.0],
+    "sigma_hat": [0.5, 1.0, 2.0, 4.0, 8.0],
+    "L": [1.0, 2.0],
 }
 
 
@@ -101,9 +110,9 @@ def optimal_batch_figure(fig, state: dict):
 
     ``state`` comes from :func:`optimal_batch_state`. Returns the two axes.
     """
-    fig.clf()
-    ax_lr, ax_pe = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.08, right=0.985, bottom=0.16, top=0.88, wspace=0.28)
+    ax_lr, ax_pe = panels(
+        fig, left=0.08, right=0.985, bottom=0.16, top=0.88, wspace=0.28
+    )
     B, p = state["B"], state["params"]
     ax_lr.semilogx(
         B, state["lr_bound"], color=COLORS["theory"], lw=2, label=r"bound: $\eta^*(B)$"
@@ -154,12 +163,17 @@ def optimal_batch_figure(fig, state: dict):
     return ax_lr, ax_pe
 
 
-def optimal_batch_explorer(**fixed) -> Explorer:
+def optimal_batch_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 10 explorer: sliders for ĝ, σ̂ and L over :func:`optimal_batch_state`."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(
-        optimal_batch_state, optimal_batch_figure, OPTIMAL_BATCH_CONTROLS, **fixed
+    return make_explorer(
+        optimal_batch_state,
+        optimal_batch_figure,
+        OPTIMAL_BATCH_CONTROLS,
+        OPTIMAL_BATCH_GRID,
+        mode=mode,
+        **fixed,
     )
 
 
@@ -168,4 +182,5 @@ REGISTRY = (
     optimal_batch_explorer,
     optimal_batch_state,
     OPTIMAL_BATCH_CONTROLS,
+    OPTIMAL_BATCH_GRID,
 )

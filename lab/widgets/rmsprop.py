@@ -10,7 +10,7 @@ import torch
 from .. import _checks
 from .. import generator as make_generator
 from ..optim import RMSProp
-from ..plots import COLORS
+from ..plots import COLORS, panels
 from ..problems import scaled_nqm
 from ..rmsprop import rmsprop_moments, sgd_best_lr, sgd_nqm_second_moments
 from ..simulate import mean_and_se, run_nqm
@@ -18,7 +18,13 @@ from ..simulate import mean_and_se, run_nqm
 if TYPE_CHECKING:
     from ._explorer import Explorer
 
-__all__ = ["RMSPROP_CONTROLS", "rmsprop_state", "rmsprop_figure", "rmsprop_explorer"]
+__all__ = [
+    "RMSPROP_CONTROLS",
+    "RMSPROP_GRID",
+    "rmsprop_state",
+    "rmsprop_figure",
+    "rmsprop_explorer",
+]
 
 #: Slider ranges of the Chapter 5 explorer (the tests sweep every extreme).
 RMSPROP_CONTROLS = {
@@ -39,6 +45,15 @@ RMSPROP_CONTROLS = {
         "description": "condition κ",
     },
     "power": {"options": [1.0, 0.5], "value": 1.0, "description": "noise σᵢ ∝ hᵢ^p, p"},
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+RMSPROP_GRID = {
+    "lr": [0.001, 0.003, 0.01, 0.03, 0.1],
+    "batch_size": [1, 4],
+    "kappa": [10, 100, 1000],
+    "power": [1.0, 0.5],
 }
 
 #: SGD's learning rates searched for its best run (exact, so the search is cheap).
@@ -112,9 +127,7 @@ def rmsprop_state(
 def rmsprop_figure(fig, state: dict):
     """Left: worst-coordinate error over time. Right: every coordinate's error at the
     end, against its curvature."""
-    fig.clf()
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.28)
-    ax, ax_h = fig.subplots(1, 2)
+    ax, ax_h = panels(fig, left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.28)
     p, t = state["params"], state["t"]
     ax.plot(
         t,
@@ -151,12 +164,19 @@ def rmsprop_figure(fig, state: dict):
     return fig
 
 
-def rmsprop_explorer(**fixed) -> Explorer:
+def rmsprop_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 5 explorer: sliders for η, N_s, B, κ and the noise model over
     :func:`rmsprop_state`."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(rmsprop_state, rmsprop_figure, RMSPROP_CONTROLS, **fixed)
+    return make_explorer(
+        rmsprop_state,
+        rmsprop_figure,
+        RMSPROP_CONTROLS,
+        RMSPROP_GRID,
+        mode=mode,
+        **fixed,
+    )
 
 
-REGISTRY = ("rmsprop", rmsprop_explorer, rmsprop_state, RMSPROP_CONTROLS)
+REGISTRY = ("rmsprop", rmsprop_explorer, rmsprop_state, RMSPROP_CONTROLS, RMSPROP_GRID)

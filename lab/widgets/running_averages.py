@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _checks
-from ..plots import COLORS
+from ..plots import COLORS, panels
 from ..running_averages import CORRECTIONS, running_average_weight
 
 if TYPE_CHECKING:
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RUNNING_AVERAGES_CONTROLS",
+    "RUNNING_AVERAGES_GRID",
     "running_averages_state",
     "running_averages_figure",
     "running_averages_explorer",
@@ -44,6 +45,14 @@ RUNNING_AVERAGES_CONTROLS = {
         "value": "min",
         "description": "weights",
     },
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+RUNNING_AVERAGES_GRID = {
+    "N": [5, 10, 20, 50, 100],
+    "drift": [0.0, 0.5, 1.0],
+    "correction": ["none", "cumulative", "min", "adam"],
 }
 
 _LABELS = {
@@ -147,9 +156,7 @@ def running_averages_state(
 def running_averages_figure(fig, state: dict):
     """Left: the signal, one realised average and its exact mean ± 2 sd. Right: RMS
     error of every schedule."""
-    fig.clf()
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.15, top=0.88, wspace=0.25)
-    ax, ax_err = fig.subplots(1, 2)
+    ax, ax_err = panels(fig, left=0.07, right=0.98, bottom=0.15, top=0.88, wspace=0.25)
     p, t, name = state["params"], state["t"], state["params"]["correction"]
     color = _COLORS[name]
     ax.plot(t, state["x"], ".", ms=2.5, color=COLORS["muted"], alpha=0.6, label="$x_t$")
@@ -200,15 +207,17 @@ def _error_ylim(state: dict) -> float:
     )
 
 
-def running_averages_explorer(**fixed) -> Explorer:
+def running_averages_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 4 explorer: sliders for N, σ, the drift and the weight schedule over
     :func:`running_averages_state`."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(
+    return make_explorer(
         running_averages_state,
         running_averages_figure,
         RUNNING_AVERAGES_CONTROLS,
+        RUNNING_AVERAGES_GRID,
+        mode=mode,
         **fixed,
     )
 
@@ -218,4 +227,5 @@ REGISTRY = (
     running_averages_explorer,
     running_averages_state,
     RUNNING_AVERAGES_CONTROLS,
+    RUNNING_AVERAGES_GRID,
 )

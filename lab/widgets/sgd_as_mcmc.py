@@ -9,7 +9,7 @@ import torch
 
 from .. import _checks
 from .. import generator as make_generator
-from ..plots import COLORS
+from ..plots import COLORS, panels, twin
 from ..problems import DoubleWell1D
 from ..sgd_as_mcmc import temperature
 from ..simulate import sgd_1d
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SGD_AS_MCMC_CONTROLS",
+    "SGD_AS_MCMC_GRID",
     "sgd_as_mcmc_state",
     "sgd_as_mcmc_explorer",
     "sgd_as_mcmc_figure",
@@ -41,6 +42,14 @@ SGD_AS_MCMC_CONTROLS = {
         "value": 0.25,
         "description": "tilt",
     },
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+SGD_AS_MCMC_GRID = {
+    "lr": [0.01, 0.02, 0.04, 0.06],
+    "batch_size": [1, 2, 4, 8],
+    "tilt": [0.0, 0.25, 0.5],
 }
 
 
@@ -103,12 +112,17 @@ def sgd_as_mcmc_state(
     }
 
 
-def sgd_as_mcmc_explorer(**fixed) -> Explorer:
+def sgd_as_mcmc_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 3 explorer: sliders for η, B and the tilt over :func:`sgd_as_mcmc_state`."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(
-        sgd_as_mcmc_state, sgd_as_mcmc_figure, SGD_AS_MCMC_CONTROLS, **fixed
+    return make_explorer(
+        sgd_as_mcmc_state,
+        sgd_as_mcmc_figure,
+        SGD_AS_MCMC_CONTROLS,
+        SGD_AS_MCMC_GRID,
+        mode=mode,
+        **fixed,
     )
 
 
@@ -117,6 +131,7 @@ REGISTRY = (
     sgd_as_mcmc_explorer,
     sgd_as_mcmc_state,
     SGD_AS_MCMC_CONTROLS,
+    SGD_AS_MCMC_GRID,
 )
 
 
@@ -125,9 +140,9 @@ def sgd_as_mcmc_figure(fig, state: dict):
 
     ``state`` comes from ``lab.widgets.sgd_as_mcmc_state``. Returns the two axes.
     """
-    fig.clf()
-    ax_den, ax_occ = fig.subplots(1, 2)
-    fig.subplots_adjust(left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.25)
+    ax_den, ax_occ = panels(
+        fig, left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.25
+    )
     p, x = state["params"], state["grid"]
     ax_den.hist(
         state["final"],
@@ -145,7 +160,7 @@ def sgd_as_mcmc_figure(fig, state: dict):
         lw=2,
         label=r"Gibbs $\propto e^{-f/T}$",
     )
-    loss_ax = ax_den.twinx()
+    loss_ax = twin(ax_den)
     loss_ax.plot(x, state["loss"], color=COLORS["muted"], lw=1, ls="--")
     loss_ax.set_ylim(state["loss"].min() - 0.2, state["loss"].min() + 3)
     loss_ax.set_yticks([])

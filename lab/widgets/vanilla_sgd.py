@@ -10,7 +10,7 @@ import torch
 
 from .. import _checks
 from .. import generator as make_generator
-from ..plots import gradient_histogram, trajectory_bundle
+from ..plots import gradient_histogram, panels, trajectory_bundle
 from ..problems import Quadratic1D
 from ..simulate import sgd_quadratic_1d
 from ..vanilla_sgd import gradient_estimates
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "VANILLA_SGD_CONTROLS",
+    "VANILLA_SGD_GRID",
     "vanilla_sgd_state",
     "vanilla_sgd_explorer",
     "vanilla_sgd_figure",
@@ -53,6 +54,14 @@ VANILLA_SGD_CONTROLS = {
         "value": 4.0,
         "description": "start β₀",
     },
+}
+
+#: The settings a built page offers without a kernel (the other controls stay at
+#: their defaults): what the chapter asks the reader to try is on it.
+VANILLA_SGD_GRID = {
+    "batch_size": [1, 2, 4, 16],
+    "lr": [0.1, 0.2, 0.5, 1.0, 1.5],
+    "sigma": [1.0, 2.0],
 }
 
 
@@ -101,12 +110,17 @@ def vanilla_sgd_state(
     }
 
 
-def vanilla_sgd_explorer(**fixed) -> Explorer:
+def vanilla_sgd_explorer(*, mode: str | None = None, **fixed) -> Explorer:
     """The Chapter 1 explorer: sliders for B, η, σ and β₀ over :func:`vanilla_sgd_state`."""
-    from ._explorer import Explorer  # ipywidgets only where a view is built
+    from ._explorer import make_explorer  # ipywidgets only where a view is built
 
-    return Explorer(
-        vanilla_sgd_state, vanilla_sgd_figure, VANILLA_SGD_CONTROLS, **fixed
+    return make_explorer(
+        vanilla_sgd_state,
+        vanilla_sgd_figure,
+        VANILLA_SGD_CONTROLS,
+        VANILLA_SGD_GRID,
+        mode=mode,
+        **fixed,
     )
 
 
@@ -115,6 +129,7 @@ REGISTRY = (
     vanilla_sgd_explorer,
     vanilla_sgd_state,
     VANILLA_SGD_CONTROLS,
+    VANILLA_SGD_GRID,
 )
 
 
@@ -124,10 +139,15 @@ def vanilla_sgd_figure(fig, state: dict):
     Left: the distribution of ĝ at the optimum for the chosen B and σ. Right: a bundle
     of SGD trajectories with the exact mean and spread. Returns the two axes.
     """
-    fig.clf()
-    # A fixed layout instead of tight_layout: it halves the time a slider update takes.
-    ax_hist, ax_path = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
-    fig.subplots_adjust(left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.22)
+    ax_hist, ax_path = panels(
+        fig,
+        width_ratios=(1, 1.4),
+        left=0.07,
+        right=0.985,
+        bottom=0.15,
+        top=0.9,
+        wspace=0.22,
+    )
     p = state["params"]
     gradient_histogram(ax_hist, state["ghat"], state["ghat_variance"])
     ax_hist.set_title(
