@@ -60,8 +60,9 @@ VANILLA_SGD_CONTROLS = {
 #: their defaults): what the chapter asks the reader to try is on it.
 VANILLA_SGD_GRID = {
     "batch_size": [1, 2, 4, 16],
-    "lr": [0.1, 0.2, 0.5, 1.0, 1.5],
+    "lr": [0.2, 0.5, 1.5],
     "sigma": [1.0, 2.0],
+    "beta0": [4.0, 10.0],
 }
 
 
