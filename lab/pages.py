@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-__all__ = ["markdown_table", "show_table", "show_source"]
+__all__ = ["markdown_table", "show_table", "show_source", "glue"]
 
 
 def markdown_table(header, rows) -> str:
@@ -36,3 +36,26 @@ def show_source(obj) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
+
+
+def glue(name: str, value, *, display: bool = False):
+    """Hand ``value`` to the page's text under ``name``, and return it.
+
+    In the book build this is ``myst_nb.glue``: the prose then shows the number the cell
+    computed, with ``{glue:text}`name:.2f``` (or ``{glue:}`name```), in exercise
+    solutions too. Where myst-nb is not installed (a notebook on Colab) it only shows
+    ``value`` when ``display`` is true. A number that reports a result is glued, never
+    typed into the prose.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be a Python identifier, got {name!r}")
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return value
+    myst_glue(name, value, display=display)
+    return value

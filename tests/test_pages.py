@@ -27,3 +27,28 @@ def test_show_source_displays_the_function_as_python(monkeypatch):
     monkeypatch.setattr("IPython.display.display", shown.append)
     pages.show_source(pages.markdown_table)
     assert shown[0].data.startswith("```python\ndef markdown_table(")
+
+
+def test_glue_hands_the_value_to_myst_nb_and_returns_it(monkeypatch):
+    import sys
+    import types
+
+    from lab.pages import glue
+
+    calls = []
+    fake = types.ModuleType("myst_nb")
+    fake.glue = lambda name, value, display=True: calls.append((name, value, display))
+    monkeypatch.setitem(sys.modules, "myst_nb", fake)
+    assert glue("best_lr", 0.25) == 0.25
+    assert calls == [("best_lr", 0.25, False)]
+    with pytest.raises(ValueError, match="name"):
+        glue("not an identifier", 1.0)
+
+
+def test_glue_without_myst_nb_still_returns_the_value(monkeypatch):
+    import sys
+
+    from lab.pages import glue
+
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails, as on Colab
+    assert glue("x", 3) == 3
