@@ -49,6 +49,10 @@ def glue(name: str, value, *, display: bool = False):
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier, got {name!r}")
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        # numpy and torch scalars: their repr ("np.float64(0.5)") is not a number
+        # that {glue:text}`name:.2f` can format; a Python number is.
+        value = value.item()
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

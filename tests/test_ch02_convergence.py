@@ -120,3 +120,119 @@ def test_schedule_state_verdicts_follow_the_power():
 def test_schedule_state_rejects_out_of_range_values(name, value):
     with pytest.raises(ValueError, match=name):
         widgets.convergence_state(**{name: value})
+
+
+# ------------------------------------------------- the rigor police: saddle and ring
+
+
+def test_gradient_descent_started_on_the_stable_manifold_converges_to_the_saddle():
+    import torch
+
+    gen = lab.generator(0, "cpu")
+    lr = convergence.power_schedule(0.8, 1.0, 3000)
+    phi, _ = convergence.noisy_descent_2d(
+        convergence.saddle_gradient, [1.0, 0.0], lr, 0.0, 1, [300, 3000], gen
+    )
+    x, y = phi[:, 0, 0].numpy(), phi[:, 0, 1].numpy()
+    assert np.all(y == 0.0)  # the x axis is invariant: y never moves
+    # x_t = prod_k (1 - 0.8/k) x_0, which decays like t^-0.8
+    exact = [np.prod(1 - 0.8 / np.arange(1, t + 1)) for t in (300, 3000)]
+    assert np.allclose(x, exact, rtol=1e-10)
+    assert x[1] < 1e-3 and abs(np.log(x[0] / x[1]) / np.log(10) - 0.8) < 0.01
+    # and the limit is a saddle: the Hessian at the origin has eigenvalues -1 and +1
+    hessian = torch.autograd.functional.hessian(
+        convergence.saddle_loss, torch.zeros(2, dtype=torch.float64)
+    )
+    assert torch.allclose(
+        torch.linalg.eigvalsh(hessian), torch.tensor([-1.0, 1.0], dtype=torch.float64)
+    )
+
+
+def test_sgd_noise_leaves_the_saddle_for_the_minima_on_both_sides():
+    gen = lab.generator(1, "cpu")
+    runs = 1000
+    lr = convergence.power_schedule(0.8, 1.0, 3000)
+    phi, _ = convergence.noisy_descent_2d(
+        convergence.saddle_gradient, [1.0, 0.0], lr, 0.1, runs, [100, 3000], gen
+    )
+    y = phi[:, :, 1]
+    escaped = (y.abs() > 0.5).double().mean(1)
+    # measured 98.7% of 2000 runs by t = 3000: at least 96% here (5 binomial SEs)
+    assert escaped[1] >= 0.96 and escaped[1] > escaped[0]
+    up = float((y[1] > 0).double().mean())
+    assert abs(up - 0.5) < 5 * np.sqrt(0.25 / runs)  # the two minima, by symmetry
+    loss = convergence.saddle_loss(phi[1])
+    assert abs(float(loss.mean()) + 0.25) < 0.015
+
+
+@pytest.mark.parametrize("p", [0.5, 1.0])
+def test_ring_angle_spreads_by_the_summed_squared_rates(p):
+    """Var(θ_{t2} − θ_{t1}) = σ² Σ η_k² within 5 standard errors of a sample variance."""
+    gen = lab.generator(2, "cpu")
+    runs, T, t1 = 2000, 4000, 500
+    lr = convergence.power_schedule(0.5, p, T)
+    _, angle = convergence.noisy_descent_2d(
+        convergence.ring_gradient, [1.0, 0.0], lr, 1.0, runs, [t1, T], gen
+    )
+    measured = float((angle[1] - angle[0]).var())
+    spread = convergence.ring_angle_variance(lr, 1.0)
+    predicted = spread[T] - spread[t1]
+    assert abs(measured / predicted - 1) < 5 * np.sqrt(2 / (runs - 1))
+
+
+def test_ring_loss_converges_under_both_schedules_but_only_c_over_t_pins_the_angle():
+    lr_sqrt = convergence.power_schedule(0.5, 0.5, 10**6)
+    lr_inv = convergence.power_schedule(0.5, 1.0, 10**6)
+    spread_sqrt = convergence.ring_angle_variance(lr_sqrt, 1.0)
+    spread_inv = convergence.ring_angle_variance(lr_inv, 1.0)
+    # across each doubling of t: σ²c² ln 2 under c/√t, σ²c²/(2t) → 0 under c/t
+    for t in (10**3, 10**4, 10**5):
+        doubling = spread_sqrt[2 * t] - spread_sqrt[t]
+        assert abs(doubling - 0.25 * np.log(2)) < 1e-3
+        assert spread_inv[2 * t] - spread_inv[t] < 0.25 / t
+    # the total spread grows without bound under c/√t (like ln t), not under c/t
+    assert spread_sqrt[10**6] > spread_sqrt[10**3] + 1.5
+    assert spread_inv[10**6] < 0.25 * np.pi**2 / 6
+    gen = lab.generator(3, "cpu")
+    for lr in (lr_sqrt[:4000], lr_inv[:4000]):
+        phi, _ = convergence.noisy_descent_2d(
+            convergence.ring_gradient, [1.0, 0.0], lr, 1.0, 500, [400, 4000], gen
+        )
+        loss = convergence.ring_loss(phi).mean(1)
+        assert loss[1] < loss[0] / 2 and loss[1] < 0.003
+
+
+def test_a_constant_step_of_two_over_h_cycles_between_two_points():
+    import torch
+
+    lr = [2.0] * 6  # η = 2/h with h = 1
+    gen = lab.generator(0, "cpu")
+    phi, _ = convergence.noisy_descent_2d(
+        lambda phi: phi * torch.tensor([1.0, 0.0]), [0.7, 0], lr, 0.0, 1, range(7), gen
+    )
+    assert np.allclose(phi[:, 0, 0].numpy(), 0.7 * (-1.0) ** np.arange(7))
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"noise": -1.0}, "noise"),
+        ({"chains": 0}, "chains"),
+        ({"at": [5]}, "at"),
+        ({"start": [1.0]}, "start"),
+        ({"lr": [float("nan")]}, "lr"),
+    ],
+)
+def test_noisy_descent_2d_rejects_bad_arguments(kwargs, name):
+    args = {
+        "gradient": convergence.ring_gradient,
+        "start": [1.0, 0.0],
+        "lr": [0.1, 0.1],
+        "noise": 0.1,
+        "chains": 2,
+        "at": [0, 2],
+        "generator": lab.generator(0, "cpu"),
+    }
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        convergence.noisy_descent_2d(**args)

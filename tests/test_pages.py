@@ -41,6 +41,13 @@ def test_glue_hands_the_value_to_myst_nb_and_returns_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "myst_nb", fake)
     assert glue("best_lr", 0.25) == 0.25
     assert calls == [("best_lr", 0.25, False)]
+    import numpy as np
+    import torch
+
+    for scalar in (np.float64(0.5), torch.tensor(0.5, dtype=torch.float64)):
+        calls.clear()
+        glue("x", scalar)
+        assert calls == [("x", 0.5, False)] and type(calls[0][1]) is float
     with pytest.raises(ValueError, match="name"):
         glue("not an identifier", 1.0)
 
