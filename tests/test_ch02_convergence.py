@@ -236,3 +236,18 @@ def test_noisy_descent_2d_rejects_bad_arguments(kwargs, name):
     args.update(kwargs)
     with pytest.raises(ValueError, match=name):
         convergence.noisy_descent_2d(**args)
+
+
+def test_exercise_c_too_small_costs_orders_of_magnitude_in_steps():
+    """ex-conv-predict-c: with σ²/B = 1 and e₀ = 4, c = 1.5 reaches E e² < 0.01 near the
+    asymptotic t ≈ c²/((2c − 1)·0.01); c = 0.25 needs four orders of magnitude more."""
+    first = {}
+    for c in (0.25, 1.5):
+        m, v = convergence.quadratic_moments(
+            convergence.power_schedule(c, 1.0, 2 * 10**6), 1.0, 4.0
+        )
+        below = m**2 + v < 1e-2
+        assert below.any()
+        first[c] = int(np.argmax(below))
+    assert abs(first[1.5] / (1.5**2 / 2.0 / 1e-2) - 1) < 0.05
+    assert np.log10(first[0.25] / first[1.5]) > 3.9
