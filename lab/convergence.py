@@ -88,15 +88,15 @@ def saddle_gradient(phi: torch.Tensor) -> torch.Tensor:
 
 
 def ring_loss(phi: torch.Tensor) -> torch.Tensor:
-    """f(Φ) = (|Φ| − 1)²/2 over the last axis of ``phi``: zero on the unit circle, a
+    """f(Φ) = (‖Φ‖ − 1)²/2 over the last axis of ``phi``: zero on the unit circle, a
     ring of minima."""
     return 0.5 * (phi.norm(dim=-1) - 1.0) ** 2
 
 
 def ring_gradient(phi: torch.Tensor) -> torch.Tensor:
-    """∇f of :func:`ring_loss`: (1 − 1/|Φ|)Φ, radial, with curvature 1 across the ring
+    """∇f of :func:`ring_loss`: (1 − 1/‖Φ‖)Φ, radial, with curvature 1 across the ring
     (so SGD with η < 2 cannot diverge; the origin, where f has a kink, is taken as
-    |Φ| = 1e-300)."""
+    ‖Φ‖ = 1e-300)."""
     r = phi.norm(dim=-1, keepdim=True).clamp_min(1e-300)
     return (1.0 - 1.0 / r) * phi
 
@@ -153,7 +153,7 @@ def ring_angle_variance(lr, noise: float) -> np.ndarray:
     """Predicted Var θ_t of SGD's angle along the ring of :func:`ring_loss`: σ² Σ_{k≤t} η_k².
 
     On the ring the gradient is radial, so the angle moves only by the noise's
-    tangential part, η_k σ ξ_k per step (to first order in η, with |Φ| ≈ 1): a random
+    tangential part, η_k σ ξ_k per step (to first order in η, with ‖Φ‖ ≈ 1): a random
     walk whose variance is the running sum of η_k² σ². It stays bounded when
     Σ η_t² < ∞ (the angle converges) and grows without bound otherwise (the run
     circles the ring forever, while the loss tends to 0). Returns the values for

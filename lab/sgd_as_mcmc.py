@@ -14,6 +14,7 @@ from lab import _checks
 __all__ = [
     "temperature",
     "sgd_stationary_density",
+    "coordinate_temperatures",
 ]
 
 
@@ -60,3 +61,33 @@ def sgd_stationary_density(problem, lr: float, batch_size: int, grid):
     rhs[-1] = 1.0
     p = np.linalg.solve(A, rhs)
     return np.clip(p, 0.0, None)
+
+
+def coordinate_temperatures(lr: float, h, sigma, batch_size: int) -> np.ndarray:
+    """T_i = h_i Var_∞(Φ_i) = η σ_i² / (B (2 − η h_i)): SGD's temperature per coordinate.
+
+    On the noisy quadratic (curvatures h_i, per-example noise σ_i, independent
+    coordinates) constant-step SGD is stationary at Φ_i ~ N(0, η σ_i²/(B h_i (2 − η h_i))).
+    The Gibbs law ∝ exp(−f/T) of f = ½ Σ h_i Φ_i² has Var Φ_i = T/h_i, so coordinate i
+    looks Gibbs at T_i = h_i Var_∞(Φ_i) ≈ η σ_i²/(2B). All T_i agree only when σ_i² is the
+    same in every direction: with anisotropic noise there is no single temperature
+    (Mandt, Hoffman and Blei, 2017). Returns a numpy array. Raises ``ValueError`` for
+    η ≤ 0, B < 1, non-positive h, negative σ, shapes that do not broadcast, or
+    η h_i ≥ 2 (SGD diverges along that coordinate).
+    """
+    lr = _checks.positive("lr", lr)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    h = _checks.real_array("h", h, 0.0, low_open=True)
+    sigma = _checks.real_array("sigma", sigma, 0.0)
+    try:
+        h, sigma = np.broadcast_arrays(h, sigma)
+    except ValueError:
+        raise ValueError(
+            f"h and sigma must have the same length, got {h.shape} and {sigma.shape}"
+        ) from None
+    if np.any(lr * h >= 2):
+        raise ValueError(
+            f"lr must be below 2/max(h) = {2 / h.max():.4g}: SGD diverges along the "
+            "stiffest coordinate"
+        )
+    return lr * sigma**2 / (B * (2 - lr * h))

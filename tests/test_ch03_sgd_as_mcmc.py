@@ -74,3 +74,73 @@ def test_temperature_is_lr_sigma2_over_2B():
     assert sgd_as_mcmc.temperature(0.04, 4.0, 2) == pytest.approx(0.16)
     with pytest.raises(ValueError, match="lr"):
         sgd_as_mcmc.temperature(0.0, 1.0, 1)
+
+
+def test_coordinate_temperatures_follow_the_exact_stationary_variances():
+    """T_i = h_i Var_∞ Φ_i for SGD on the noisy quadratic, simulated, within 5 s.e."""
+    import lab
+    from lab import optim, simulate
+    from lab.problems import scaled_nqm
+
+    nqm = scaled_nqm(kappa=100, dim=4, power=0.5)
+    lr, chains, steps = 0.5, 2000, 2000
+    run = simulate.run_nqm(
+        nqm,
+        lambda params: optim.SGD(params, lr=lr),
+        steps,
+        chains,
+        lab.generator(5, "cpu"),
+        observe=simulate.at_steps(
+            [steps], lambda t, p, opt: {"phi": p.detach().clone()}
+        ),
+    )
+    h, sigma = nqm.h.numpy(), nqm.sigma.numpy()
+    measured = h * run["phi"][-1].var(axis=0)
+    exact = sgd_as_mcmc.coordinate_temperatures(lr, h, sigma, 1)
+    assert np.all(np.abs(measured / exact - 1) < 5 * np.sqrt(2 / (chains - 1)))
+    # anisotropic noise (σ_i² ∝ h_i): the temperatures differ by about the range of h
+    assert exact.max() / exact.min() > 0.5 * h.max() / h.min()
+    # isotropic noise: one temperature, up to the (2 − η h_i) correction
+    same = sgd_as_mcmc.coordinate_temperatures(1e-3, h, np.ones_like(h), 1)
+    assert same.max() / same.min() < 1.001
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"lr": 0.0}, "lr"),
+        ({"lr": 2.5}, "lr"),
+        ({"h": [1.0, -1.0]}, "h"),
+        ({"sigma": [1.0, -1.0]}, "sigma"),
+        ({"sigma": [1.0, 1.0, 1.0]}, "sigma"),
+        ({"batch_size": 0}, "batch_size"),
+    ],
+)
+def test_coordinate_temperatures_reject_bad_arguments(kwargs, name):
+    args = {"lr": 0.5, "h": [1.0, 0.1], "sigma": [1.0, 0.3], "batch_size": 1}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        sgd_as_mcmc.coordinate_temperatures(**args)
+
+
+def test_quench_leaves_the_hot_gibbs_mass_in_the_deep_valley():
+    """ex-mcmc-quench: after hot-then-cold cycles the deep-valley fraction is the Gibbs
+    mass at the hot temperature (within 5 binomial s.e. and the finite-η gap)."""
+    import torch
+
+    import lab
+    from lab import simulate
+    from lab.problems import DoubleWell1D
+
+    well, runs = DoubleWell1D(), 2000
+    x = np.linspace(-2.6, 2.6, 2001)
+    t_hot = sgd_as_mcmc.temperature(0.06, well.sigma, 1)
+    gibbs_hot = well.gibbs_density(x, t_hot)[x < 0].sum() * (x[1] - x[0])
+    gen = lab.generator(3, "cpu")
+    beta = torch.full((runs,), 1.0, dtype=torch.float64)
+    for _ in range(2):
+        hot = simulate.sgd_1d(well, beta, 0.06, 1, 1000, runs, gen)[-1]
+        beta = simulate.sgd_1d(well, hot, 0.005, 1, 1000, runs, gen)[-1]
+    deep = float((beta < 0).double().mean())
+    assert abs(deep - gibbs_hot) < 5 * np.sqrt(0.25 / runs) + 0.05
+    assert deep < 0.9  # far from the cold Gibbs mass (almost 1)
