@@ -83,6 +83,57 @@ def test_errata_table_has_one_row_per_erratum():
     table = D.errata_markdown()
     assert table.count("\n") == len(D.errata()) + 1
     assert "FAILS" not in table
+    assert "| category |" in table.splitlines()[0]
+
+
+def test_every_erratum_has_a_known_category_and_a_unique_key():
+    from lab.derivations.errata import CATEGORIES
+
+    keys = [e.key for e in D.errata()]
+    assert len(keys) == len(set(keys))
+    assert {e.category for e in D.errata()} == set(CATEGORIES)
+
+
+def test_missing_square_summability_is_a_caveat_not_an_error():
+    # Chapter 2 proves the slide's two conditions enough on the quadratic; only the
+    # cited theorem needs Σ η_t² < ∞, so the entry is a caveat.
+    e = {e.key: e for e in D.errata()}["robbins-monro"]
+    assert e.category == "caveat" and e.caveat
+    assert "cited theorem" in e.kind
+    assert "1/\\sqrt t" in e.printed_check  # the verdict is about one schedule
+    text = e.markdown(8)
+    assert "(caveat:" in text and "Stated in full:" in text and "Corrected:" not in text
+    assert e.printed_check in text and "prop-quadratic-convergence" in text
+
+
+def test_N_s_notation_is_folded_into_the_rmsprop_variance_entry():
+    errata = {e.key: e for e in D.errata()}
+    assert "N_s-notation" not in errata
+    assert "Scaling $N_s$" in errata["rmsprop-variance"].explanation
+    assert "g[i]^2 + \\sigma[i]^2" in errata["rmsprop-variance"].explanation
+
+
+def test_erratum_rejects_an_unknown_category():
+    e = D.errata()[0]
+    with pytest.raises(ValueError, match="category"):
+        D.Erratum(
+            e.key,
+            e.slide,
+            e.kind,
+            e.printed_tex,
+            e.corrected_tex,
+            e.printed,
+            e.corrected,
+            e.explanation,
+            category="slip",
+        )
+
+
+def test_an_error_entry_is_rendered_with_its_corrected_form():
+    e = D.errata()[0]
+    text = e.markdown(1)
+    assert text.startswith("**1. Running Averages** (mathematical error:")
+    assert "Corrected:" in text and "the printed form fails: " in text
 
 
 # ---- independent numerical guards (float64 loops, no sympy) ---------------------------

@@ -25,6 +25,9 @@ from lab.derivations.running_averages import ema_closed_form, running_average_sy
 
 __all__ = ["Erratum", "Verdict", "errata", "errata_markdown"]
 
+#: The three kinds of entry the errata page separates (:attr:`Erratum.category`).
+CATEGORIES = ("typo", "mathematical error", "caveat")
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -41,12 +44,18 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Erratum:
-    """A place where a slide is wrong as printed.
+    """A place where a slide is wrong as printed, or needs a caveat.
 
     ``printed_tex``/``corrected_tex`` are the slide's and the corrected formula (LaTeX);
-    ``printed``/``corrected`` are the claims sympy checks; ``kind`` says what sort of
-    mistake it is ("typo", "sign error", "dropped factor", ...); ``caveat`` marks a slide
-    that is defensible as intended but false as literally printed.
+    ``printed``/``corrected`` are the claims sympy checks; ``kind`` says in a few words
+    what is wrong ("sign error (exponent)", "dropped factor", ...). ``category`` is one
+    of :data:`CATEGORIES`: a ``"typo"`` (the intent is clear, nothing downstream
+    depends on it), a ``"mathematical error"``, or a ``"caveat"`` (defensible as
+    intended, but false when read literally, or stated with weaker hypotheses than the
+    result it cites; its corrected form is the statement in full).
+    ``printed_check``/``corrected_check`` say what sympy checks when that is not simply
+    "the printed form" (a hypothesis tested on one schedule, say). Raises
+    ``ValueError`` for an unknown ``category``.
     """
 
     key: str
@@ -57,7 +66,20 @@ class Erratum:
     printed: Claim
     corrected: Claim
     explanation: str
-    caveat: bool = False
+    category: str = "mathematical error"
+    printed_check: str = "the printed form"
+    corrected_check: str = "the corrected form"
+
+    def __post_init__(self):
+        if self.category not in CATEGORIES:
+            raise ValueError(
+                f"category must be one of {CATEGORIES}, got {self.category!r}"
+            )
+
+    @property
+    def caveat(self) -> bool:
+        """True for a caveat: defensible as intended, false as literally printed."""
+        return self.category == "caveat"
 
     def verdict(self) -> Verdict:
         """Computed once per erratum and process (sympy is slow; the claims do not change)."""
@@ -69,6 +91,23 @@ class Erratum:
                 Verdict(printed_holds, reason, bool(self.corrected.check())),
             )
         return _VERDICTS[id(self)][1]
+
+    def markdown(self, number: int) -> str:
+        """The entry as the errata page shows it: slide, category, both forms, sympy's
+        verdict (computed now) and the explanation. A caveat's corrected form is shown
+        as the statement in full."""
+        v = self.verdict()
+        label = "Stated in full" if self.caveat else "Corrected"
+        printed = "holds" if v.printed_holds else "fails: " + v.reason
+        corrected = "holds" if v.corrected_holds else "FAILS"
+        return (
+            f"**{number}. {self.slide}** ({self.category}: {self.kind})\n\n"
+            f"Printed:\n\n$$\n{self.printed_tex}\n$$\n\n"
+            f"{label}:\n\n$$\n{self.corrected_tex}\n$$\n\n"
+            f"sympy: {self.printed_check} {printed}; "
+            f"{self.corrected_check} {corrected}.\n\n"
+            f"{self.explanation}\n"
+        )
 
 
 _VERDICTS: dict[int, tuple[Erratum, Verdict]] = {}
@@ -130,13 +169,14 @@ def errata() -> tuple[Erratum, ...]:
         Erratum(
             "physicist-limit",
             "Physicist's Proof of the Convergence Theorem",
-            "typo",
+            "t → 0 for t → ∞",
             r"\lim_{t \to 0} \eta_t = 0",
             r"\lim_{t \to \infty} \eta_t = 0",
             Limit(c / tp**p, tp, 0, 0),
             Limit(c / tp**p, tp, sp.oo, 0),
             "The theorem's hypothesis, two slides earlier, reads $t \\to \\infty$; "
             "for $\\eta_t = c/t^p$ the limit at $0$ is infinite.",
+            category="typo",
         )
     )
     eta, h, c0 = sp.symbols("eta h c_0", positive=True)
@@ -168,7 +208,7 @@ def errata() -> tuple[Erratum, ...]:
         Erratum(
             "adam-index",
             "Adam (simplified)",
-            "typo",
+            "missing index [i]",
             r"\Phi_{t+1}[i] = \Phi_t - \frac{\eta}{\sqrt{s_t[i]} + \epsilon}\,\mu_t[i]",
             r"\Phi_{t+1}[i] = \Phi_t[i] - \frac{\eta}{\sqrt{s_t[i]} + \epsilon}\,\mu_t[i]",
             WellTyped(
@@ -184,6 +224,7 @@ def errata() -> tuple[Erratum, ...]:
             "The left side is one coordinate, the right side subtracts a number from the whole vector. "  # noqa: E501
             "The RMSProp slide has the index. (Adam's $\\sqrt{s} + \\epsilon$ against RMSProp's "
             "$\\sqrt{s + \\epsilon}$ is a convention, not an error: both are in use.)",
+            category="typo",
         )
     )
     g = sp.Symbol("g", real=True)
@@ -206,29 +247,11 @@ def errata() -> tuple[Erratum, ...]:
             "$\\ghat[i]$; the slide does not say. Everywhere else the lecture's $\\sigma$ and "
             "$\\sighat$ are per example (the $2\\sighat/\\sqrt{B}$ bound, the $N_s$ slide), and "
             "with that reading the variance term needs $1/B$. The difference is what the "
-            '"Scaling $N_s$" slide is about. See {ref}`deriv-rmsprop`.',
-        )
-    )
-    tt_int = sp.Symbol("t", integer=True, positive=True)
-    out.append(
-        Erratum(
-            "robbins-monro",
-            "The Classical Convergence Theorem",
-            "omitted hypothesis",
-            r"\eta_t > 0,\ \lim_{t\to\infty}\eta_t = 0,\ \sum_t \eta_t = \infty",
-            r"\eta_t > 0,\ \sum_t \eta_t = \infty,\ \sum_t \eta_t^2 < \infty",
-            Series((1 / sp.sqrt(tt_int)) ** 2, tt_int, 1, None),
-            Series((1 / tt_int ** sp.Rational(3, 4)) ** 2, tt_int, 1, None),
-            "The stochastic-gradient result the slide cites assumes $\\sum_t \\eta_t^2 < \\infty$ "
-            "as well {cite}`bertsekas1996neuro,bertsekas2000gradient,robbins1951stochastic`. "
-            "The slide's conditions admit $\\eta_t = 1/\\sqrt t$ (checked above: the claim is that "
-            "its noise budget $\\sum_t \\eta_t^2$ is finite, and it is not), for which the "
-            "accumulated gradient noise has infinite variance $\\sigma^2 \\sum_t \\eta_t^2$, "
-            "so the proof does not go through; $\\eta_t = t^{-3/4}$ satisfies all three "
-            "conditions. Honest footnote: the missing condition is sufficient, not necessary. On a "
-            "strongly convex quadratic the iterate's variance still tends to zero for "
-            "$\\eta_t = 1/\\sqrt t$, as $\\eta_t\\sigma^2/(2hB)$ "
-            "({ref}`deriv-convergence`).",
+            '"Scaling $N_s$" slide is about. That slide names its target $\\E\\,g[i]^2$; '
+            "$g$ is not random, so read literally that is $g[i]^2$, but the slide means the "
+            "second moment of a *per-example* gradient, $g[i]^2 + \\sigma[i]^2$, which is "
+            "what averaging per-example squares estimates, for every $B$. "
+            "See {ref}`deriv-rmsprop`.",
         )
     )
     L, gt, sh = sp.symbols(r"L \tilde{g} \hat{\sigma}", positive=True)
@@ -261,21 +284,38 @@ def errata() -> tuple[Erratum, ...]:
             "only while $B$ is fixed.",
         )
     )
+    # Caveats: defensible as intended, false as literally printed (or citing a result
+    # whose hypotheses are stronger than the slide's)
+    tt_int = sp.Symbol("t", integer=True, positive=True)
     out.append(
         Erratum(
-            "N_s-notation",
-            "Scaling N_s",
-            "notation slip",
-            r"\text{to estimate } \E\, g[i]^2 \text{, average } \ghat_t[i]^2 \text{ over batch elements}",  # noqa: E501
-            r"\text{to estimate } \E\, \ghat_1[i]^2 = g[i]^2 + \sigma[i]^2 \text{, average per-example squares}",  # noqa: E501
-            Identity(g**2 + sigma**2, g**2, witness={g: 0, sigma: 1}),
-            Identity((B * (g**2 + sigma**2)) / B, g**2 + sigma**2),
-            "$g$ is not random, so $\\E\\,g[i]^2 = g[i]^2$; the average of per-example squares "
-            "estimates the second moment of a *per-example* gradient, $g^2 + \\sigma^2$. The "
-            "argument of the slide is right; the symbol is not.",
+            "robbins-monro",
+            "The Classical Convergence Theorem",
+            "the cited theorem assumes Σ η_t² < ∞",
+            r"\eta_t > 0,\ \lim_{t\to\infty}\eta_t = 0,\ \sum_t \eta_t = \infty",
+            r"\eta_t > 0,\ \sum_t \eta_t = \infty,\ \sum_t \eta_t^2 < \infty",
+            Series((1 / sp.sqrt(tt_int)) ** 2, tt_int, 1, None),
+            Series((1 / tt_int ** sp.Rational(3, 4)) ** 2, tt_int, 1, None),
+            "The stochastic-gradient result the slide cites assumes $\\sum_t \\eta_t^2 < \\infty$ "
+            "as well {cite}`bertsekas1996neuro,bertsekas2000gradient,robbins1951stochastic`. "
+            "The slide's conditions do not imply it: $\\eta_t = 1/\\sqrt t$ meets them and "
+            "$\\sum_t \\eta_t^2$ diverges (the check above, which is about that one schedule "
+            "and the cited hypotheses, not about the slide's conclusion). Nothing shows the "
+            "slide's statement false: on the quadratic of {doc}`02_convergence` the two "
+            "conditions are enough for the mean squared error to vanish "
+            "({prf:ref}`prop-quadratic-convergence`); for $\\eta_t = 1/\\sqrt t$ the variance "
+            "decays like $\\eta_t\\sigma^2/(2hB)$ ({ref}`deriv-convergence`). The caveat: "
+            "the cited proof covers only the schedules with $\\sum_t \\eta_t^2 < \\infty$, "
+            "such as $\\eta_t = t^{-3/4}$; for a general smooth, non-negative loss under "
+            "the slide's conditions alone the reference proves nothing.",
+            category="caveat",
+            printed_check=(
+                "the cited theorem's $\\sum_t \\eta_t^2 < \\infty$ for "
+                "$\\eta_t = 1/\\sqrt t$, which meets the slide's conditions,"
+            ),
+            corrected_check="the same hypothesis for $\\eta_t = t^{-3/4}$",
         )
     )
-    # Caveats: defensible as intended, false as literally printed
     v, u, eta_, cc, theta = sp.symbols("v u eta c theta", positive=True)
     gr = sp.Symbol(r"\hat{g}", real=True)
     th = 1 / (1 + u)  # θ ∈ (0, 1]: g = ĝ − c + 2cθ covers |ĝ − g| ≤ c
@@ -288,7 +328,7 @@ def errata() -> tuple[Erratum, ...]:
         Erratum(
             "progress-sign",
             "A Progress Guarantee",
-            "caveat: assumes ĝ > 0",
+            "assumes ĝ > 0",
             r"-\eta(\ghat - (\ghat - g))\ghat \le -\eta\left(\ghat - \frac{2\sighat}{\sqrt B}\right)\ghat",  # noqa: E501
             r"-\eta(\ghat - (\ghat - g))\ghat \le -\eta\left(|\ghat| - \frac{2\sighat}{\sqrt B}\right)|\ghat|",  # noqa: E501
             Inequality(printed_gap, ">=", witness={gr: -1, u: 1, cc: 1, eta_: 1}),
@@ -299,7 +339,7 @@ def errata() -> tuple[Erratum, ...]:
             "defensible; with $|\\ghat|$ the bound holds for both signs (the corrected check is the "  # noqa: E501
             "case $\\ghat = -v < 0$; the case $\\ghat > 0$ is in {ref}`deriv-progress`). $B^*$ and "
             "$\\eta_B$ depend on $\\ghat^2$ only, $\\eta^*(B)$ needs $|\\ghat|$.",
-            caveat=True,
+            category="caveat",
         )
     )
     Lp, gh, shp, w = sp.symbols(r"L \hat{g} \hat{\sigma} w", positive=True)
@@ -311,7 +351,7 @@ def errata() -> tuple[Erratum, ...]:
         Erratum(
             "B-star-domain",
             "Optimizing B",
-            "caveat: maximise over η*(B) ≥ 0",
+            "maximise over η*(B) ≥ 0",
             r"B^* = \arg\max_{B > 0} \frac{\eta^*(B)^2}{B}",
             r"B^* = \arg\max_{B \ge 4\sighat^2/\ghat^2} \frac{\eta^*(B)^2}{B}",
             Inequality(
@@ -327,7 +367,7 @@ def errata() -> tuple[Erratum, ...]:
             "promises no progress, and $\\eta^*(B)^2/B$ grows without bound as $B \\to 0$. The "
             "squared objective must be restricted to $\\eta^*(B) \\ge 0$ (or written "
             "$\\max(\\eta^*(B), 0)^2/B$); there $B^*$ is the maximum.",
-            caveat=True,
+            category="caveat",
         )
     )
     return tuple(out)
@@ -341,12 +381,14 @@ def errata_markdown(items=None) -> str:
     """
     items = errata() if items is None else items
     rows = [
-        "| # | slide | what is wrong | printed form | corrected form |",
-        "|---|---|---|---|---|",
+        "| # | slide | category | what | printed form | corrected form |",
+        "|---|---|---|---|---|---|",
     ]
     for i, e in enumerate(items, 1):
         v = e.verdict()
         printed = "holds" if v.printed_holds else "fails ✗"
         fixed = "holds ✓" if v.corrected_holds else "FAILS ✗"
-        rows.append(f"| {i} | {e.slide} | {e.kind} | {printed} | {fixed} |")
+        rows.append(
+            f"| {i} | {e.slide} | {e.category} | {e.kind} | {printed} | {fixed} |"
+        )
     return "\n".join(rows)
