@@ -23,10 +23,13 @@ import numpy as np
 import torch
 
 from . import _checks
+from .optim import RMSProp
 from .problems import NoisyQuadratic
+from .simulate import mean_and_se, run_nqm
 
 __all__ = [
     "rmsprop_moments",
+    "rmsprop_nqm_error",
     "second_moment",
     "second_moment_variance",
     "sgd_stationary_snr",
@@ -176,3 +179,58 @@ def rmsprop_moments(t, p, optimizer) -> dict:
     state = optimizer.state.get(p)
     s = state["s"] if state else torch.zeros_like(p)
     return {"phi_sq": p.detach() ** 2, "s": s.detach().clone()}
+
+
+def rmsprop_nqm_error(
+    problem: NoisyQuadratic,
+    lr: float,
+    N_s: float,
+    batch_size: int,
+    steps: int,
+    chains: int,
+    generator: torch.Generator,
+    *,
+    phi0: float = 1.0,
+    eps: float = 0.0,
+) -> dict:
+    """RMSProp's relative error :math:`E\\Phi_t[i]^2/\\Phi_0^2` on the noisy quadratic,
+    simulated with ``chains`` independent runs, with its standard error.
+
+    The runs are those of the Chapter 5 explorer (:func:`lab.widgets.rmsprop_state`):
+    :class:`lab.optim.RMSProp` with learning rate :math:`\\eta` = ``lr``, memory
+    :math:`N_s`, :math:`\\epsilon` = ``eps``, batch size :math:`B`, from
+    :math:`\\Phi_0` = ``phi0`` in every coordinate, through :func:`lab.simulate.run_nqm`
+    on ``generator`` (the same draws for the same seed and ``chains``). Returns numpy
+    arrays: ``t`` (:math:`T + 1`,), ``error`` and ``error_se`` (:math:`T + 1`, d), the
+    chain mean and its standard error per coordinate, and ``worst`` and ``worst_se``
+    (:math:`T + 1`,), :math:`\\max_i` of the mean and the standard error of the
+    coordinate that attains it. Raises ``ValueError`` for ``chains < 2`` (a standard
+    error needs two runs), ``lr < 0``, :math:`N_s < 1`, ``phi0 == 0`` or the counts of
+    :func:`lab.simulate.run_nqm`.
+    """
+    C = _checks.integer_at_least("chains", chains, 2)
+    lr = _checks.nonnegative("lr", lr)
+    N_s = _checks.real_in("N_s", N_s, 1.0)
+    phi0 = _checks.real_in("phi0", phi0)
+    if phi0 == 0:
+        raise ValueError("phi0 must be nonzero (the error is relative to it)")
+    run = run_nqm(
+        problem,
+        lambda ps: RMSProp(ps, lr=lr, N_s=N_s, eps=eps),
+        steps,
+        C,
+        generator,
+        batch_size=batch_size,
+        phi0=phi0,
+        observe=rmsprop_moments,
+    )
+    error, se = mean_and_se(run["phi_sq"] / phi0**2)
+    k = error.argmax(-1)
+    rows = np.arange(len(k))
+    return {
+        "t": run["t"],
+        "error": error,
+        "error_se": se,
+        "worst": error[rows, k],
+        "worst_se": se[rows, k],
+    }

@@ -246,3 +246,64 @@ def test_rmsprop_state_matches_closed_forms_and_validates():
     ]:
         with pytest.raises(ValueError, match=name):
             rmsprop_state(**{name: value})
+
+
+def test_rmsprop_nqm_error_draws_the_explorers_runs_and_validates():
+    problem = problems.scaled_nqm(100, 6, 1.0, power=0.5)
+    r = rmsprop.rmsprop_nqm_error(problem, 0.03, 100, 1, 50, 8, lab.generator(4))
+    s = rmsprop_state(lr=0.03, power=0.5, steps=50, chains=8, seed=4)
+    np.testing.assert_array_equal(r["worst"], s["rms_worst"])  # the same draws
+    assert r["error"].shape == r["error_se"].shape == (51, 6)
+    assert r["worst"][0] == 1.0 and r["worst_se"][0] == 0.0  # every run starts at Φ_0
+    for name, kwargs in [("chains", {"chains": 1}), ("lr", {"lr": -0.1})]:
+        args = {"lr": 0.01, "chains": 4} | kwargs
+        with pytest.raises(ValueError, match=name):
+            rmsprop.rmsprop_nqm_error(
+                problem, args["lr"], 100, 1, 5, args["chains"], lab.generator(0)
+            )
+    with pytest.raises(ValueError, match="phi0"):
+        rmsprop.rmsprop_nqm_error(problem, 0.01, 100, 1, 5, 4, lab.generator(0), phi0=0)
+
+
+def _tuned_sgd_worst(power):
+    # exact, at the explorer's best SGD rate (the RMSProp part of the state is unused)
+    return rmsprop_state(power=power, chains=2)["sgd_worst"][-1]
+
+
+def test_with_noise_like_curvature_rmsprop_at_its_best_lr_only_ties_tuned_sgd():
+    # Chapter 5, ex-rms-predict-power: κ = 100, p = 1/2, B = 1, N_s = 100, 300 steps
+    problem, runs = problems.scaled_nqm(100, 6, 1.0, power=0.5), 2000
+    sgd = _tuned_sgd_worst(0.5)
+    out = {}
+    for lr in (0.01, 0.03, 0.1):
+        r = rmsprop.rmsprop_nqm_error(problem, lr, 100, 1, 300, runs, lab.generator(11))
+        assert r["error"][-1].argmax() == 5  # the flattest coordinate is the worst
+        out[lr] = (r["worst"][-1], r["worst_se"][-1])
+    # 5 standard errors of a mean over independent runs; SGD's value is exact
+    (m1, se1), (m3, se3), (m10, se10) = out[0.01], out[0.03], out[0.1]
+    assert m1 - 5 * se1 > sgd
+    assert abs(m3 - sgd) <= 5 * se3  # the tie
+    assert m10 - 5 * se10 > sgd
+    floor = 0.1 / (2 * math.sqrt(0.01))  # η/(2√h) of the flattest coordinate, h = 1/κ
+    assert abs(m10 - floor) <= 0.1 * floor + 5 * se10  # O(ηh) corrections: 10%
+
+
+def test_batch_of_4_reaches_the_target_about_twice_as_fast_and_settles_lower():
+    # Chapter 5, ex-rms-batch: κ = 100, p = 1, η = 0.01, N_s = 100, 300 steps
+    problem, runs = problems.scaled_nqm(100, 6, 1.0, power=1.0), 2000
+    r = {
+        B: rmsprop.rmsprop_nqm_error(
+            problem, 0.01, 100, B, 300, runs, lab.generator(12)
+        )
+        for B in (1, 4)
+    }
+
+    def reach(run, k):  # steps to 0.1, the curve shifted by k standard errors
+        return rmsprop.steps_to_reach(run["worst"] + k * run["worst_se"], 0.1)
+
+    # the 5 s.e. brackets of both times give a bracket of their ratio
+    assert 1.5 <= reach(r[1], -5) / reach(r[4], 5)
+    assert reach(r[1], 5) / reach(r[4], -5) <= 2.5
+    (f1, s1), (f4, s4) = [(r[B]["worst"][-1], r[B]["worst_se"][-1]) for B in (1, 4)]
+    assert f4 + 5 * s4 < f1 - 5 * s1
+    assert f1 + 5 * s1 < _tuned_sgd_worst(1.0)  # p = 1: RMSProp wins by a wide margin
