@@ -49,7 +49,7 @@ class Erratum:
     ``printed_tex``/``corrected_tex`` are the slide's and the corrected formula (LaTeX);
     ``printed``/``corrected`` are the claims sympy checks; ``kind`` says in a few words
     what is wrong ("sign error (exponent)", "dropped factor", ...). ``category`` is one
-    of :data:`CATEGORIES`: a ``"typo"`` (the intent is clear, nothing downstream
+    of ``CATEGORIES``: a ``"typo"`` (the intent is clear, nothing downstream
     depends on it), a ``"mathematical error"``, or a ``"caveat"`` (defensible as
     intended, but false when read literally, or stated with weaker hypotheses than the
     result it cites; its corrected form is the statement in full).
@@ -301,10 +301,10 @@ def errata() -> tuple[Erratum, ...]:
             "The slide's conditions do not imply it: $\\eta_t = 1/\\sqrt t$ meets them and "
             "$\\sum_t \\eta_t^2$ diverges (the check above, which is about that one schedule "
             "and the cited hypotheses, not about the slide's conclusion). Nothing shows the "
-            "slide's statement false: on the quadratic of {doc}`02_convergence` the two "
-            "conditions are enough for the mean squared error to vanish "
-            "({prf:ref}`prop-quadratic-convergence`); for $\\eta_t = 1/\\sqrt t$ the variance "
-            "decays like $\\eta_t\\sigma^2/(2hB)$ ({ref}`deriv-convergence`). The caveat: "
+            "slide's statement false: on the quadratic, {prf:ref}`prop-quadratic-convergence` "
+            "shows the slide's conditions enough for the mean squared error to vanish; "
+            "for $\\eta_t = 1/\\sqrt t$ the variance decays like $\\eta_t\\sigma^2/(2hB)$ "
+            "({ref}`deriv-convergence`). The caveat: "
             "the cited proof covers only the schedules with $\\sum_t \\eta_t^2 < \\infty$, "
             "such as $\\eta_t = t^{-3/4}$; for a general smooth, non-negative loss under "
             "the slide's conditions alone the reference proves nothing.",
