@@ -150,3 +150,62 @@ def test_stationarity_check_rejects_the_wrong_temperature():
     p = sp.exp(-f(x) / (2 * T))
     wrong = Identity(sp.Derivative(f(x), x) * p + T * sp.Derivative(p, x), 0)
     assert not wrong.check()
+
+
+def test_fourfold_N_divides_the_exact_flow_variance_by_a_bit_more_than_four():
+    """Chapter's quadratic (η = 0.5, h = 1, σ = 2, B = 4, t = 3): the ratios of
+    eq-flow-noise between N and 4N exceed 4 and decrease toward it (exact)."""
+    var = [
+        gradient_flow.quadratic_deviation_variance(0.5, 1.0, 2.0, 4, N, 3.0)["variance"]
+        for N in (1, 4, 16, 64, 256)
+    ]
+    ratios = np.array(var[:-1]) / np.array(var[1:])
+    assert np.all(ratios > 4) and np.all(np.diff(ratios) < 0)
+    assert ratios[0] == pytest.approx(5.13, abs=0.005)
+    assert ratios[-1] == pytest.approx(4, rel=0.02)
+
+
+def test_barrier_crossings_vanish_with_B_fixed_and_stay_with_T_fixed():
+    """The double-well experiment, 2000 runs: with B fixed no run crosses at N = 16;
+    with T fixed the fraction at N = 4 and 16 lies within 5 binomial s.e. of the
+    Fokker–Planck mass."""
+    well = DoubleWell1D()
+    grid = np.linspace(-2.2, 2.2, 221)
+    density = gradient_flow.langevin_density(well, 0.2, 0.3, 1.0, grid)
+    p_left = density[grid < 0].sum() * (grid[1] - grid[0])
+    chains = 2000
+    tol = 5 * math.sqrt(p_left * (1 - p_left) / chains)
+    for N, limit in [(16, "flow"), (4, "langevin"), (16, "langevin")]:
+        _, paths = gradient_flow.sgd_paths(
+            well,
+            0.3,
+            0.1,
+            N,
+            10.0,
+            4,
+            chains,
+            lab.generator(N),
+            limit=limit,
+            record_every=N * 10,
+        )
+        left = (paths[-1] < 0).mean()
+        if limit == "flow":
+            assert left == 0.0
+        else:
+            assert abs(left - p_left) <= tol, (N, left, p_left)
+
+
+def test_exercise_colder_langevin_crosses_less_and_the_runs_follow_the_density():
+    """ex-flow-predict-crossing: the Fokker–Planck mass left of 0 falls from T = 0.2 to
+    0.05 by more than a factor 5 and is negligible at T = 1/80; at B = 16 the fraction
+    of 2000 runs agrees with it within 5 binomial s.e."""
+    dens = {
+        B: gradient_flow_state(N=64, batch_size=B, limit="langevin", chains=20)[
+            "density_left"
+        ]
+        for B in (4, 16, 64)
+    }
+    assert dens[4] > 5 * dens[16] and dens[64] < 1e-3
+    state = gradient_flow_state(N=64, batch_size=16, limit="langevin", chains=2000)
+    p = state["density_left"]
+    assert abs(state["left"] - p) <= 5 * math.sqrt(p * (1 - p) / 2000)
