@@ -5,6 +5,11 @@ fast run of all three bias corrections side by side.
   correction when every gradient is the same (closed form);
 - :func:`adam_stationary_step`: the mean step once both averages have settled,
   :math:`\\eta g/\\sqrt{g^2 + \\sigma^2/B}`;
+- :func:`memory_weights`: the weight each past value carries in a running average
+  under each schedule (why ``"min"`` keeps the first gradients in :math:`s` longer than
+  ``"adam"``);
+- :func:`record_adam_state`: an ``observe`` hook for :func:`lab.simulate.run_nqm` that
+  records, besides the loss, :math:`s` and the step of a :class:`lab.optim.Adam` run;
 - :func:`adam_nqm`: Adam on the noisy quadratic, the three corrections in one numpy
   loop driven by the same noise: the explorer's fast twin of :class:`lab.optim.Adam`
   run by :func:`lab.simulate.run_nqm` (the tests check that the two agree).
@@ -13,6 +18,7 @@ fast run of all three bias corrections side by side.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from lab import _checks
 from lab.running_averages import running_average_weight
@@ -20,6 +26,8 @@ from lab.running_averages import running_average_weight
 __all__ = [
     "adam_constant_gradient_step",
     "adam_stationary_step",
+    "memory_weights",
+    "record_adam_state",
     "adam_nqm",
 ]
 
@@ -78,6 +86,62 @@ def adam_stationary_step(lr, g, noise_variance, eps: float = 0.0):
     )
 
 
+def memory_weights(t: int, N: float, bias_correction: str = "none") -> np.ndarray:
+    """The weights :math:`c_{t,k}` of :math:`x_1, \\dots, x_t` in the running average
+    :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t` (:math:`\\hat\\mu_0 = 0`), so that
+    :math:`\\hat\\mu_t = \\sum_k c_{t,k}\\, x_k`:
+
+    .. math:: c_{t,k} = w_k \\prod_{j=k+1}^{t} (1 - w_j),
+
+    with :math:`w_j` from :func:`lab.running_averages.running_average_weight`.
+    ``"min"``: :math:`1/t` for every :math:`k` while :math:`t \\le N` (the plain mean);
+    ``"adam"``: :math:`(1-\\beta)\\beta^{t-k}/(1-\\beta^t)`, :math:`\\beta = 1-1/N`; both
+    sum to 1. ``"none"``: :math:`\\beta^{t-k}/N`, summing to :math:`1-\\beta^t`. Returns a
+    float64 array of length ``t`` (index ``k - 1``). Raises ``ValueError`` for
+    ``t < 1``, ``N < 1`` or an unknown correction.
+    """
+    t = _checks.integer_at_least("t", t, 1)
+    w = np.array(
+        [running_average_weight(k, N, bias_correction) for k in range(1, t + 1)]
+    )
+    # prod_{j>k} (1 - w_j), as a reversed cumulative product; 1 for k = t
+    keep = np.append(np.cumprod((1.0 - w[1:])[::-1])[::-1], 1.0)
+    return w * keep
+
+
+def record_adam_state(problem):
+    """An ``observe`` hook for :func:`lab.simulate.run_nqm` with a :class:`lab.optim.Adam`
+    over one parameter of shape (chains, d): at every step t (0 before the first), the
+    loss of every chain, ``loss`` (chains,), and per coordinate, over chains, the mean
+    of :math:`s_t`, ``s`` (d,), its standard error, ``s_se`` (d,), and the mean step
+    size :math:`|\\Delta\\Phi_t|/\\eta = |\\mu_t|/(\\sqrt{s_t} + \\epsilon)`, ``step`` (d,).
+
+    Before the first step (empty state) ``s``, ``s_se`` and ``step`` are 0. Raises
+    ``ValueError`` at a step whose optimizer is not a single-group Adam.
+    """
+
+    from lab.optim import Adam
+
+    def observe(t, p, optimizer):
+        groups = optimizer.param_groups
+        if not isinstance(optimizer, Adam) or len(groups) != 1:
+            raise ValueError("optimizer must be a lab.optim.Adam with one param group")
+        state = optimizer.state[p]
+        zero = torch.zeros_like(p.detach())
+        s, mu = state.get("s", zero), state.get("mu", zero)
+        chains = s.shape[0]
+        step = (mu.abs() / (s.sqrt() + groups[0]["eps"])).mean(0)
+        se = s.std(0) / chains**0.5 if chains > 1 else torch.zeros_like(s[0])
+        return {
+            "loss": problem.population_loss(p.detach()),
+            "s": s.mean(0),
+            "s_se": se,
+            "step": step,
+        }
+
+    return observe
+
+
 def adam_nqm(
     h,
     noise_sd,
@@ -99,9 +163,11 @@ def adam_nqm(
     the same draws. The update is :func:`lab.optim.adam_update` with the weights of
     :func:`lab.running_averages.running_average_weight`, vectorised over the corrections in numpy
     (fast enough for an explorer). Returns ``loss`` ``(K, T + 1)`` (population loss
-    :math:`\\tfrac12\\sum_i h_i\\Phi_i^2` averaged over chains), ``step`` ``(K, T, d)``
-    (:math:`|\\Delta\\Phi_t|` averaged over chains) and ``first_step`` ``(K, chains, d)``
-    (the signed :math:`\\Delta\\Phi_1`). Raises ``ValueError`` out of range.
+    :math:`\\tfrac12\\sum_i h_i\\Phi_i^2` averaged over chains), ``loss_chains``
+    ``(K, T + 1, chains)`` (the same, per chain), ``step`` ``(K, T, d)``
+    (:math:`|\\Delta\\Phi_t|` averaged over chains), ``first_step`` ``(K, chains, d)``
+    (the signed :math:`\\Delta\\Phi_1`) and the state after step T, ``Phi``, ``mu`` and
+    ``s``, each ``(K, chains, d)``. Raises ``ValueError`` out of range.
     """
     lr = _checks.nonnegative("lr", lr)
     N_g = _checks.real_in("N_g", N_g, 1.0)
@@ -131,9 +197,9 @@ def adam_nqm(
     Phi = np.broadcast_to(np.asarray(phi0, dtype=np.float64), (K, C, d)).copy()
     mu = np.zeros_like(Phi)
     s = np.zeros_like(Phi)
-    loss = np.empty((K, T + 1))
+    loss_chains = np.empty((K, T + 1, C))
     step = np.empty((K, T, d))
-    loss[:, 0] = 0.5 * (h * Phi * Phi).sum(-1).mean(-1)
+    loss_chains[:, 0] = 0.5 * (h * Phi * Phi).sum(-1)
     first = None
     for t in range(T):
         g = h * Phi - sd * z[t]
@@ -145,5 +211,13 @@ def adam_nqm(
         if t == 0:
             first = delta.copy()
         step[:, t] = np.abs(delta).mean(1)
-        loss[:, t + 1] = 0.5 * (h * Phi * Phi).sum(-1).mean(-1)
-    return {"loss": loss, "step": step, "first_step": first}
+        loss_chains[:, t + 1] = 0.5 * (h * Phi * Phi).sum(-1)
+    return {
+        "loss": loss_chains.mean(-1),
+        "loss_chains": loss_chains,
+        "step": step,
+        "first_step": first,
+        "Phi": Phi,
+        "mu": mu,
+        "s": s,
+    }
