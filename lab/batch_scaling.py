@@ -5,7 +5,11 @@ Three rules of the lecture, each with the code that checks it:
 * **η_B = B η_1.** On the noisy quadratic model (:class:`~lab.problems.NoisyQuadratic`)
   the expected loss of SGD is known in closed form (:func:`nqm_expected_loss`), so the
   loss after a budget of examples can be compared across batch sizes instantly; the
-  rule breaks when η_B reaches the stability limit 2/h_max (:func:`critical_batch_size`).
+  rule breaks when η_B reaches the stability limit 2/h_max, at the batch size
+  B_stab = 2/(η_1 h_max) (:func:`stability_batch_size`). McCandlish et al.'s noise scale
+  B_noise = tr(HΣ)/(GᵀHG) is a different quantity: at SGD's stationary point it is
+  ≈ 2/(η_1 h̄) ≥ B_stab (:func:`nqm_noise_scale`, :func:`nqm_stationary_noise_scale`,
+  :func:`noise_weighted_curvature`).
 * **N_{μ,B} = N_{μ,1}/B.** A running average over N batches of B examples covers N·B
   gradients (:func:`scaled_momentum_N`, :func:`running_average_memory`).
 * **N_s counts examples.** E ĝ_B[i]² = g[i]² + σ[i]²/B depends on B, the mean of the
@@ -28,7 +32,10 @@ __all__ = [
     "nqm_expected_loss",
     "nqm_loss_after_examples",
     "stability_limit",
-    "critical_batch_size",
+    "stability_batch_size",
+    "nqm_noise_scale",
+    "nqm_stationary_noise_scale",
+    "noise_weighted_curvature",
     "scaled_momentum_N",
     "running_average_memory",
     "per_example_gradients",
@@ -129,14 +136,79 @@ def stability_limit(h) -> float:
     return 2.0 / float(h.max())
 
 
-def critical_batch_size(lr_1: float, h) -> float:
-    """B_crit = 2/(η_1 h_max): linear scaling η_B = B η_1 reaches the stability limit there.
+def stability_batch_size(lr_1: float, h) -> float:
+    """B_stab = 2/(η_1 h_max): linear scaling η_B = B η_1 reaches the stability limit there.
 
-    SGD's mean follows gradient descent, so for B ≥ B_crit the scaled learning rate
-    makes E Φ_t diverge along the stiffest direction. Raises ``ValueError`` for η_1 ≤ 0.
+    SGD's mean follows gradient descent, so for B ≥ B_stab the scaled learning rate
+    makes E Φ_t diverge along the stiffest direction. Not McCandlish et al.'s noise
+    scale B_noise (see :func:`nqm_stationary_noise_scale`). Raises ``ValueError`` for
+    η_1 ≤ 0 or a curvature that is not > 0.
     """
     lr_1 = _checks.positive("lr_1", lr_1)
     return stability_limit(h) / lr_1
+
+
+def _curvatures_and_noise(h, sigma):
+    h, sigma = _checks.real_array("h", h), _checks.real_array("sigma", sigma)
+    if h.size == 0 or np.any(h <= 0):
+        raise ValueError("h (curvatures) must be > 0")
+    if sigma.shape != h.shape or np.any(sigma < 0) or not np.any(sigma > 0):
+        raise ValueError(
+            "sigma must have the shape of h, be >= 0 and not all 0, "
+            f"got shape {sigma.shape}"
+        )
+    return h, sigma
+
+
+def nqm_noise_scale(h, sigma, second_moment) -> np.ndarray:
+    """B_noise = tr(HΣ)/E[GᵀHG] on the noisy quadratic, from E Φ[i]².
+
+    McCandlish et al.'s noise scale with H = diag(h_i), the per-example gradient
+    covariance Σ = diag(σ_i²) and G = HΦ: tr(HΣ) = Σ h_i σ_i², E GᵀHG = Σ h_i³ E Φ[i]²
+    (the ratio of the two expectations). ``second_moment``: E Φ[i]², shape (..., d), e.g.
+    from :func:`nqm_second_moment`. Returns an array of shape (...). Raises
+    ``ValueError`` for curvatures that are not > 0, negative noise, or a second moment
+    of the wrong length.
+    """
+    h, sigma = _curvatures_and_noise(h, sigma)
+    m2 = _checks.real_array("second_moment", second_moment)
+    if m2.shape[-1:] != h.shape or np.any(m2 < 0):
+        raise ValueError(f"second_moment must be >= 0 with last axis {h.shape[0]}")
+    return (h * sigma**2).sum() / (h**3 * m2).sum(-1)
+
+
+def nqm_stationary_noise_scale(h, sigma, lr: float, batch_size: int) -> float:
+    """B_noise at the stationary point of SGD with rate η and batch size B, exactly.
+
+    There E Φ[i]² = ησ_i²/(B h_i (2 − ηh_i)), so
+
+        B_noise = tr(HΣ)/E GᵀHG = (B/η) Σ h_iσ_i² / Σ h_i²σ_i²/(2 − ηh_i),
+
+    which tends to 2B/(η h̄) as η → 0 (h̄ from :func:`noise_weighted_curvature`): with
+    η = B η_1, to 2/(η_1 h̄) ≥ B_stab. Raises ``ValueError`` for η ≤ 0, B < 1, or
+    η h_max ≥ 2 (no stationary point).
+    """
+    h, sigma = _curvatures_and_noise(h, sigma)
+    lr = _checks.positive("lr", lr)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    if lr * h.max() >= 2:
+        raise ValueError(
+            f"lr must be < 2/h_max = {2 / h.max():.4g} for a stationary point, got {lr}"
+        )
+    m2 = lr * sigma**2 / (B * h * (2 - lr * h))
+    return float(nqm_noise_scale(h, sigma, m2))
+
+
+def noise_weighted_curvature(h, sigma) -> float:
+    """h̄ = Σ h_i²σ_i² / Σ h_iσ_i²: the mean curvature with weights h_iσ_i², ≤ h_max.
+
+    B_noise ≈ 2/(η_1 h̄) at SGD's stationary point under linear scaling, against
+    B_stab = 2/(η_1 h_max). Raises ``ValueError`` for curvatures that are not > 0 or
+    noise that is negative or all 0.
+    """
+    h, sigma = _curvatures_and_noise(h, sigma)
+    w = h * sigma**2
+    return float((h * w).sum() / w.sum())
 
 
 def scaled_momentum_N(N_1: float, batch_size: int) -> float:

@@ -99,19 +99,19 @@ def test_noise_floor_ratio_is_two_minus_eta1_h_over_two_minus_etaB_h():
     assert LB / L1 == pytest.approx((2 - lr_1 * 0.7) / (2 - lr_1 * B * 0.7), rel=1e-9)
 
 
-def test_linear_scaling_diverges_exactly_beyond_the_critical_batch_size():
+def test_linear_scaling_diverges_exactly_beyond_the_stability_batch_size():
     problem = hessian_noise_nqm()
     phi0 = np.ones(problem.dim)
     lr_1 = 0.002
-    b_crit = batch_scaling.critical_batch_size(lr_1, problem.h.numpy())
-    assert b_crit == pytest.approx(1000.0)
+    b_stab = batch_scaling.stability_batch_size(lr_1, problem.h.numpy())
+    assert b_stab == pytest.approx(1000.0)
     steps = [1, 100, 10_000]
     below = batch_scaling.nqm_expected_loss(problem, phi0, 999 * lr_1, 999, steps)
     above = batch_scaling.nqm_expected_loss(problem, phi0, 1001 * lr_1, 1001, steps)
     assert below[2] < below[1] < below[0]
     assert above[2] > 1e3 * above[0] and above[2] > 1e3 * below[2]
 
-    # Monte Carlo agrees: SGD at B = 1024 > B_crit blows up, at B = 512 it does not
+    # Monte Carlo agrees: SGD at B = 1024 > B_stab blows up, at B = 512 it does not
     def final_loss(B):
         run = simulate.run_nqm(
             problem,
@@ -129,11 +129,82 @@ def test_linear_scaling_diverges_exactly_beyond_the_critical_batch_size():
     assert sim[512] < 1.0 < 1e3 < sim[1024]
 
 
-def test_critical_batch_size_rejects_bad_input():
+def test_stability_batch_size_rejects_bad_input():
     with pytest.raises(ValueError, match="lr_1"):
-        batch_scaling.critical_batch_size(0.0, [1.0])
+        batch_scaling.stability_batch_size(0.0, [1.0])
     with pytest.raises(ValueError, match="h"):
         batch_scaling.stability_limit([1.0, -1.0])
+
+
+def test_noise_scale_derivation_claims_hold():
+    d = derivations.batch_scaling.noise_scale_at_stationarity()
+    assert all(d.check().values())
+    assert all(d.check_numerically(trials=3, seed=1).values())
+
+
+def test_stationary_noise_scale_equals_the_long_run_closed_form():
+    # B_noise from E Φ² after many steps of the closed form equals the stationary formula.
+    problem = hessian_noise_nqm()
+    h, sigma = problem.h.numpy(), problem.sigma.numpy()
+    for lr, B in [(0.002, 1), (0.128, 64), (1.0, 500)]:
+        m2 = batch_scaling.nqm_second_moment(h, sigma, np.ones(50), lr, B, [1e9])[0]
+        assert batch_scaling.nqm_noise_scale(h, sigma, m2) == pytest.approx(
+            batch_scaling.nqm_stationary_noise_scale(h, sigma, lr, B), rel=1e-9
+        )  # a^{2t} < e^{-4000} for every i: only float64 round-off remains
+
+
+@pytest.mark.parametrize("lr_1", [0.0005, 0.002, 0.008])
+def test_stationary_noise_scale_is_about_two_over_eta1_hbar_and_at_least_b_stab(lr_1):
+    # The chapter's relation: with η_B = Bη_1, B_noise lies in
+    # [(1 − η_B h_max/2)·2/(η_1 h̄), 2/(η_1 h̄)], and 2/(η_1 h̄) ≥ B_stab.
+    problem = hessian_noise_nqm()
+    h, sigma = problem.h.numpy(), problem.sigma.numpy()
+    h_bar = batch_scaling.noise_weighted_curvature(h, sigma)
+    assert h_bar <= h.max()
+    limit = 2 / (lr_1 * h_bar)
+    b_stab = batch_scaling.stability_batch_size(lr_1, h)
+    assert limit >= b_stab
+    for B in [1, 8, 64, int(0.9 * b_stab)]:
+        x = B * lr_1 * h.max()
+        b_noise = batch_scaling.nqm_stationary_noise_scale(h, sigma, B * lr_1, B)
+        assert (1 - x / 2) * limit * (1 - 1e-12) <= b_noise <= limit * (1 + 1e-12)
+
+
+def test_stationary_noise_scale_matches_monte_carlo_sgd():
+    # Small NQM that mixes in a few hundred steps; E GᵀHG estimated from 2000 chains
+    # after 1500 steps (a^{2t} = (1 − 0.05·0.1)^{3000} < 1e-6) and compared within 5 s.e.
+    problem = NoisyQuadratic([0.1, 0.4, 1.0], [0.5, 1.0, 2.0])
+    h, sigma = problem.h.numpy(), problem.sigma.numpy()
+    lr, B, chains, steps = 0.05, 4, 2000, 1500
+
+    def ghg(t, p, optimizer):
+        return {"ghg": ((problem.h**3) * p.detach() ** 2).sum(-1)}
+
+    sim = simulate.run_nqm(
+        problem,
+        lambda ps: optim.SGD(ps, lr=lr),
+        steps,
+        chains,
+        lab.generator(11),
+        batch_size=B,
+        phi0=0.0,
+        observe=simulate.at_steps([steps], ghg),
+    )
+    mean, se = simulate.mean_and_se(sim["ghg"])
+    tr_HS = float((h * sigma**2).sum())
+    exact = tr_HS / batch_scaling.nqm_stationary_noise_scale(h, sigma, lr, B)
+    assert abs(mean[-1] - exact) <= 5 * se[-1], (mean[-1], exact, se[-1])
+
+
+def test_noise_scale_functions_reject_bad_input():
+    with pytest.raises(ValueError, match="lr"):
+        batch_scaling.nqm_stationary_noise_scale([1.0], [1.0], 2.0, 1)
+    with pytest.raises(ValueError, match="sigma"):
+        batch_scaling.noise_weighted_curvature([1.0, 2.0], [0.0, 0.0])
+    with pytest.raises(ValueError, match="h"):
+        batch_scaling.noise_weighted_curvature([0.0], [1.0])
+    with pytest.raises(ValueError, match="second_moment"):
+        batch_scaling.nqm_noise_scale([1.0, 2.0], [1.0, 1.0], [1.0])
 
 
 def test_digits_linear_scaling_holds_below_and_fails_beyond_the_stability_limit():
@@ -266,7 +337,15 @@ def test_batch_mean_squares_estimate_g2_plus_var_over_B_per_example_squares_g2_p
 
 def test_explorer_state_matches_the_closed_form_and_rejects_bad_rates():
     state = batch_scaling_state()
-    assert state["b_crit"] == pytest.approx(1000.0)
+    assert state["b_stab"] == pytest.approx(1000.0)
+    problem = hessian_noise_nqm()
+    h, sigma = problem.h.numpy(), problem.sigma.numpy()
+    assert state["b_noise"] == pytest.approx(
+        batch_scaling.nqm_stationary_noise_scale(h, sigma, 0.002, 1)
+    )
+    assert state["b_noise"] > state["b_stab"]
+    # the noise slider multiplies Σ and E GᵀHG alike: B_noise does not move
+    assert batch_scaling_state(noise=3.0)["b_noise"] == pytest.approx(state["b_noise"])
     assert state["ratio"][0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="lr_1"):
         batch_scaling_state(lr_1=0.0)

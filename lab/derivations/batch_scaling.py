@@ -11,6 +11,7 @@ from lab.derivations.claims import (
     Derivation,
     Identity,
     Inequality,
+    Limit,
     Series,
     eq,
     identity,
@@ -20,7 +21,7 @@ from lab.derivations.claims import (
 # 5. Scaling with the batch size
 # ---------------------------------------------------------------------------------------
 
-__all__ = ["batch_scaling_rules"]
+__all__ = ["batch_scaling_rules", "noise_scale_at_stationarity"]
 
 
 @functools.cache
@@ -142,4 +143,150 @@ def batch_scaling_rules() -> Derivation:
         steps,
         claims,
         label="deriv-scaling",
+    )
+
+
+# ---------------------------------------------------------------------------------------
+# 5b. The stability batch size against McCandlish et al.'s noise scale
+# ---------------------------------------------------------------------------------------
+
+
+@functools.cache
+def noise_scale_at_stationarity() -> Derivation:
+    """B_noise = tr(HΣ)/(GᵀHG) at SGD's stationary point of the noisy quadratic.
+
+    Coordinate i: Φ_{t+1} = (1 − ηh_i)Φ_t + ηξ_t, Var ξ_t = σ_i²/B, so the stationary
+    second moment solves m = (1 − ηh_i)² m + η²σ_i²/B: m_i = ησ_i²/(B h_i (2 − ηh_i)),
+    attracting for 0 < ηh_i < 2. With H = diag(h_i), Σ = diag(σ_i²) (the per-example
+    gradient covariance, independent of Φ) and G = HΦ:
+
+        tr(HΣ) = Σ h_i σ_i²,   E GᵀHG = Σ h_i³ m_i = (η/B) Σ h_i²σ_i²/(2 − ηh_i).
+
+    One approximation: GᵀHG, random at stationarity, is replaced by its mean, i.e.
+    B_noise := tr(HΣ)/E GᵀHG (a ratio of expectations, as when numerator and
+    denominator are estimated separately). Under linear scaling η/B = η_1, so
+
+        B_noise = Σ h_iσ_i² / (η_1 Σ h_i²σ_i²/(2 − ηh_i))  →  2/(η_1 h̄)  as η → 0,
+
+    with h̄ = Σh_i²σ_i²/Σh_iσ_i² ≤ h_max (a mean of the h_i with weights h_iσ_i²). The
+    small-η limit drops ηh_i against 2; exactly, (1 − ηh_max/2)·2/(η_1h̄) ≤ B_noise ≤
+    2/(η_1h̄) for 0 < ηh_max < 2, and to first order B_noise = 2/(η_1h̄)(1 − ηh̿/2) with
+    h̿ = Σh_i³σ_i²/Σh_i²σ_i². Hence B_noise ≈ 2/(η_1h̄) ≥ 2/(η_1h_max) = B_stab, the
+    batch size at which η_B = Bη_1 reaches the stability limit 2/h_max. The limit and
+    the first-order term are checked for d = 3 coordinates, the bounds termwise (any d).
+    """
+    eta, eta1, B, u, v = sp.symbols("eta eta_1 B u v", positive=True)
+    h, s, m, hM = sp.symbols(r"h sigma m h_{\max}", positive=True)
+    recursion = (1 - eta * h) ** 2 * m + eta**2 * s**2 / B
+    m_star = sp.solve(sp.Eq(m, recursion), m)[0]
+
+    hs = sp.symbols("h_1:4", positive=True)
+    ss = sp.symbols("sigma_1:4", positive=True)
+    h_max = hs[2]
+    tr_HS = sum(hi * si**2 for hi, si in zip(hs, ss))
+    E_GHG = sum(hi**3 * m_star.subs({h: hi, s: si}) for hi, si in zip(hs, ss))
+    B_noise = (tr_HS / E_GHG).subs(B, eta / eta1)  # linear scaling: B = η/η_1
+    h_bar = sum(hi**2 * si**2 for hi, si in zip(hs, ss)) / tr_HS
+    h_bar2 = sum(hi**3 * si**2 for hi, si in zip(hs, ss)) / sum(
+        hi**2 * si**2 for hi, si in zip(hs, ss)
+    )
+    B_stab = 2 / (eta1 * h_max)
+    first_order = sp.series(B_noise, eta, 0, 2).removeO()
+    # h_3 = h_max is the largest curvature; η below the stability limit 2/h_max
+    largest = {hs[0]: h_max / (1 + u), hs[1]: h_max / (1 + v)}
+    claims = {
+        "stationary_second_moment": identity(
+            m_star,
+            eta * s**2 / (B * h * (2 - eta * h)),
+            r"m = (1 - \eta h)^2 m + \frac{\eta^2\sigma^2}{B}"
+            r" \iff m = \frac{\eta\,\sigma^2}{B\,h\,(2 - \eta h)}",
+        ),
+        "stationary_point_attracts_below_the_stability_limit": Inequality(
+            1 - (1 - eta * h) ** 2, ">=", where={eta: 2 / (h * (1 + u))}
+        ),
+        "expected_GHG_per_coordinate": identity(
+            h**3 * m_star,
+            eta * h**2 * s**2 / (B * (2 - eta * h)),
+            r"h^3\,\E\,\Phi^2 = \frac{\eta}{B}\,\frac{h^2\sigma^2}{2 - \eta h}",
+        ),
+        "noise_scale_under_linear_scaling": identity(
+            B_noise,
+            tr_HS
+            / (eta1 * sum(hi**2 * si**2 / (2 - eta * hi) for hi, si in zip(hs, ss))),
+            r"\frac{\operatorname{tr}(H\Sigma)}{\E\,G^\top H G}\Big|_{B = \eta/\eta_1}"
+            r" = \frac{\sum_i h_i\sigma_i^2}{\eta_1 \sum_i h_i^2\sigma_i^2/(2 - \eta h_i)}",
+        ),
+        "small_eta_limit_is_two_over_eta1_hbar": Limit(
+            B_noise, eta, 0, 2 / (eta1 * h_bar)
+        ),
+        "first_order_correction": identity(
+            first_order,
+            2 / (eta1 * h_bar) * (1 - eta * h_bar2 / 2),
+            r"B_{\text{noise}} = \frac{2}{\eta_1 \bar h}\Big(1 - \frac{\eta\,"
+            r"\bar{\bar h}}{2}\Big) + O(\eta^2),\quad \bar{\bar h} = "
+            r"\frac{\sum_i h_i^3\sigma_i^2}{\sum_i h_i^2\sigma_i^2}",
+        ),
+        # termwise bounds on 1/(2 − ηh_i) in E GᵀHG, so they hold for every d:
+        # 1/2 ≤ 1/(2 − ηh_i) gives B_noise ≤ 2/(η_1h̄) ...
+        "limit_is_an_upper_bound_termwise": Inequality(
+            1 / (2 - eta * h) - sp.Rational(1, 2), ">=", where={eta: 2 / (h * (1 + u))}
+        ),
+        # ... and 1/(2 − ηh_i) ≤ 1/(2 − ηh_max) gives B_noise ≥ (1 − ηh_max/2)·2/(η_1h̄)
+        "relative_error_at_most_eta_h_max_over_2_termwise": Inequality(
+            (2 - eta * hM) / (2 - eta * h) - 1,
+            "<=",
+            where={h: hM / (1 + v), eta: 2 / (hM * (1 + u))},
+        ),
+        "hbar_at_most_h_max": Inequality(h_max - h_bar, ">=", where=largest),
+        "small_eta_noise_scale_at_least_B_stab": Inequality(
+            2 / (eta1 * h_bar) - B_stab, ">=", where=largest
+        ),
+        "equal_when_noise_only_along_h_max": identity(
+            (2 / (eta1 * h_bar)).subs({ss[0]: 0, ss[1]: 0}),
+            B_stab,
+            r"\sigma_i = 0 \text{ for } h_i < h_{\max}"
+            r" \implies \frac{2}{\eta_1\bar h} = \frac{2}{\eta_1 h_{\max}} = B_{\text{stab}}",
+        ),
+    }
+    i, d = sp.symbols("i d", integer=True, positive=True)
+    hI, sI = sp.IndexedBase("h"), sp.IndexedBase("sigma")
+
+    def total(term):
+        return sp.Sum(term, (i, 1, d))
+
+    steps = [
+        (
+            "stationary $\\E\\,\\Phi_i^2$",
+            eq(sp.Symbol("m_i"), m_star.subs({h: hI[i], s: sI[i]})),
+        ),
+        (
+            "numerator",
+            eq(sp.Symbol(r"\operatorname{tr}(H\Sigma)"), total(hI[i] * sI[i] ** 2)),
+        ),
+        (
+            "denominator",
+            eq(
+                sp.Symbol(r"\mathbb{E}\,G^\top H G"),
+                eta / B * total(hI[i] ** 2 * sI[i] ** 2 / (2 - eta * hI[i])),
+            ),
+        ),
+        (
+            "$\\eta/B = \\eta_1$, then $\\eta \\to 0$",
+            eq(sp.Symbol(r"B_{\text{noise}}"), 2 / (eta1 * sp.Symbol(r"\bar h"))),
+        ),
+        (
+            "weighted mean curvature",
+            eq(
+                sp.Symbol(r"\bar h"),
+                total(hI[i] ** 2 * sI[i] ** 2) / total(hI[i] * sI[i] ** 2),
+            ),
+        ),
+        ("stability batch size", eq(sp.Symbol(r"B_{\text{stab}}"), 2 / (eta1 * hM))),
+    ]
+    return Derivation(
+        "B_stab and the noise scale B_noise at SGD's stationary point",
+        {"eta": eta, "eta_1": eta1, "B": B, "h": h, "sigma": s, "h_max": hM},
+        steps,
+        claims,
+        label="deriv-noise-scale",
     )

@@ -8,9 +8,10 @@ import numpy as np
 
 from .. import _checks
 from ..batch_scaling import (
-    critical_batch_size,
     nqm_expected_loss,
     nqm_loss_after_examples,
+    nqm_stationary_noise_scale,
+    stability_batch_size,
 )
 from ..plots import COLORS, panels
 from ..problems import hessian_noise_nqm
@@ -67,7 +68,10 @@ def batch_scaling_state(
       the initial loss (``cap``) where the run diverges;
     * ``ratio``: E f after ``examples`` examples at batch B divided by that at B = 1,
       for B on ``batch_sizes`` (1 … 4096), clipped at 10⁶;
-    * ``b_crit`` = 2/(η_1 h_max), where η_B reaches the stability limit.
+    * ``b_stab`` = 2/(η_1 h_max), where η_B = B η_1 reaches the stability limit;
+    * ``b_noise``: McCandlish et al.'s noise scale tr(HΣ)/E GᵀHG at the stationary
+      point of SGD at B = 1 with η_1 (≈ 2/(η_1 h̄) ≥ ``b_stab``, independent of the
+      noise scale, which multiplies Σ and E GᵀHG alike).
 
     Raises ``ValueError`` for η_1 outside (0, 0.1], noise ≤ 0 or a budget < 1.
     """
@@ -101,13 +105,17 @@ def batch_scaling_state(
         "cap": cap,
         "batch_sizes": batch_sizes,
         "ratio": np.minimum(ratio, 1e6),
-        "b_crit": critical_batch_size(lr_1, problem.h.numpy()),
+        "b_stab": stability_batch_size(lr_1, problem.h.numpy()),
+        "b_noise": nqm_stationary_noise_scale(
+            problem.h.numpy(), problem.sigma.numpy(), lr_1, 1
+        ),
     }
 
 
 def batch_scaling_figure(fig, state: dict):
     """Left: E f against examples for several B with η_B = B η_1. Right: the loss ratio
-    to B = 1 after the budget, against B, with B_crit marked. Returns the two axes."""
+    to B = 1 after the budget, against B, with B_stab = 2/(η₁h_max) and the stationary
+    noise scale B_noise marked. Returns the two axes."""
     ax_c, ax_r = panels(fig, left=0.075, right=0.985, bottom=0.15, top=0.9, wspace=0.28)
     p, grid = state["params"], state["grid"]
     colors = ["#222222", "#4C72B0", "#55A868", "#DD8452", "#C44E52", "#8172B3"]
@@ -119,7 +127,7 @@ def batch_scaling_figure(fig, state: dict):
             curve,
             color=color,
             lw=1.6,
-            label=f"B = {B}" + (" (η_B h_max ≥ 2)" if B >= state["b_crit"] else ""),
+            label=f"B = {B}" + (" (η_B h_max ≥ 2)" if B >= state["b_stab"] else ""),
         )
     ax_c.set_ylim(state["curves"].min() / 2, state["initial"] * 30)
     ax_c.axvline(p["examples"], color=COLORS["muted"], lw=1, ls=":")
@@ -130,11 +138,18 @@ def batch_scaling_figure(fig, state: dict):
     B, r = state["batch_sizes"], state["ratio"]
     ax_r.semilogx(B, r, color=COLORS["data"], lw=2)
     ax_r.axvline(
-        state["b_crit"],
+        state["b_stab"],
         color=COLORS["theory"],
         ls="--",
         lw=1.2,
-        label=f"B_crit = 2/(η₁h_max) = {state['b_crit']:.0f}",
+        label=f"B_stab = 2/(η₁h_max) = {state['b_stab']:.0f}",
+    )
+    ax_r.axvline(
+        state["b_noise"],
+        color=COLORS["accent"],
+        ls="-.",
+        lw=1.2,
+        label=f"B_noise at stationarity = {state['b_noise']:.0f}",
     )
     ax_r.axhline(1.0, color=COLORS["muted"], lw=1)
     ax_r.set_ylim(0.8, 3.0)
