@@ -170,6 +170,23 @@ def test_stationary_noise_scale_is_about_two_over_eta1_hbar_and_at_least_b_stab(
         assert (1 - x / 2) * limit * (1 - 1e-12) <= b_noise <= limit * (1 + 1e-12)
 
 
+def test_noise_scale_grows_from_one_over_hbar_at_the_start_to_its_stationary_value():
+    # The chapter's figure: from Φ_0 = 1 (σ_i² = h_i) B_noise = Σh²/Σh³ = 1/h̄; along
+    # E Φ_t² of SGD at B = 1 it never decreases and reaches the stationary value.
+    problem = hessian_noise_nqm()
+    h, sigma = problem.h.numpy(), problem.sigma.numpy()
+    lr_1 = 0.002
+    steps = np.concatenate([[0], np.geomspace(1, 1e8, 400)])
+    m2 = batch_scaling.nqm_second_moment(h, sigma, np.ones(50), lr_1, 1, steps)
+    b_noise = batch_scaling.nqm_noise_scale(h, sigma, m2)
+    h_bar = batch_scaling.noise_weighted_curvature(h, sigma)
+    assert b_noise[0] == pytest.approx(1 / h_bar, rel=1e-12)
+    assert np.all(np.diff(b_noise) >= -1e-9 * b_noise[1:])  # float64 round-off
+    assert b_noise[-1] == pytest.approx(
+        batch_scaling.nqm_stationary_noise_scale(h, sigma, lr_1, 1), rel=1e-9
+    )
+
+
 def test_stationary_noise_scale_matches_monte_carlo_sgd():
     # Small NQM that mixes in a few hundred steps; E GᵀHG estimated from 2000 chains
     # after 1500 steps (a^{2t} = (1 − 0.05·0.1)^{3000} < 1e-6) and compared within 5 s.e.

@@ -149,7 +149,7 @@ def batch_scaling_figure(fig, state: dict):
         color=COLORS["accent"],
         ls="-.",
         lw=1.2,
-        label=f"B_noise at stationarity = {state['b_noise']:.0f}",
+        label=f"B_noise, stationary at B = 1: {state['b_noise']:.0f}",
     )
     ax_r.axhline(1.0, color=COLORS["muted"], lw=1)
     ax_r.set_ylim(0.8, 3.0)
