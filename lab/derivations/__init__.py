@@ -16,7 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.derivations.batch_scaling import batch_scaling_rules
+from lab.derivations.batch_scaling import (
+    batch_scaling_rules,
+    noise_scale_at_stationarity,
+)
 from lab.derivations.claims import (
     Claim,
     Counterexample,
@@ -62,6 +65,7 @@ __all__ = [
     "stationary_variance",
     "heavy_ball_tuning",
     "batch_scaling_rules",
+    "noise_scale_at_stationarity",
     "gradient_flow_limits",
     "fokker_planck",
     "progress_guarantee",
@@ -83,6 +87,7 @@ DERIVATIONS: dict[str, Callable[[], Derivation]] = {
     "deriv-stationary": stationary_variance,
     "deriv-heavy-ball": heavy_ball_tuning,
     "deriv-scaling": batch_scaling_rules,
+    "deriv-noise-scale": noise_scale_at_stationarity,
     "deriv-gradient-flow": gradient_flow_limits,
     "deriv-fokker-planck": fokker_planck,
     "deriv-progress": progress_guarantee,
