@@ -29,7 +29,7 @@ import math
 import numpy as np
 import torch
 
-from lab._checks import integer_at_least, real_in
+from lab._checks import integer_at_least, nonnegative, real_in
 
 __all__ = [
     "CORRECTIONS",
@@ -44,6 +44,8 @@ __all__ = [
     "ema_weights",
     "expected_running_average",
     "running_average_variance",
+    "drift_tracking_mse",
+    "best_memory",
     "RunningAverage",
 ]
 
@@ -262,6 +264,39 @@ def running_average_variance(sigma2, N: float, t=None):
     if t is None:
         return stationary
     return stationary * (1.0 - (1.0 - 1.0 / N) ** (2 * np.asarray(t)))
+
+
+def drift_tracking_mse(N: float, v, sigma2):
+    """The steady-state mean squared error of the running average against a mean drifting
+    at speed :math:`v`: :math:`(N-1)^2 v^2 + \\sigma^2/(2N-1)`, lag squared plus variance.
+
+    ``v`` and ``sigma2`` (:math:`\\sigma^2`) may be numbers or numpy arrays (broadcast).
+    Raises ``ValueError`` for ``N < 1``.
+    """
+    N = _check_N("N", N)
+    return (N - 1.0) ** 2 * np.asarray(v) ** 2 + running_average_variance(sigma2, N)
+
+
+def best_memory(v: float, sigma2: float) -> float:
+    """The :math:`N^* \\ge 1` that minimises :func:`drift_tracking_mse`: the root of
+    :math:`(N-1)(2N-1)^2 = \\sigma^2/v^2`, about :math:`(\\sigma^2/4v^2)^{1/3}` for slow drift.
+
+    The left side increases from 0 for :math:`N \\ge 1`, so the root is unique; it is
+    found by bisection. Raises ``ValueError`` for ``v = 0`` (no drift: the longest memory
+    is best) or ``sigma2 < 0``.
+    """
+    v = real_in("v", v)
+    if v == 0:
+        raise ValueError("v must be nonzero: without drift the longest memory is best")
+    ratio = nonnegative("sigma2", sigma2) / v**2
+    lo, hi = 1.0, 2.0 + ratio ** (1 / 3)  # (hi-1)(2hi-1)^2 > 4(hi-1)^3 > ratio
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if (mid - 1.0) * (2.0 * mid - 1.0) ** 2 < ratio:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
 
 
 class RunningAverage:

@@ -408,6 +408,12 @@ def test_update_average_accepts_per_coordinate_weights():
             lambda: running_averages.RunningAverage(2, "median"),
             "correction must be one of",
         ),
+        (
+            lambda: running_averages.drift_tracking_mse(0.5, 0.01, 1.0),
+            r"N must be in \[1.0, inf\]",
+        ),
+        (lambda: running_averages.best_memory(0.0, 1.0), "v must be nonzero"),
+        (lambda: running_averages.best_memory(0.01, -1.0), "sigma2 must be >= 0"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(call, match):
@@ -434,3 +440,102 @@ def test_adam_weight_is_exactly_one_at_the_first_step_for_every_N():
     from lab.running_averages import running_average_weight
 
     assert all(running_average_weight(1, N, "adam") == 1.0 for N in range(1, 2000))
+
+
+def test_the_last_N_values_carry_1_minus_1_minus_1_over_N_to_the_N_of_the_weight():
+    # the chapter's figure: N = 20 at t = 100, 64% (1 - 1/e = 63% only as N grows)
+    mass = running_averages.ema_weights(20, 100)[-20:].sum()
+    assert mass == pytest.approx(1 - 0.95**20, rel=1e-12)
+    assert round(100 * mass) == 64
+    assert round(100 * (1 - 1 / math.e)) == 63
+
+
+def test_bias_of_N_1000_falls_below_one_percent_at_step_4603():
+    assert (1 - 1 / 1000) ** 4602 > 0.01 >= (1 - 1 / 1000) ** 4603
+
+
+def test_adam_sd_exceeds_min_sd_by_at_most_8_percent():
+    R_max, tau_max = _R_max()
+    assert round(100 * (math.sqrt(R_max) - 1)) == 8
+    assert tau_max == pytest.approx(1.78, abs=0.005)
+
+
+def test_best_memory_solves_the_stationarity_condition_symbolically():
+    sympy = pytest.importorskip("sympy")
+    N, v, s2 = sympy.symbols("N v sigma2", positive=True)
+    mse = (N - 1) ** 2 * v**2 + s2 / (2 * N - 1)
+    # d mse / dN = 0  <=>  (N - 1)(2N - 1)^2 = sigma^2 / v^2 (multiply by (2N-1)^2/2v^2)
+    condition = sympy.diff(mse, N) * (2 * N - 1) ** 2 / (2 * v**2)
+    assert sympy.simplify(condition - ((N - 1) * (2 * N - 1) ** 2 - s2 / v**2)) == 0
+    # and the closed form in lab is the same expression
+    f = sympy.lambdify((N, v, s2), mse)
+    for args in [(3.0, 0.01, 1.0), (14.2, 0.005, 0.25), (1.0, 0.1, 2.0)]:
+        assert running_averages.drift_tracking_mse(*args) == pytest.approx(f(*args))
+
+
+@pytest.mark.parametrize("v, sigma2", [(0.005, 0.25), (0.01, 1.0), (1e-4, 1.0)])
+def test_best_memory_minimises_the_drift_tracking_error(v, sigma2):
+    n_star = running_averages.best_memory(v, sigma2)
+    # bisection to float64 resolution
+    assert (n_star - 1) * (2 * n_star - 1) ** 2 == pytest.approx(
+        sigma2 / v**2, rel=1e-9
+    )
+    mse = running_averages.drift_tracking_mse
+    assert mse(n_star, v, sigma2) < mse(n_star * 0.99, v, sigma2)
+    assert mse(n_star, v, sigma2) < mse(n_star * 1.01, v, sigma2)
+    # slow drift: N* -> (sigma^2/4v^2)^(1/3), up to O(1) (the next term is 1)
+    assert abs(n_star - (sigma2 / (4 * v**2)) ** (1 / 3)) <= 1.0
+
+
+def test_best_memory_at_the_explorer_default_is_about_14():
+    assert running_averages.best_memory(0.005, 0.25) == pytest.approx(14.24, abs=0.01)
+
+
+def test_N_10_edges_out_N_20_among_the_sliders_at_the_default_drift():
+    # the explorer's default: sigma = 0.5, drift 0.5 per 100 steps (v = 0.005); at
+    # t = 2000 the exact errors are the steady state (t a^t < 1e-14 for N <= 50)
+    options = [2, 5, 10, 20, 50]
+    states = {N: running_averages_state(N=N, drift=0.5, steps=2000) for N in options}
+    err = {N: state["rmse"]["none"][-1] for N, state in states.items()}
+    for N in options:
+        closed = math.sqrt(running_averages.drift_tracking_mse(N, 0.005, 0.25))
+        assert err[N] == pytest.approx(closed, rel=1e-9)
+    assert min(err, key=err.get) == 10
+    assert err[10] < err[20] < 1.01 * err[10]
+    # N = 100 and 200 lag by more than 0.45 and 0.99: far worse
+    for N in (100, 200):
+        assert math.sqrt(running_averages.drift_tracking_mse(N, 0.005, 0.25)) > 0.45
+
+
+def test_drift_tracking_mse_matches_monte_carlo():
+    N, v, sigma, T, chains = 10, 0.005, 0.5, 300, 4000
+    gen = lab.generator(seed=14)
+    t = torch.arange(1, T + 1, dtype=torch.float64)
+    x = v * t[:, None] + sigma * torch.randn(
+        T, chains, generator=gen, dtype=torch.float64
+    )
+    err = running_averages.running_average(x, N)[-1] - v * T
+    lag, var = (N - 1) * v, sigma**2 / (2 * N - 1)
+    # squared Gaussian error of mean -lag, variance var: Var(e^2) = 2 var^2 + 4 lag^2 var;
+    # 5 standard errors of the mean over independent chains
+    tol = 5 * math.sqrt((2 * var**2 + 4 * lag**2 * var) / chains)
+    mse = running_averages.drift_tracking_mse(N, v, sigma**2)
+    assert abs((err**2).mean().item() - mse) <= tol
+
+
+def test_predict_exercise_cumulative_wins_without_drift_and_loses_with_it():
+    still = running_averages_state(drift=0.0)
+    moving = running_averages_state(drift=1.0)
+    at_end = {c: still["rmse"][c][-1] for c in running_averages.CORRECTIONS}
+    assert min(at_end, key=at_end.get) == "cumulative"
+    assert at_end["cumulative"] == pytest.approx(0.5 / math.sqrt(300), rel=1e-9)
+    at_end = {c: moving["rmse"][c][-1] for c in running_averages.CORRECTIONS}
+    assert max(at_end, key=at_end.get) == "cumulative"
+    assert moving["m"][-1] - moving["mean"]["cumulative"][-1] == pytest.approx(
+        299 * 0.01 / 2
+    )
+    # the three others are close to their steady state at t = 300 = 15 N: the lag's
+    # transient decays like t a^t = 300 * 0.95^300 < 1e-4
+    closed = math.sqrt(running_averages.drift_tracking_mse(20, 0.01, 0.25))
+    for c in ("none", "min", "adam"):
+        assert at_end[c] == pytest.approx(closed, rel=1e-4)
