@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -292,3 +293,128 @@ def test_explorer_state_marks_B_star_where_the_guaranteed_progress_peaks():
         (state["lr_scaled"] <= state["lr_star"] + 1e-15) | (B > state["B_star"])
     )
     assert np.all(state["per_example_bound"][B <= state["B_zero"]] == 0)
+
+
+# ---------------------------------------------------------------------------------------
+# The chapter's glued comparisons, each in a small version with its own seeds.
+# ---------------------------------------------------------------------------------------
+
+
+def test_most_steps_beat_their_guarantee_and_misses_fall_short_by_little():
+    # g = σ = 1, B = 16: the median step lowers the loss by more than twice its
+    # guarantee, and most misses fall short by less than half of theirs (binomial, 4 s.e.)
+    r = ob.guarantee_trials(1.0, 1.0, 16, 1.0, 20_000, lab.generator(31))
+    taken = r["guaranteed"] > 0
+    beat_twice = (r["actual"][taken] > 2 * r["guaranteed"][taken]).mean()
+    assert beat_twice > 0.5 + 4 * math.sqrt(0.25 / taken.sum())
+    miss = ~r["holds"]
+    short = 1 - r["actual"][miss] / r["guaranteed"][miss]
+    assert (short < 0.5).mean() > 0.5 + 4 * math.sqrt(0.25 / miss.sum())
+
+
+def test_snr_B_star_grows_like_t_and_stays_below_16_sigma2_over_E_g2():
+    torch.set_num_threads(1)  # tiny tensors: one thread is faster
+    run, _ = _snr_run(T=2000, chains=128, seed=9)
+    t = list(run["t"])
+    Bs = run["B_star"][..., 0]
+    g2 = run["sq_error"][..., 0]  # h = 1: g_t² = β_t²
+    n = Bs.shape[1]
+    i = t.index(500)
+    # E g² at the upper end of its 4-s.e. interval; most runs below (binomial, 4 s.e.)
+    g2_hi = g2[i].mean() + 4 * g2[i].std() / math.sqrt(n)
+    assert (Bs[i] < 16 / g2_hi).mean() > 0.5 + 4 * math.sqrt(0.25 / n)
+    # "roughly in proportion to t": the median B*(t)/t changes by less than a factor
+    # 1.5 from t = 500 to t = 2000 (the chapter shows 1.13 and 1.28 for 500 and 4000)
+    per_t = [np.median(Bs[t.index(c)]) / c for c in (500, 2000)]
+    assert 1 / 1.5 < per_t[1] / per_t[0] < 1.5
+
+
+def _nqm_final_losses(configs, runs, seed):
+    torch.set_num_threads(1)  # tiny tensors: one thread is faster
+    d = 32
+    h = np.geomspace(0.01, 1.0, d)
+    nqm = NoisyQuadratic(h=h, sigma=np.sqrt(h))
+    out = {}
+    for key, make in configs.items():
+        r = simulate.run_nqm(
+            nqm,
+            make,
+            2000,
+            runs,
+            lab.generator(seed),
+            batch_size=4,
+            phi0=np.ones(d),
+            observe=ob.snr_observer(nqm, [2000], sum_eta=False),
+        )
+        out[key] = r["loss"][-1]
+    return out, 0.5 * h.sum()
+
+
+def _nqm_snr(m, lambda_B):
+    lam = m * ob.snr_lecture_lambda_eta(4, 1.0)
+    return lambda ps: optim.SNR(
+        ps, batch_size=4, lambda_eta=lam, lambda_B=lambda_B, K=10, eps=1e-8
+    )
+
+
+def test_nqm_ranking_adam_sgd_snr_and_the_lecture_constants():
+    configs = {
+        "adam": lambda ps: optim.Adam(ps, lr=0.003),
+        "sgd": lambda ps: optim.SGD(ps, lr=0.03),
+        "snr_4_64": _nqm_snr(4, 64.0),
+        "snr_lecture": _nqm_snr(1, 16.0),
+    }
+    loss, _ = _nqm_final_losses(configs, 32, seed=7)
+    order = ["adam", "sgd", "snr_4_64", "snr_lecture"]
+    # each gap more than 4 combined standard errors over 32 runs
+    for winner, loser in zip(order, order[1:]):
+        a, b = loss[winner], loss[loser]
+        se = math.hypot(a.std() / math.sqrt(a.size), b.std() / math.sqrt(b.size))
+        assert b.mean() - a.mean() > 4 * se, (winner, loser)
+
+
+def test_nqm_snr_with_a_short_window_and_large_lambda_eta_diverges_in_some_runs():
+    configs = {"snr_4_16": _nqm_snr(4, 16.0), "snr_lecture": _nqm_snr(1, 16.0)}
+    loss, start = _nqm_final_losses(configs, 256, seed=8)
+    above = {k: (v > start).mean() for k, v in loss.items()}
+    # the chapter saw 4 of 32; here more than 4 binomial s.e. (at p = 1/8) above 0
+    assert above["snr_4_16"] > 4 * math.sqrt(0.125 * 0.875 / 256)
+    assert above["snr_lecture"] == 0
+
+
+def test_digits_snr_ties_sgd_and_loses_to_adam_over_seeds():
+    torch.set_num_threads(1)  # tiny tensors: one thread is faster
+    from lab import train
+
+    data = train.load_digits()
+
+    def final_loss(make, seed):
+        model = train.make_model(32, generator=lab.generator(seed))
+        hist = train.train(
+            model,
+            make(model.parameters()),
+            data,
+            400,
+            32,
+            lab.generator(1000 + seed),
+            eval_every=400,
+        )
+        return hist["train_loss"][-1]
+
+    makes = {
+        "snr": lambda ps: optim.SNR(
+            ps, batch_size=32, lambda_eta=1.0, lambda_B=16.0, K=10
+        ),
+        "sgd": lambda ps: optim.SGD(ps, lr=1.0),
+        "adam": lambda ps: optim.Adam(ps, lr=0.01),
+    }
+    seeds = range(20, 28)  # not the chapter's
+    loss = {k: np.array([final_loss(m, s) for s in seeds]) for k, m in makes.items()}
+    mean = {k: v.mean() for k, v in loss.items()}
+    se = {k: v.std(ddof=1) / math.sqrt(v.size) for k, v in loss.items()}
+    assert abs(mean["snr"] - mean["sgd"]) < 4 * math.hypot(se["snr"], se["sgd"])
+    assert mean["snr"] - mean["adam"] > 4 * math.hypot(se["snr"], se["adam"])
+    # the untrained network's loss is about ln 10 (within 10%)
+    model = train.make_model(32, generator=lab.generator(0))
+    initial = train.full_loss(model, data.X_train, data.y_train)[0]
+    assert initial == pytest.approx(math.log(10), rel=0.1)
