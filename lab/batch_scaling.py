@@ -10,6 +10,10 @@ Three rules of the lecture, each with the code that checks it:
   B_noise = tr(HΣ)/(GᵀHG) is a different quantity: at SGD's stationary point it is
   ≈ 2/(η_1 h̄) ≥ B_stab (:func:`nqm_noise_scale`, :func:`nqm_stationary_noise_scale`,
   :func:`noise_weighted_curvature`).
+* **Grow the batch instead of decaying η** (Smith et al., 2018): the two schedules of
+  :func:`smith_schedules` give nearly the same loss per example
+  (:func:`nqm_schedule_loss` exactly, :func:`nqm_schedule_sgd` by simulation), and the
+  growing batch takes far fewer updates.
 * **N_{μ,B} = N_{μ,1}/B.** A running average over N batches of B examples covers N·B
   gradients (:func:`scaled_momentum_N`, :func:`running_average_memory`).
 * **N_s counts examples.** E ĝ_B[i]² = g[i]² + σ[i]²/B depends on B, the mean of the
@@ -36,6 +40,9 @@ __all__ = [
     "nqm_noise_scale",
     "nqm_stationary_noise_scale",
     "noise_weighted_curvature",
+    "smith_schedules",
+    "nqm_schedule_loss",
+    "nqm_schedule_sgd",
     "scaled_momentum_N",
     "running_average_memory",
     "per_example_gradients",
@@ -338,3 +345,115 @@ def hessian_max_eigenvalue(
         lam = float(sum((a * b).sum() for a, b in zip(Hv, v)))
         v = [u.detach() for u in Hv]
     return lam
+
+
+def smith_schedules(
+    lr: float, batch_size: int, examples_per_phase: int, factor: int, phases: int
+) -> dict:
+    """Smith et al. (2018)'s comparison, as phases ``(η, B, steps)`` of constant SGD.
+
+    ``"decay"`` keeps B and divides η by ``factor`` at each new phase; ``"grow"`` keeps η
+    and multiplies B by ``factor``. Every phase consumes ``examples_per_phase``
+    examples (``steps = examples_per_phase // B``), so both schedules change at the
+    same numbers of examples and η/B, the temperature of Chapter 3, follows the same
+    path. Raises ``ValueError`` for η ≤ 0, B < 1, factor < 2, phases < 1, or a phase
+    with fewer examples than the largest batch.
+    """
+    lr = _checks.positive("lr", lr)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    E = _checks.integer_at_least("examples_per_phase", examples_per_phase, 1)
+    k = _checks.integer_at_least("factor", factor, 2)
+    n = _checks.integer_at_least("phases", phases, 1)
+    if E < B * k ** (n - 1):
+        raise ValueError(
+            f"examples_per_phase must be at least the largest batch {B * k ** (n - 1)}"
+        )
+    return {
+        "decay": [(lr / k**j, B, E // B) for j in range(n)],
+        "grow": [(lr, B * k**j, E // (B * k**j)) for j in range(n)],
+    }
+
+
+def _check_schedule(schedule) -> list:
+    phases = []
+    for j, phase in enumerate(schedule):
+        try:
+            eta, B, steps = phase
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"schedule[{j}] must be (lr, batch_size, steps), got {phase!r}"
+            ) from None
+        phases.append(
+            (
+                _checks.positive(f"schedule[{j}] lr", eta),
+                _checks.integer_at_least(f"schedule[{j}] batch_size", B, 1),
+                _checks.integer_at_least(f"schedule[{j}] steps", steps, 1),
+            )
+        )
+    if not phases:
+        raise ValueError("schedule must have at least one phase")
+    return phases
+
+
+def nqm_schedule_loss(h, sigma, phi0, schedule) -> tuple[np.ndarray, np.ndarray]:
+    """Exact expected loss of SGD on the noisy quadratic along a piecewise-constant
+    schedule of phases ``(η, B, steps)``.
+
+    Within a phase :func:`nqm_second_moment` applies; E Φ² at a phase's end starts the
+    next. Returns ``(examples, loss)``: the examples consumed after each step (starting
+    at 0) and ½ Σ_i h_i E Φ_i² there. Raises ``ValueError`` for a malformed schedule.
+    """
+    phases = _check_schedule(schedule)
+    h = _checks.real_array("h", h)
+    second = np.broadcast_to(_checks.real_array("phi0", phi0) ** 2, h.shape).copy()
+    examples, losses = [0], [0.5 * float((h * second).sum())]
+    for eta, B, steps in phases:
+        t = np.arange(1, steps + 1)
+        moments = nqm_second_moment(h, sigma, np.sqrt(second), eta, B, t)
+        losses.extend(0.5 * (moments * h).sum(-1))
+        examples.extend(examples[-1] + B * t)
+        second = moments[-1]
+    return np.asarray(examples), np.asarray(losses)
+
+
+def nqm_schedule_sgd(
+    problem: NoisyQuadratic, schedule, chains: int, generator, *, phi0: float = 1.0
+) -> dict:
+    """Simulate the schedule with :class:`lab.optim.SGD` on ``chains`` runs.
+
+    One parameter of shape (chains, d) starts at ``phi0``; each phase sets the
+    optimizer's ``lr`` (as a scheduler would) and draws batches of its B. Returns
+    numpy arrays ``examples`` and ``updates`` (after each step, from 0), ``loss`` (the
+    mean over chains of f(Φ_t)) and ``se`` (its standard error). Raises
+    ``ValueError`` for a malformed schedule or chains < 1.
+    """
+    from .optim import SGD
+
+    phases = _check_schedule(schedule)
+    C = _checks.integer_at_least("chains", chains, 1)
+    phi0 = _checks.real_in("phi0", phi0)
+    p = torch.full(
+        (C, problem.dim), phi0, dtype=problem.h.dtype, device=generator.device
+    )
+    opt = SGD([p], lr=phases[0][0])
+    examples, losses, ses = [0], [], []
+
+    def record():
+        loss = problem.population_loss(p.detach())
+        losses.append(float(loss.mean()))
+        ses.append(float(loss.std() / math.sqrt(C)) if C > 1 else 0.0)
+
+    record()
+    for eta, B, steps in phases:
+        opt.param_groups[0]["lr"] = eta
+        for _ in range(steps):
+            p.grad = problem.stochastic_gradient(p.detach(), B, generator)
+            opt.step()
+            examples.append(examples[-1] + B)
+            record()
+    return {
+        "examples": np.asarray(examples),
+        "updates": np.arange(len(examples)),
+        "loss": np.asarray(losses),
+        "se": np.asarray(ses),
+    }

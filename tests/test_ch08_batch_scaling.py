@@ -370,3 +370,76 @@ def test_explorer_state_matches_the_closed_form_and_rejects_bad_rates():
         batch_scaling_state(noise=0.0)
     with pytest.raises(ValueError, match="examples"):
         batch_scaling_state(examples=0)
+
+
+# ------------------------------------- Smith et al.: decay the rate or grow the batch
+
+
+def test_smith_schedules_change_at_the_same_examples_with_the_same_temperature():
+    sch = batch_scaling.smith_schedules(0.1, 8, 4000, 5, 3)
+    for name in ("decay", "grow"):
+        assert [B * steps for _, B, steps in sch[name]] == [4000] * 3
+    assert [eta / B for eta, B, _ in sch["decay"]] == pytest.approx(
+        [eta / B for eta, B, _ in sch["grow"]]
+    )
+    updates = {k: sum(s for *_, s in v) for k, v in sch.items()}
+    assert updates == {"decay": 1500, "grow": 500 + 100 + 20}
+
+
+def test_growing_the_batch_matches_decaying_the_rate_per_example_within_the_bound():
+    """At each phase's end the exact losses differ by at most max_i ηh_i/(2 − ηh_i),
+    the ratio of the two schedules' stationary losses (same η/B, different η)."""
+    from lab.problems import hessian_noise_nqm
+
+    nqm = hessian_noise_nqm()
+    h, sigma = nqm.h.numpy(), nqm.sigma.numpy()
+    for lr in (0.05, 0.1, 0.3):
+        sch = batch_scaling.smith_schedules(lr, 8, 40_000, 5, 3)
+        ends = 40_000 * np.arange(1, 4)
+        at = {
+            k: np.interp(ends, *batch_scaling.nqm_schedule_loss(h, sigma, 1.0, v))
+            for k, v in sch.items()
+        }
+        gap = np.abs(at["grow"] / at["decay"] - 1)
+        bound = np.max(lr * h / (2 - lr * h))
+        assert np.all(gap <= bound)
+        assert gap[0] == 0.0  # the first phase is the same run
+        assert gap[-1] > 0.2 * bound  # and the bound is not loose by orders
+
+
+def test_simulated_schedules_follow_the_exact_expected_loss():
+    from lab.problems import hessian_noise_nqm
+
+    nqm = hessian_noise_nqm(dim=8)
+    h, sigma = nqm.h.numpy(), nqm.sigma.numpy()
+    sch = batch_scaling.smith_schedules(0.1, 4, 2000, 4, 3)
+    for k, (name, phases) in enumerate(sch.items()):
+        sim = batch_scaling.nqm_schedule_sgd(nqm, phases, 400, lab.generator(k, "cpu"))
+        ex, loss = batch_scaling.nqm_schedule_loss(h, sigma, 1.0, phases)
+        assert np.array_equal(sim["examples"], ex)
+        for i in (len(ex) // 3, 2 * len(ex) // 3, len(ex) - 1):
+            assert abs(sim["loss"][i] - loss[i]) < 5 * sim["se"][i], (name, i)
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        ((0.0, 8, 100, 2, 2), "lr"),
+        ((0.1, 0, 100, 2, 2), "batch_size"),
+        ((0.1, 8, 100, 1, 2), "factor"),
+        ((0.1, 8, 100, 2, 0), "phases"),
+        ((0.1, 8, 10, 2, 2), "examples_per_phase"),
+    ],
+)
+def test_smith_schedules_reject_bad_arguments(args, name):
+    with pytest.raises(ValueError, match=name):
+        batch_scaling.smith_schedules(*args)
+
+
+def test_schedule_functions_reject_a_malformed_schedule():
+    with pytest.raises(ValueError, match="schedule"):
+        batch_scaling.nqm_schedule_loss([1.0], [1.0], 1.0, [(0.1, 8)])
+    with pytest.raises(ValueError, match="lr"):
+        batch_scaling.nqm_schedule_loss([1.0], [1.0], 1.0, [(-0.1, 8, 10)])
+    with pytest.raises(ValueError, match="schedule"):
+        batch_scaling.nqm_schedule_loss([1.0], [1.0], 1.0, [])
