@@ -421,39 +421,46 @@ def nqm_schedule_sgd(
 ) -> dict:
     """Simulate the schedule with :class:`lab.optim.SGD` on ``chains`` runs.
 
-    One parameter of shape (chains, d) starts at ``phi0``; each phase sets the
-    optimizer's ``lr`` (as a scheduler would) and draws batches of its B. Returns
-    numpy arrays ``examples`` and ``updates`` (after each step, from 0), ``loss`` (the
-    mean over chains of f(Φ_t)) and ``se`` (its standard error). Raises
-    ``ValueError`` for a malformed schedule or chains < 1.
+    Each phase is one :func:`lab.simulate.run_nqm` at its η and B, started where the
+    previous phase left every run (the first at ``phi0``). Returns numpy arrays
+    ``examples`` and ``updates`` (after each step, from 0), ``loss`` (the mean over
+    chains of f(Φ_t)) and ``se`` (its standard error). Raises ``ValueError`` for a
+    malformed schedule or chains < 1.
     """
     from .optim import SGD
+    from .simulate import run_nqm
 
     phases = _check_schedule(schedule)
     C = _checks.integer_at_least("chains", chains, 1)
-    phi0 = _checks.real_in("phi0", phi0)
-    p = torch.full(
-        (C, problem.dim), phi0, dtype=problem.h.dtype, device=generator.device
-    )
-    opt = SGD([p], lr=phases[0][0])
-    examples, losses, ses = [0], [], []
+    phi = _checks.real_in("phi0", phi0)
+    end = {}
 
-    def record():
+    def observe(t, p, optimizer):
         loss = problem.population_loss(p.detach())
-        losses.append(float(loss.mean()))
-        ses.append(float(loss.std() / math.sqrt(C)) if C > 1 else 0.0)
+        end["phi"] = p.detach()
+        se = loss.std() / math.sqrt(C) if C > 1 else torch.zeros(())
+        return {"loss": loss.mean(), "se": se}
 
-    record()
-    for eta, B, steps in phases:
-        opt.param_groups[0]["lr"] = eta
-        for _ in range(steps):
-            p.grad = problem.stochastic_gradient(p.detach(), B, generator)
-            opt.step()
-            examples.append(examples[-1] + B)
-            record()
+    examples, losses, ses = [0], [], []
+    for j, (eta, B, steps) in enumerate(phases):
+        run = run_nqm(
+            problem,
+            lambda params, eta=eta: SGD(params, lr=eta),
+            steps,
+            C,
+            generator,
+            batch_size=B,
+            phi0=phi,
+            observe=observe,
+        )
+        first = 0 if j == 0 else 1  # a later phase's t = 0 is the last one's end
+        losses.extend(run["loss"][first:])
+        ses.extend(run["se"][first:])
+        examples.extend(examples[-1] + B * np.arange(1, steps + 1))
+        phi = end["phi"].clone()
     return {
         "examples": np.asarray(examples),
         "updates": np.arange(len(examples)),
-        "loss": np.asarray(losses),
-        "se": np.asarray(ses),
+        "loss": np.asarray(losses, dtype=np.float64),
+        "se": np.asarray(ses, dtype=np.float64),
     }

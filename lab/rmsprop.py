@@ -204,7 +204,8 @@ def rmsprop_nqm_error(
     arrays: ``t`` (:math:`T + 1`,), ``error`` and ``error_se`` (:math:`T + 1`, d), the
     chain mean and its standard error per coordinate, and ``worst`` and ``worst_se``
     (:math:`T + 1`,), :math:`\\max_i` of the mean and the standard error of the
-    coordinate that attains it. Raises ``ValueError`` for ``chains < 2`` (a standard
+    coordinate that attains it, and ``s`` (:math:`T + 1`, d), the chain mean of
+    RMSProp's :math:`s_t`. Raises ``ValueError`` for ``chains < 2`` (a standard
     error needs two runs), ``lr < 0``, :math:`N_s < 1`, ``phi0 == 0`` or the counts of
     :func:`lab.simulate.run_nqm`.
     """
@@ -225,6 +226,7 @@ def rmsprop_nqm_error(
         observe=rmsprop_moments,
     )
     error, se = mean_and_se(run["phi_sq"] / phi0**2)
+    s = mean_and_se(run["s"])[0]
     k = error.argmax(-1)
     rows = np.arange(len(k))
     return {
@@ -233,4 +235,5 @@ def rmsprop_nqm_error(
         "error_se": se,
         "worst": error[rows, k],
         "worst_se": se[rows, k],
+        "s": s,
     }

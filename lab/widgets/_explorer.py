@@ -11,6 +11,7 @@ it, ``book/_ext/static_explorers.py``), the live view everywhere else.
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
 import os
@@ -243,8 +244,6 @@ class StaticExplorer(widgets.VBox):
         else:
             data, metadata = bundle, {}
         data = dict(data)
-        import base64
-
         data["image/png"] = base64.b64encode(self._default_frame).decode("ascii")
         return data, metadata
 

@@ -9,11 +9,9 @@ import torch
 
 from .. import _checks
 from .. import generator as make_generator
-from ..optim import RMSProp
 from ..plots import COLORS, panels
 from ..problems import scaled_nqm
-from ..rmsprop import rmsprop_moments, sgd_best_lr, sgd_nqm_second_moments
-from ..simulate import mean_and_se, run_nqm
+from ..rmsprop import rmsprop_nqm_error, sgd_best_lr, sgd_nqm_second_moments
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -94,17 +92,9 @@ def rmsprop_state(
     problem = scaled_nqm(kappa, dim, sigma, power)
     sgd_lr, sgd_worst = sgd_best_lr(problem, B, 1.0, steps, SGD_LRS)
     sgd_final = sgd_nqm_second_moments(problem, sgd_lr, B, 1.0, steps)[-1]
-    run = run_nqm(
-        problem,
-        lambda ps: RMSProp(ps, lr=lr, N_s=N_s, eps=0.0),
-        steps,
-        chains,
-        make_generator(seed, device),
-        batch_size=B,
-        phi0=1.0,
-        observe=rmsprop_moments,
+    run = rmsprop_nqm_error(
+        problem, lr, N_s, B, steps, chains, make_generator(seed, device)
     )
-    phi_sq, s = mean_and_se(run["phi_sq"])[0], mean_and_se(run["s"])[0]
     return {
         "params": {
             "lr": lr,
@@ -117,10 +107,10 @@ def rmsprop_state(
         "h": problem.h.numpy(),
         "sgd_lr": sgd_lr,
         "sgd_worst": sgd_worst,
-        "rms_worst": phi_sq.max(-1),
+        "rms_worst": run["worst"],
         "sgd_final": sgd_final,
-        "rms_final": phi_sq[-1],
-        "rms_lr_eff": lr / np.sqrt(s[-1]),
+        "rms_final": run["error"][-1],
+        "rms_lr_eff": lr / np.sqrt(run["s"][-1]),
     }
 
 
