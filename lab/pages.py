@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 
-__all__ = ["markdown_table", "show_table", "show_source", "glue"]
+__all__ = ["markdown_table", "show_table", "show_source", "check", "glue"]
 
 
 def markdown_table(header, rows) -> str:
@@ -31,11 +31,114 @@ def show_table(header, rows) -> None:
     display(Markdown(markdown_table(header, rows)))
 
 
-def show_source(obj) -> None:
-    """Display the source of a ``lab`` function or class as a Python code block."""
+def documented_name(obj) -> str:
+    """The dotted name under which the API appendix documents ``obj``.
+
+    The shortest ``lab.*`` module path that exports ``obj`` (``lab.optim.momentum_update``
+    rather than ``lab.optim.updates.momentum_update``).
+    """
+    import sys
+
+    name = obj.__qualname__
+    owners = [
+        mod_name
+        for mod_name, mod in list(sys.modules.items())
+        if mod_name.split(".")[0] == "lab"
+        and mod is not None
+        and getattr(mod, name.split(".")[0], None) is _top(obj)
+    ]
+    if not owners:
+        return f"{obj.__module__}.{name}"
+    best = min(owners, key=lambda m: (m.count("."), len(m)))
+    return f"{best}.{name}"
+
+
+def _top(obj):
+    """The module-level object that holds ``obj`` (its class, for a method)."""
+    import sys
+
+    head = obj.__qualname__.split(".")[0]
+    return getattr(sys.modules[obj.__module__], head, None)
+
+
+def source_excerpt(obj, *, lines=None, docstring: bool = False) -> str:
+    """The source of ``obj`` as a string, shortened for the page.
+
+    Without its docstring (unless ``docstring``); with ``lines`` a ``(first, last)`` pair of
+    1-based line numbers of the remaining text, only those lines (an elided line ``...``
+    marks what was cut). Raises ``ValueError`` for lines outside the source.
+    """
+    import ast
+    import textwrap
+
+    text = textwrap.dedent(inspect.getsource(obj))
+    if not docstring:
+        tree = ast.parse(text)
+        node = tree.body[0]
+        body = getattr(node, "body", [])
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(getattr(body[0], "value", None), ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            src = text.splitlines()
+            first, last = body[0].lineno - 1, body[0].end_lineno
+            text = "\n".join(src[:first] + src[last:]) + "\n"
+    if lines is not None:
+        src = text.splitlines()
+        first, last = lines
+        if not (1 <= first <= last <= len(src)):
+            raise ValueError(
+                f"lines must satisfy 1 <= first <= last <= {len(src)}, got {lines!r}"
+            )
+        indent = " " * (len(src[first - 1]) - len(src[first - 1].lstrip()))
+        kept = src[first - 1 : last]
+        if first > 1:  # keep the signature line, and mark a gap after it
+            kept = [src[0]] + ([indent + "..."] if first > 2 else []) + kept
+        if last < len(src):
+            kept.append(indent + "...")
+        text = "\n".join(kept) + "\n"
+    return text
+
+
+def show_source(obj, *, lines=None, docstring: bool = False, link: bool = True) -> None:
+    """Display the source of a ``lab`` function or class as a Python code block.
+
+    The page shows the lines that teach: the docstring is left out (the API appendix
+    renders it) unless ``docstring``; ``lines=(first, last)`` keeps only those lines of
+    what remains (see :func:`source_excerpt`). With ``link`` a line under the code links
+    to the full entry in the API appendix, whose ``[source]`` link shows every line.
+    """
     from IPython.display import Markdown, display
 
-    display(Markdown(f"```python\n{inspect.getsource(obj)}```"))
+    text = f"```python\n{source_excerpt(obj, lines=lines, docstring=docstring)}```"
+    if link:
+        name = documented_name(obj)
+        text += f"\n\nFull source and documentation: {{py:obj}}`{name}`."
+    display(Markdown(text))
+
+
+def check(passed, claim: str, detail: str = "") -> bool:
+    """Show a one-line verdict for a check the page ran, or stop the build.
+
+    ``passed`` is the outcome of the check (a bool, or numpy bool); ``claim`` says what
+    was checked, in words a reader can act on ("matches σ²/B within 5 standard errors at
+    every B"). When it holds the page shows "✓ claim"; when it does not, an
+    ``AssertionError`` with ``claim`` and ``detail`` stops the build, so a page can never
+    show a verdict its numbers do not support. Put the check's cell under
+    ``:tags: [hide-input]``: the reader sees the verdict, and the code on request.
+    """
+    from IPython.display import Markdown, display
+
+    if not isinstance(claim, str) or not claim.strip():
+        raise ValueError(f"claim must be a non-empty string, got {claim!r}")
+    if not bool(passed):
+        raise AssertionError(
+            f"check failed: {claim}" + (f" ({detail})" if detail else "")
+        )
+    display(Markdown(f"✓ {claim}"))
+    return True
 
 
 def glue(name: str, value, *, display: bool = False):

@@ -59,3 +59,50 @@ def test_glue_without_myst_nb_still_returns_the_value(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "myst_nb", None)  # import fails, as on Colab
     assert glue("x", 3) == 3
+
+
+def test_show_source_drops_the_docstring_and_links_the_appendix(monkeypatch):
+    from lab import optim
+
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
+    pages.show_source(optim.momentum_update)
+    (text,) = shown
+    assert "def momentum_update" in text and '"""' not in text
+    assert "{py:obj}`lab.optim.momentum_update`" in text
+
+
+def test_source_excerpt_keeps_the_signature_and_marks_the_cut():
+    from lab import optim
+
+    full = pages.source_excerpt(optim.Adam).splitlines()
+    part = pages.source_excerpt(optim.Adam, lines=(4, 6)).splitlines()
+    assert part[0] == full[0] and part[1].strip() == "..."
+    assert part[2:5] == full[3:6] and part[-1].strip() == "..."
+    with pytest.raises(ValueError, match="lines"):
+        pages.source_excerpt(optim.Adam, lines=(0, 3))
+
+
+def test_check_shows_a_verdict_or_stops_the_build(monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
+    assert pages.check(True, "matches σ²/B")
+    assert shown == ["✓ matches σ²/B"]
+    with pytest.raises(AssertionError, match="matches σ²/B.*got 3"):
+        pages.check(False, "matches σ²/B", "got 3")
+    with pytest.raises(ValueError, match="claim"):
+        pages.check(True, "")
+
+
+def test_house_style_series_differ_in_colour_and_line_style():
+    from lab import plots
+
+    styles = [plots.series_style(i) for i in range(len(plots.SERIES))]
+    assert len({s["color"] for s in styles}) == len(styles)
+    assert len({str(s["linestyle"]) for s in styles}) == len(styles)
+    assert plots.style()["font.size"] >= 10
+    colors = plots.ordered_colors(5)
+    grey = [0.299 * r + 0.587 * g + 0.114 * b for r, g, b, _ in colors]
+    assert grey == sorted(grey)  # the order reads in grey scale
+    with pytest.raises(ValueError, match="n must"):
+        plots.ordered_colors(0)
