@@ -45,6 +45,7 @@ lint: $(STAMP)
 	$(PY) scripts/format_chapters.py --check
 	$(PY) scripts/sync_notebooks.py --check
 	$(PY) scripts/api_appendix.py --check
+	$(PY) scripts/exercise_sheets.py --check
 
 # Fix what lint reports where a tool can: formatting, imports, generated files.
 format: $(STAMP)
@@ -53,6 +54,7 @@ format: $(STAMP)
 	$(PY) scripts/format_chapters.py
 	$(PY) scripts/sync_notebooks.py
 	$(PY) scripts/api_appendix.py
+	$(PY) scripts/exercise_sheets.py
 
 bench: $(STAMP)
 	$(PY) -m bench

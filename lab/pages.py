@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import inspect
 
-__all__ = ["markdown_table", "show_table", "show_source", "check", "glue"]
+__all__ = [
+    "markdown_table",
+    "show_table",
+    "show_source",
+    "check",
+    "glue",
+    "reading_minutes",
+]
 
 
 def markdown_table(header, rows) -> str:
@@ -166,3 +173,36 @@ def glue(name: str, value, *, display: bool = False):
         return value
     myst_glue(name, value, display=display)
     return value
+
+
+def reading_minutes(page, *, words_per_minute: float = 180.0) -> int:
+    """Minutes a student needs to read a MyST chapter carefully, rounded up to 5.
+
+    Prose at ``words_per_minute`` (180: a textbook with mathematics, not a novel), plus
+    one minute per display equation and per code cell the page shows (a reader stops at
+    each: a figure, an explorer, a verdict). ``page`` is the path of the ``.md`` source.
+    The exercises are not included (a reading plan budgets them on their own).
+    """
+    import math
+    import re
+    from pathlib import Path
+
+    words_per_minute = _positive_real("words_per_minute", words_per_minute)
+    text = Path(page).read_text()
+    text = text.split("\n## Exercises", 1)[0]
+    cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", text, flags=re.S)
+    visible = sum(
+        1 for c in cells if "remove-cell" not in c and "remove-input" not in c
+    )
+    prose = re.sub(r"```.*?```", " ", text, flags=re.S)
+    equations = len(re.findall(r"\$\$", prose)) // 2
+    prose = re.sub(r"\$\$.*?\$\$", " ", prose, flags=re.S)
+    words = len(re.findall(r"[A-Za-z][A-Za-z'-]*", prose))
+    minutes = words / words_per_minute + equations + visible
+    return int(5 * math.ceil(minutes / 5))
+
+
+def _positive_real(name: str, value) -> float:
+    from lab import _checks
+
+    return _checks.positive(name, value)

@@ -73,7 +73,7 @@ def style() -> dict:
     wide at 100 dpi, so a page at 1280 px shows them at about their size), no top and
     right spines, and a colour-and-line-style cycle that survives grey-scale print.
     """
-    from cycler import cycler
+    from matplotlib import cycler
 
     return {
         "figure.dpi": 100,

@@ -50,7 +50,9 @@ def notation_table() -> str:
 
 
 def test_notation_table_exists():
-    assert notation_table().count("\n") > 20, "the notation table in intro.md is missing"
+    assert notation_table().count("\n") > 20, (
+        "the notation table in intro.md is missing"
+    )
 
 
 @pytest.mark.parametrize("page", CHAPTERS, ids=lambda p: p.stem)

@@ -106,3 +106,18 @@ def test_house_style_series_differ_in_colour_and_line_style():
     assert grey == sorted(grey)  # the order reads in grey scale
     with pytest.raises(ValueError, match="n must"):
         plots.ordered_colors(0)
+
+
+def test_reading_minutes_grows_with_prose_equations_and_cells(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("# T\n\n" + "word " * 890 + "\n## Exercises\n" + "more " * 5000)
+    assert pages.reading_minutes(page) == 5  # 891 words at 180/min; exercises not read
+    page.write_text(
+        "# T\n\n"
+        + "word " * 890
+        + "\n$$x$$\n" * 3
+        + "```{code-cell} ipython3\nx\n```\n"
+    )
+    assert pages.reading_minutes(page) == 10  # 5 + 3 equations + 1 cell, rounded up
+    with pytest.raises(ValueError, match="words_per_minute"):
+        pages.reading_minutes(page, words_per_minute=0)
