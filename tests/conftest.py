@@ -27,14 +27,30 @@ def toc_files() -> list[str]:
     """Every document in _toc.yml (paths relative to the root, without suffix)."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"]]
+
+    def add(entries):
+        for entry in entries:
+            if "file" in entry:
+                files.append(entry["file"])
+            if "glob" in entry:
+                files.extend(
+                    str(p.relative_to(ROOT).with_suffix(""))
+                    for p in sorted(ROOT.glob(entry["glob"] + ".md"))
+                )
+            add(entry.get("sections", []))
+
     for part in toc.get("parts", []):
-        files += [entry["file"] for entry in part.get("chapters", [])]
+        add(part.get("chapters", []))
     return files
 
 
 def chapter_files() -> list[str]:
     """The numbered chapters: book/NN_name documents in the table of contents."""
-    return [f for f in toc_files() if Path(f).name[:2].isdigit()]
+    return [
+        f
+        for f in toc_files()
+        if Path(f).parent.name == "book" and Path(f).name[:2].isdigit()
+    ]
 
 
 def notebook_files() -> list[str]:

@@ -427,3 +427,33 @@ def test_live_slider_redraws_the_figure_in_voila(browser, voila_chapter):
         f"live slider round trip: {round_trip * 1000:.0f} ms "
         f"(lr {readout_before} -> {readout_after})"
     )
+
+
+#: The tallest a chapter may be at 1280 px (issue 14: a chapter reads in one sitting).
+MAX_CHAPTER_HEIGHT = 14_000
+
+
+@pytest.mark.parametrize("doc", chapter_files())
+def test_chapter_fits_the_reading_budget_at_1280px(site, doc):
+    """Each chapter is at most MAX_CHAPTER_HEIGHT px tall in a 1280 px window, once
+    MathJax has typeset; a full-page screenshot is kept for the figure pass by eye."""
+    base, context, watch = site
+    page = context.new_page()
+    try:
+        page.goto(f"{base}{doc}.html", wait_until="load", timeout=60_000)
+        _settle(page)
+        page.evaluate(
+            "async () => { if (window.MathJax && MathJax.startup)"
+            " await MathJax.startup.promise; }"
+        )
+        height = page.evaluate("document.documentElement.scrollHeight")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(
+            path=str(SCREENSHOTS / f"page_{Path(doc).name}.png"), full_page=True
+        )
+    finally:
+        page.close()
+    print(f"{doc}: {height} px at 1280 px")
+    assert height <= MAX_CHAPTER_HEIGHT, (
+        f"{doc} is {height} px tall at 1280 px; the budget is {MAX_CHAPTER_HEIGHT}"
+    )
