@@ -32,6 +32,7 @@ SHARED = [
     "lab.optim",
     "lab.derivations",
     "lab.train",
+    "lab.distributed",
 ]
 #: Display helpers, last.
 LAST = ["lab.plots", "lab.widgets", "lab.pages"]

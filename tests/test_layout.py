@@ -69,6 +69,7 @@ def test_every_lab_module_belongs_to_a_chapter_or_is_shared():
         "optim",
         "derivations",
         "train",
+        "distributed",
         "plots",
         "widgets",
         "pages",

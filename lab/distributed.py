@@ -1,0 +1,369 @@
+"""Data-parallel SGD: per-example second moments, on one process or across M workers.
+
+Goyal et al. trained with a batch of 8192 on 256 GPUs: each worker computes the gradient
+of its own slice of the batch, and an all-reduce averages them. Averaging batch means
+gives the batch mean :math:`\\hat g` of all :math:`MB` examples, which is all SGD, momentum
+and Adam need. The per-parameter algorithm of Chapter 10 in its ``"examples"`` mode also
+needs :math:`\\frac{1}{B}\\sum_b \\hat g_b^2`, the batch mean of *squared* per-example
+gradients (the lecture's "augment backpropagation to compute an average of
+:math:`g^2_{b,i}`"): a second quantity that the all-reduce of ``p.grad`` does not give.
+
+- :func:`per_example_gradients` computes the gradient of every example at once with
+  ``torch.func`` (``vmap`` over ``grad``), without a Python loop over examples;
+- :func:`backward_with_second_moment` sets ``p.grad`` (the batch mean) and ``p.grad_sq``
+  (the batch mean of squares) on every parameter, averaging both over the workers of
+  the process group when there is one (under ``DistributedDataParallel`` DDP averages
+  ``p.grad``; ``lab`` all-reduces ``p.grad_sq``);
+- :func:`data_parallel_train` trains with any optimizer on one process or on every
+  worker of a group, the global batch split across workers;
+- :func:`ring_allreduce_seconds` and :func:`step_seconds` are the cost model of a
+  data-parallel step (compute proportional to the examples per worker, a ring
+  all-reduce of the gradient's bytes).
+
+``lab`` starts no process and no process group: it works inside one the user set up
+(``torchrun``, or ``torch.multiprocessing.spawn`` and ``torch.distributed.
+init_process_group`` as the book does in :func:`digits_worker`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import timedelta
+
+import torch
+
+from lab import _checks
+
+__all__ = [
+    "per_example_gradients",
+    "backward_with_second_moment",
+    "data_parallel_train",
+    "digits_worker",
+    "ring_allreduce_seconds",
+    "step_seconds",
+]
+
+#: The most examples one call of :func:`per_example_gradients` takes (it holds one
+#: gradient per example in memory).
+MAX_EXAMPLES = 1 << 16
+
+
+def _unwrap(model):
+    return getattr(model, "module", model)
+
+
+def _world():
+    """(rank, world size, process group or None) of the current process."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), dist.group.WORLD
+    return 0, 1, None
+
+
+def _check_batch(model, loss_fn, X, y):
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {loss_fn!r}")
+    if not isinstance(X, torch.Tensor) or X.dim() < 1:
+        raise TypeError(f"X must be a tensor with a batch dimension, got {X!r}")
+    if not isinstance(y, torch.Tensor) or y.dim() < 1:
+        raise TypeError(f"y must be a tensor with a batch dimension, got {y!r}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"X and y must hold the same number of examples, got {X.shape[0]} and "
+            f"{y.shape[0]}"
+        )
+    _checks.integer_at_least("X.shape[0]", X.shape[0], 1, MAX_EXAMPLES)
+    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
+        raise ValueError("X must be finite everywhere")
+
+
+def per_example_gradients(model, loss_fn, X, y) -> dict[str, torch.Tensor]:
+    """The gradient of ``loss_fn(model(x_b), y_b)`` for every example b of the batch.
+
+    Returns ``{name: tensor of shape (B, *p.shape)}`` over ``model``'s trainable
+    parameters (unwrapped from ``DistributedDataParallel``), computed by
+    ``torch.func.vmap`` over ``torch.func.grad`` of a one-example loss: one vectorised
+    pass, no loop over examples. ``loss_fn(output, target)`` must be the *mean* loss of
+    its batch (as ``torch.nn.functional.cross_entropy`` is), so that the mean of these
+    gradients is the batch gradient :math:`\\hat g`. At most ``MAX_EXAMPLES`` examples.
+    """
+    from torch.func import functional_call, grad, vmap
+
+    _check_batch(model, loss_fn, X, y)
+    net = _unwrap(model)
+    params = {k: p.detach() for k, p in net.named_parameters() if p.requires_grad}
+    buffers = {k: b.detach() for k, b in net.named_buffers()}
+
+    def one(params, x, t):
+        out = functional_call(net, (params, buffers), (x.unsqueeze(0),))
+        return loss_fn(out, t.unsqueeze(0))
+
+    return vmap(grad(one), in_dims=(None, 0, 0))(params, X, y)
+
+
+def backward_with_second_moment(model, loss_fn, X, y) -> torch.Tensor:
+    """Set ``p.grad`` and ``p.grad_sq`` on every trainable parameter; return the loss.
+
+    ``p.grad`` is the batch gradient :math:`\\hat g` (the mean of the per-example
+    gradients) and ``p.grad_sq`` the batch mean of their squares,
+    :math:`\\frac1B\\sum_b \\hat g_b^2`, which ``lab.optim.SNR(second_moment="examples")``
+    reads. Both replace what was there (no accumulation).
+
+    Inside a process group of M workers, each holding B examples, both are averaged over
+    the workers, so they equal a single process's values on all MB examples: with
+    ``model`` a ``DistributedDataParallel``, DDP averages ``p.grad`` during an ordinary
+    backward pass and ``lab`` all-reduces ``p.grad_sq``; with a plain module, ``lab``
+    all-reduces both. The loss returned is that of the local batch.
+    """
+    import torch.distributed as dist
+
+    grads = per_example_gradients(model, loss_fn, X, y)
+    _, world, group = _world()
+    net = _unwrap(model)
+    named = dict(net.named_parameters())
+    squares = [grads[k].square().mean(0) for k in grads]
+    if world > 1:
+        flat = torch.cat([s.reshape(-1) for s in squares])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+        flat /= world
+        squares = list(flat.split([s.numel() for s in squares]))
+    for k, sq in zip(grads, squares):
+        named[k].grad_sq = sq.reshape(named[k].shape)
+    if model is not net:  # DistributedDataParallel: its backward averages p.grad
+        for p in net.parameters():
+            p.grad = None
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        return loss.detach()
+    means = [grads[k].mean(0) for k in grads]
+    if world > 1:
+        flat = torch.cat([m.reshape(-1) for m in means])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+        flat /= world
+        means = list(flat.split([m.numel() for m in means]))
+    for k, m in zip(grads, means):
+        named[k].grad = m.reshape(named[k].shape).clone()
+    with torch.no_grad():
+        return loss_fn(model(X), y).detach()
+
+
+def data_parallel_train(
+    model,
+    optimizer,
+    X,
+    y,
+    *,
+    steps: int,
+    global_batch: int,
+    generator: torch.Generator,
+    second_moment: bool = False,
+    loss_fn=None,
+) -> list[float]:
+    """Train ``model`` for ``steps`` steps of a global batch split across the workers.
+
+    Every worker draws the same ``global_batch`` indices of (X, y) from ``generator``
+    (seeded alike on every worker) and takes its own contiguous slice, so M workers with
+    ``global_batch // M`` examples each see exactly the batch one process would.
+    ``global_batch`` must be divisible by the number of workers. With
+    ``second_moment`` the gradient comes from :func:`backward_with_second_moment` (for
+    ``SNR(second_moment="examples")``), else from an ordinary backward pass (averaged by
+    DDP when ``model`` is a ``DistributedDataParallel``). Returns the global batch's mean
+    loss at every step (the workers' local losses averaged). At most 10**6 steps.
+    """
+    import torch.distributed as dist
+
+    rank, world, group = _world()
+    steps = _checks.integer_at_least("steps", steps, 0, 10**6)
+    n = X.shape[0]
+    global_batch = _checks.integer_at_least("global_batch", global_batch, 1, n)
+    if global_batch % world:
+        raise ValueError(
+            f"global_batch must be divisible by the {world} workers, got {global_batch}"
+        )
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {generator!r}")
+    loss_fn = torch.nn.functional.cross_entropy if loss_fn is None else loss_fn
+    local = global_batch // world
+    losses = []
+    for _ in range(steps):
+        idx = torch.randperm(n, generator=generator, device=generator.device)
+        mine = idx[:global_batch][rank * local : (rank + 1) * local].to(X.device)
+        xb, yb = X[mine], y[mine]
+        optimizer.zero_grad(set_to_none=True)
+        if second_moment:
+            loss = backward_with_second_moment(model, loss_fn, xb, yb)
+        else:
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            loss = loss.detach()
+            if world > 1 and model is _unwrap(model):
+                for p in model.parameters():  # a plain module: average by hand
+                    if p.grad is not None:
+                        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM, group=group)
+                        p.grad /= world
+        optimizer.step()
+        if world > 1:
+            loss = loss.clone()
+            dist.all_reduce(loss, op=dist.ReduceOp.SUM, group=group)
+            loss /= world
+        losses.append(float(loss))
+    return losses
+
+
+def ring_allreduce_seconds(
+    n_bytes: float, workers: int, bandwidth: float, latency: float = 0.0
+) -> float:
+    """Time of a ring all-reduce of ``n_bytes`` over ``workers`` workers.
+
+    Each worker sends and receives :math:`2(M-1)/M` times the message in
+    :math:`2(M-1)` rounds (reduce-scatter, then all-gather):
+    :math:`2\\frac{M-1}{M}\\frac{\\text{bytes}}{\\text{bandwidth}} + 2(M-1)\\,\\text{latency}`.
+    ``bandwidth`` in bytes per second (> 0), ``latency`` in seconds per round (>= 0),
+    ``workers`` an integer in [1, 10**6]. One worker needs no communication: 0.
+    """
+    n_bytes = _checks.nonnegative("n_bytes", n_bytes)
+    workers = _checks.integer_at_least("workers", workers, 1, 10**6)
+    bandwidth = _checks.positive("bandwidth", bandwidth)
+    latency = _checks.nonnegative("latency", latency)
+    k = workers
+    seconds = 2 * (k - 1) / k * n_bytes / bandwidth + 2 * (k - 1) * latency
+    return _finite_or_raise("ring_allreduce_seconds", seconds)
+
+
+def step_seconds(
+    seconds_per_example: float,
+    batch_per_worker: int,
+    n_bytes: float,
+    workers: int,
+    bandwidth: float,
+    latency: float = 0.0,
+) -> tuple[float, float]:
+    """(compute, all-reduce) seconds of one data-parallel step, as a model.
+
+    Compute is proportional to the examples on one worker
+    (``seconds_per_example * batch_per_worker``: the workers run in parallel), and the
+    all-reduce is :func:`ring_allreduce_seconds` of the gradient's ``n_bytes``. Without
+    overlap of the two, a step takes their sum.
+    """
+    seconds_per_example = _checks.nonnegative(
+        "seconds_per_example", seconds_per_example
+    )
+    batch_per_worker = _checks.integer_at_least(
+        "batch_per_worker", batch_per_worker, 1, 10**9
+    )
+    compute = _finite_or_raise("compute", seconds_per_example * batch_per_worker)
+    return compute, ring_allreduce_seconds(n_bytes, workers, bandwidth, latency)
+
+
+def _make_optimizer(params, spec: dict):
+    from lab import optim
+
+    spec = dict(spec)
+    cls = getattr(optim, spec.pop("name"))
+    return cls(params, **spec)
+
+
+def digits_worker(rank: int, world_size: int, init_file: str, job: dict, out: str):
+    """One worker of the book's data-parallel run on the digits (spawn target).
+
+    Joins a gloo process group of ``world_size`` workers through the file
+    ``init_file`` (with a timeout of ``job["timeout"]`` seconds, so that a worker that
+    fails cannot leave the others waiting forever), builds the digits model of
+    ``job`` (float64, ``job["hidden"]`` hidden units, initial weights from
+    ``job["seed"]``) wrapped in ``DistributedDataParallel``, and for each optimizer
+    spec in ``job["optimizers"]`` (``{"name": "Adam", "lr": ...}``) trains
+    ``job["steps"]`` steps of ``job["global_batch"]`` examples, with per-example second
+    moments for specs that ask for ``second_moment="examples"``. Rank 0 saves the final
+    parameters and losses to ``out`` (``torch.save``), with, when ``job["time_steps"]``
+    is set, the median seconds of a step's compute and of its all-reduce over that many
+    steps. ``job["fail_rank"]``, when set, makes that worker raise at once (the tests
+    use it).
+    """
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    from lab import train
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo",
+        init_method=f"file://{init_file}",
+        rank=rank,
+        world_size=world_size,
+        timeout=timedelta(seconds=job.get("timeout", 30)),
+    )
+    try:
+        if job.get("fail_rank") == rank:
+            raise RuntimeError(f"worker {rank} failed on purpose")
+        data = train.load_digits(dtype=torch.float64)
+        results = {}
+        for spec in job["optimizers"]:
+            gen = torch.Generator().manual_seed(job["seed"])
+            net = train.make_model(job["hidden"], gen, dtype=torch.float64)
+            model = DistributedDataParallel(net)
+            opt = _make_optimizer(model.parameters(), spec)
+            examples = spec.get("second_moment") == "examples"
+            losses = data_parallel_train(
+                model,
+                opt,
+                data.X_train,
+                data.y_train,
+                steps=job["steps"],
+                global_batch=job["global_batch"],
+                generator=torch.Generator().manual_seed(job["seed"] + 1),
+                second_moment=examples,
+            )
+            key = spec["name"] + ("/examples" if examples else "")
+            results[key] = {
+                "params": [p.detach().clone() for p in net.parameters()],
+                "losses": losses,
+            }
+        if job.get("time_steps", 0):
+            results["timing"] = _time_step(data, job, world_size, rank)
+        if rank == 0:
+            torch.save(results, out)
+    finally:
+        dist.destroy_process_group()
+
+
+def _time_step(data, job, world_size, rank):
+    """Median seconds of one step's compute (forward and backward, no communication)
+    and of the all-reduce of the gradient, on this worker."""
+    import torch.distributed as dist
+
+    from lab import train
+
+    gen = torch.Generator().manual_seed(job["seed"])
+    net = train.make_model(job["hidden"], gen, dtype=torch.float32)
+    local = job["global_batch"] // world_size
+    xb, yb = data.X_train[:local].float(), data.y_train[:local]
+    flat = torch.zeros(sum(p.numel() for p in net.parameters()))
+    compute, comm = [], []
+    for _ in range(job["time_steps"]):
+        t0 = time.perf_counter()
+        net.zero_grad()
+        torch.nn.functional.cross_entropy(net(xb), yb).backward()
+        t1 = time.perf_counter()
+        dist.all_reduce(flat)
+        t2 = time.perf_counter()
+        compute.append(t1 - t0)
+        comm.append(t2 - t1)
+    compute.sort()
+    comm.sort()
+    return {
+        "compute": compute[len(compute) // 2],
+        "allreduce": comm[len(comm) // 2],
+        "bytes": 4 * flat.numel(),
+        "local_batch": local,
+        "rank": rank,
+    }
+
+
+def _finite_or_raise(name: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{name} overflowed: {value!r}")
+    return value
