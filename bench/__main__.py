@@ -11,7 +11,7 @@ import importlib
 import time
 
 #: Benchmark modules in the order they run (add e.g. "widgets" for bench/widgets.py).
-BENCHMARKS = ["optim", "widgets"]
+BENCHMARKS = ["optim", "widgets", "distributed"]
 
 
 def main(argv=None) -> None:

@@ -81,7 +81,7 @@ def _check_batch(model, loss_fn, X, y):
         raise ValueError("X must be finite everywhere")
 
 
-def per_example_gradients(model, loss_fn, X, y) -> dict[str, torch.Tensor]:
+def per_example_gradients(model, loss_fn, X, y, *, with_losses: bool = False):
     """The gradient of ``loss_fn(model(x_b), y_b)`` for every example b of the batch.
 
     Returns ``{name: tensor of shape (B, *p.shape)}`` over ``model``'s trainable
@@ -89,7 +89,9 @@ def per_example_gradients(model, loss_fn, X, y) -> dict[str, torch.Tensor]:
     ``torch.func.vmap`` over ``torch.func.grad`` of a one-example loss: one vectorised
     pass, no loop over examples. ``loss_fn(output, target)`` must be the *mean* loss of
     its batch (as ``torch.nn.functional.cross_entropy`` is), so that the mean of these
-    gradients is the batch gradient :math:`\\hat g`. At most ``MAX_EXAMPLES`` examples.
+    gradients is the batch gradient :math:`\\hat g`. With ``with_losses`` it returns
+    the pair (gradients, per-example losses of shape (B,)). At most ``MAX_EXAMPLES``
+    examples.
     """
     from torch.func import functional_call, grad, vmap
 
@@ -100,9 +102,11 @@ def per_example_gradients(model, loss_fn, X, y) -> dict[str, torch.Tensor]:
 
     def one(params, x, t):
         out = functional_call(net, (params, buffers), (x.unsqueeze(0),))
-        return loss_fn(out, t.unsqueeze(0))
+        loss = loss_fn(out, t.unsqueeze(0))
+        return loss, loss.detach()
 
-    return vmap(grad(one), in_dims=(None, 0, 0))(params, X, y)
+    grads, losses = vmap(grad(one, has_aux=True), in_dims=(None, 0, 0))(params, X, y)
+    return (grads, losses) if with_losses else grads
 
 
 def backward_with_second_moment(model, loss_fn, X, y) -> torch.Tensor:
@@ -121,7 +125,7 @@ def backward_with_second_moment(model, loss_fn, X, y) -> torch.Tensor:
     """
     import torch.distributed as dist
 
-    grads = per_example_gradients(model, loss_fn, X, y)
+    grads, losses = per_example_gradients(model, loss_fn, X, y, with_losses=True)
     _, world, group = _world()
     net = _unwrap(model)
     named = dict(net.named_parameters())
@@ -147,8 +151,7 @@ def backward_with_second_moment(model, loss_fn, X, y) -> torch.Tensor:
         means = list(flat.split([m.numel() for m in means]))
     for k, m in zip(grads, means):
         named[k].grad = m.reshape(named[k].shape).clone()
-    with torch.no_grad():
-        return loss_fn(model(X), y).detach()
+    return losses.mean()
 
 
 def data_parallel_train(
