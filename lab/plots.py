@@ -71,7 +71,8 @@ def style() -> dict:
 
     Fonts of at least 10 pt at the figure's own size (figures are drawn at most 9 inches
     wide at 100 dpi, so a page at 1280 px shows them at about their size), no top and
-    right spines, and a colour-and-line-style cycle that survives grey-scale print.
+    right spines, and the :data:`SERIES` colour cycle (pair it with :func:`series_style`
+    where series must also differ in grey-scale print).
     """
     from matplotlib import cycler
 
