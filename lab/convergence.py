@@ -1,9 +1,14 @@
 """Chapter 2, the classical convergence theorem: learning-rate schedules and the exact
 moments of SGD under them.
 
-- :func:`power_schedule`: :math:`\\eta_t = c/t^p`;
+- :func:`power_schedule`: :math:`\\eta_t = c/t^p`; the finite-horizon schedules people
+  use, :func:`step_decay_schedule`, :func:`cosine_schedule` and
+  :func:`warmup_linear_schedule`;
 - :func:`quadratic_moments`: the exact mean and variance of the error of SGD on a 1-D
   quadratic under any schedule (the recursions the chapter derives);
+  :func:`final_errors` sweeps a schedule's peak rate, :func:`optimal_final_error` is
+  the least error any schedule can reach, :func:`window_decades` how wide a range of
+  peak rates comes close to it;
 - the lecture's "rigor police": :func:`saddle_gradient` (a saddle that gradient descent
   converges to), :func:`ring_gradient` (a ring of minima along which SGD under
   η_t = c/√t never settles), :func:`noisy_descent_2d` to run both, and
@@ -21,7 +26,13 @@ from lab import _checks
 
 __all__ = [
     "power_schedule",
+    "step_decay_schedule",
+    "cosine_schedule",
+    "warmup_linear_schedule",
     "quadratic_moments",
+    "final_errors",
+    "optimal_final_error",
+    "window_decades",
     "saddle_loss",
     "saddle_gradient",
     "ring_loss",
@@ -45,14 +56,15 @@ def power_schedule(c: float, p: float, steps: int) -> torch.Tensor:
 
 
 def quadratic_moments(lr, noise_variance: float, e0: float, curvature: float = 1.0):
-    """Exact mean and variance of the error e_t = β_t − β* of SGD on a 1-D quadratic.
+    """Exact mean and variance of the error δ_t = Φ_t − Φ* of SGD on a 1-D quadratic.
 
-    With curvature h and gradient noise of variance V = σ²/B per step,
-    e_{t+1} = (1 − h η_t) e_t + η_t ξ_t gives the recursions
-    m_{t+1} = (1 − h η_t) m_t and v_{t+1} = (1 − h η_t)² v_t + η_t² V, from m_0 = e_0,
-    v_0 = 0. ``lr`` is a 1-D sequence of η_t (or a (steps, 1) schedule). Returns two
-    float64 numpy arrays of length steps + 1; E e_t² = m_t² + v_t. Raises ``ValueError``
-    for a negative noise variance or non-finite rates.
+    With curvature h and gradient noise of variance σ²/B per step,
+    δ_{t+1} = (1 − h η_t) δ_t + η_t ξ_t gives the recursions
+    m_{t+1} = (1 − h η_t) m_t and V_{t+1} = (1 − h η_t)² V_t + η_t² σ²/B, from
+    m_0 = δ_0 (``e0``), V_0 = 0. ``lr`` is a 1-D sequence of η_t (or a (steps, 1)
+    schedule). Returns two float64 numpy arrays (m_t, V_t) of length steps + 1;
+    𝔼 δ_t² = m_t² + V_t. Raises ``ValueError`` for a negative noise variance or
+    non-finite rates.
     """
 
     V = _checks.nonnegative("noise_variance", noise_variance)
@@ -71,6 +83,137 @@ def quadratic_moments(lr, noise_variance: float, e0: float, curvature: float = 1
         mt, vt = a * mt, a * a * vt + et * et * V
         m[t + 1], v[t + 1] = mt, vt
     return m, v
+
+
+def _horizon(lr: float, steps: int) -> tuple[float, np.ndarray]:
+    lr = _checks.positive("lr", lr)
+    S = _checks.integer_at_least("steps", steps, 1)
+    return lr, np.arange(1, S + 1, dtype=np.float64)
+
+
+def _as_schedule(eta: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(eta, dtype=torch.float64).reshape(-1, 1)
+
+
+def step_decay_schedule(
+    lr: float, steps: int, milestones=(0.5, 0.75), gamma: float = 0.1
+) -> torch.Tensor:
+    """Step decay over S = ``steps`` steps: η_t = lr · γ^k after the k-th milestone.
+
+    ``milestones`` are fractions of S (torch's ``MultiStepLR`` with milestones at
+    those steps): the default drops the rate tenfold at S/2 and again at 3S/4. Returns
+    a (steps, 1) float64 schedule for t = 1..S. Raises ``ValueError`` for lr <= 0,
+    steps < 1, γ outside (0, 1] or milestones outside (0, 1).
+    """
+    lr, t = _horizon(lr, steps)
+    gamma = _checks.real_in("gamma", gamma, 0.0, 1.0, low_open=True)
+    fractions = [
+        _checks.real_in("milestones", m, 0.0, 1.0, low_open=True, high_open=True)
+        for m in milestones
+    ]
+    drops = sum((t > m * t.size).astype(np.float64) for m in fractions)
+    return _as_schedule(lr * gamma**drops)
+
+
+def cosine_schedule(lr: float, steps: int, warmup: int = 0) -> torch.Tensor:
+    """Cosine decay to zero over S = ``steps`` steps, after an optional linear warm-up.
+
+    η_t = lr · t/W for t ≤ W (``warmup``), then
+    η_t = lr · (1 + cos(π (t − W − 1)/(S − W)))/2: lr at the first step after the
+    warm-up, falling to nearly 0 at t = S (torch's ``CosineAnnealingLR`` with
+    T_max = S − W). Returns a (steps, 1) float64 schedule. Raises ``ValueError`` for
+    lr <= 0, steps < 1 or a warm-up outside 0..steps − 1.
+    """
+    lr, t = _horizon(lr, steps)
+    W = _checks.integer_at_least("warmup", warmup, 0, t.size - 1)
+    decay = lr * (1 + np.cos(np.pi * (t - W - 1) / (t.size - W))) / 2
+    return _as_schedule(np.where(t <= W, lr * t / max(W, 1), decay))
+
+
+def warmup_linear_schedule(lr: float, steps: int, warmup: int = 0) -> torch.Tensor:
+    """Linear warm-up to ``lr`` over W steps, then linear decay to zero at S = ``steps``.
+
+    η_t = lr · min(t/W, (S − t + 1)/(S − W)): the schedule of most transformer
+    training recipes (warm-up, then linear decay). The last step has η_S = lr/(S − W).
+    Returns a (steps, 1) float64 schedule. Raises ``ValueError`` for lr <= 0,
+    steps < 1 or a warm-up outside 0..steps − 1.
+    """
+    lr, t = _horizon(lr, steps)
+    W = _checks.integer_at_least("warmup", warmup, 0, t.size - 1)
+    up = t / W if W > 0 else np.full_like(t, np.inf)
+    return _as_schedule(lr * np.minimum(up, (t.size - t + 1) / (t.size - W)))
+
+
+def final_errors(
+    make_schedule,
+    peaks,
+    steps: int,
+    noise_variance: float,
+    e0: float,
+    curvature: float = 1.0,
+) -> np.ndarray:
+    """𝔼 δ_S² after S = ``steps`` steps of each schedule ``make_schedule(peak, steps)``.
+
+    The exact final mean squared error of SGD on the 1-D quadratic (curvature h, noise
+    σ²/B per step, start δ_0 = ``e0``; :func:`quadratic_moments`) for every peak rate
+    (or constant c) in ``peaks``: a sweep of one schedule over its one knob. Returns a
+    float64 array shaped like ``peaks``. Raises ``ValueError`` for an empty or
+    non-positive ``peaks``, or a schedule whose length is not ``steps``.
+    """
+    S = _checks.integer_at_least("steps", steps, 1)
+    peaks = _checks.real_array("peaks", peaks, 0.0, low_open=True)
+    if peaks.size == 0:
+        raise ValueError("peaks must hold at least one rate")
+    out = np.empty(peaks.shape)
+    for i, peak in np.ndenumerate(peaks):
+        eta = np.asarray(make_schedule(float(peak), S), dtype=np.float64).reshape(-1)
+        if eta.size != S:
+            raise ValueError(
+                f"make_schedule must return {S} rates (steps), got {eta.size}"
+            )
+        m, v = quadratic_moments(eta, noise_variance, e0, curvature)
+        out[i] = m[-1] ** 2 + v[-1]
+    return out
+
+
+def optimal_final_error(steps: int, noise_variance: float, e0: float) -> float:
+    """The least 𝔼 δ_S² any schedule reaches in S steps: 1/(1/δ_0² + S B/σ²).
+
+    On the quadratic of curvature 1, δ_S = a_0 δ_0 + Σ_t a_t ξ_t with weights that
+    add up to one whatever the rates (a telescoping product), so
+    𝔼 δ_S² = a_0² δ_0² + (σ²/B) Σ a_t² is least for equal a_t and
+    a_0 = a_t σ²/(B δ_0²): a running mean that counts the start as σ²/(B δ_0²)
+    examples, η_t = 1/(t + σ²/(B δ_0²)). About σ²/(BS) for large S
+    (the c/t schedule with c = 1 gives σ²/(BS) exactly). Raises ``ValueError`` for
+    steps < 1, a noise variance <= 0 or δ_0 = 0.
+    """
+    S = _checks.integer_at_least("steps", steps, 1)
+    V = _checks.positive("noise_variance", noise_variance)
+    e0 = _checks.real_in("e0", e0)
+    if e0 == 0:
+        raise ValueError("e0 must be nonzero (from the optimum, no step can help)")
+    return 1.0 / (1.0 / e0**2 + S / V)
+
+
+def window_decades(peaks, errors, limit: float) -> float:
+    """How many decades of peak rate keep the error within ``limit``: log10(max/min)
+    of the ``peaks`` whose ``errors`` are at most ``limit`` (0 if one or none).
+
+    The peaks must be increasing. Raises ``ValueError`` for shapes that differ, peaks
+    that are not positive and increasing, or a non-positive limit.
+    """
+    peaks = _checks.real_array("peaks", peaks, 0.0, low_open=True)
+    errors = _checks.real_array("errors", errors)
+    limit = _checks.positive("limit", limit)
+    if peaks.shape != errors.shape or peaks.ndim != 1:
+        raise ValueError(
+            f"peaks and errors must be 1-D of one length, got {peaks.shape} "
+            f"and {errors.shape}"
+        )
+    if np.any(np.diff(peaks) <= 0):
+        raise ValueError("peaks must be increasing")
+    inside = peaks[errors <= limit]
+    return float(np.log10(inside.max() / inside.min())) if inside.size > 1 else 0.0
 
 
 def saddle_loss(phi: torch.Tensor) -> torch.Tensor:

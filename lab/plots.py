@@ -132,7 +132,7 @@ def gradient_histogram(
     )
     ax.axvline(0.0, color=COLORS["muted"], lw=1, ls=":")
     ax.set_xlim(-4.5 * sd, 4.5 * sd)
-    ax.set_xlabel(r"$\hat g$ at $\beta^*$")
+    ax.set_xlabel(r"$\hat g$ at $\Phi^*$")
     ax.set_ylabel("density")
     return ax
 
@@ -146,7 +146,7 @@ def trajectory_bundle(
     optimum: float,
     stationary_sd: float | None = None,
 ):
-    """SGD paths β_t (thin), the exact mean E β_t (thick) and a ±2 sd band around it."""
+    """SGD paths Φ_t (thin), their exact mean (thick) and a ±2 sd band around it."""
     ax.plot(t, paths, color=COLORS["data"], lw=0.6, alpha=0.35)
     ax.fill_between(
         t,
@@ -154,17 +154,17 @@ def trajectory_bundle(
         mean + 2 * sd,
         color=COLORS["theory"],
         alpha=0.15,
-        label=r"exact $E\beta_t \pm 2\,\mathrm{sd}$",
+        label=r"exact $\mathbb{E}\,\Phi_t \pm 2\,\mathrm{sd}$",
     )
-    ax.plot(t, mean, color=COLORS["theory"], lw=2, label=r"exact $E\beta_t$")
-    ax.axhline(optimum, color="black", lw=1, ls="--", label=r"$\beta^*=E\,y$")
+    ax.plot(t, mean, color=COLORS["theory"], lw=2, label=r"exact $\mathbb{E}\,\Phi_t$")
+    ax.axhline(optimum, color="black", lw=1, ls="--", label=r"$\Phi^*=\mathbb{E}\,y$")
     if stationary_sd is not None and math.isfinite(stationary_sd):
         for sign in (-2, 2):
             ax.axhline(
                 optimum + sign * stationary_sd, color=COLORS["accent"], lw=1, ls=":"
             )
     ax.set_xlabel("step $t$")
-    ax.set_ylabel(r"$\beta_t$")
+    ax.set_ylabel(r"$\Phi_t$")
     return ax
 
 

@@ -21,13 +21,13 @@ __all__ = [
 
 def gradient_estimates(
     problem: Quadratic1D,
-    beta: float,
+    phi: float,
     batch_size: int,
     samples: int,
     generator: torch.Generator,
     dtype=torch.float64,
 ) -> torch.Tensor:
-    """``samples`` independent batch gradients ĝ = β − ȳ, each from a fresh batch of B draws.
+    """``samples`` independent batch gradients ĝ = Φ − ȳ at Φ, each from a fresh batch of B draws.
 
     Returns a tensor of shape (samples,) on the generator's device. Every batch is
     really drawn (B examples each), so the spread of the result is an experiment, not
@@ -35,8 +35,6 @@ def gradient_estimates(
     """
     B = _checks.integer_at_least("batch_size", batch_size, 1)
     n = _checks.integer_at_least("samples", samples, 1)
-    beta = _checks.real_in("beta", beta)
+    phi = _checks.real_in("phi", phi)
     y = problem.sample((n, B), generator, dtype=dtype)
-    return problem.batch_gradient(
-        torch.as_tensor(beta, dtype=dtype, device=y.device), y
-    )
+    return problem.batch_gradient(torch.as_tensor(phi, dtype=dtype, device=y.device), y)

@@ -37,7 +37,7 @@ def test_vanilla_state_shapes_and_stationary_band():
         ("lr", 2.0),
         ("lr", 0.0),
         ("sigma", 0.0),
-        ("beta0", float("nan")),
+        ("phi0", float("nan")),
     ],
 )
 def test_vanilla_state_rejects_out_of_range_values(name, value):

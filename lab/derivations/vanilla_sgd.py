@@ -17,44 +17,45 @@ __all__ = ["one_dim_example"]
 
 @functools.cache
 def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Derivation:
-    """The lecture's one-dimensional example: loss(β, y) = ½(β − y)².
+    """The lecture's one-dimensional example: loss(Φ, y) = ½(Φ − y)².
 
-    With E y = μ and Var y = σ² (per example), the population gradient is
-    g = β − μ and the batch gradient is ĝ = β − ȳ with ȳ the mean of B draws.
-    Claims: E ĝ = g; at β* = μ, E ĝ = 0; Var ĝ = σ²/B for every B ≥ 1. The variance
+    The lecture writes β for the parameter Φ. With E y = μ and Var y = σ² (per
+    example), the population gradient is g = Φ − μ and the batch gradient is
+    ĝ = Φ − ȳ with ȳ the mean of B draws.
+    Claims: E ĝ = g; at Φ* = μ, E ĝ = 0; Var ĝ = σ²/B for every B ≥ 1. The variance
     is derived for symbolic B from E ȳ² (independent draws: E y_i y_j = μ² for i ≠ j)
     and confirmed exactly for the batch sizes in ``exact_batch_sizes``, for Gaussian
     and for Bernoulli populations (the claim does not depend on the distribution), by
     expanding ĝ² and taking each draw's moments with ``sympy.stats``.
     """
-    beta, y = sp.symbols("beta y", real=True)
+    phi, y = sp.symbols("Phi y", real=True)
     mu = sp.Symbol("mu", real=True)
     sigma = sp.Symbol("sigma", positive=True)
     B = sp.Symbol("B", integer=True, positive=True)
 
-    loss = sp.Rational(1, 2) * (beta - y) ** 2
-    dloss = sp.diff(loss, beta)  # β − y, linear in y, so E commutes with d/dβ
+    loss = sp.Rational(1, 2) * (phi - y) ** 2
+    dloss = sp.diff(loss, phi)  # Φ − y, linear in y, so E commutes with d/dΦ
     g = dloss.subs(y, mu)
     ybar = sp.Symbol(r"\bar{y}", real=True)
     ghat = dloss.subs(y, ybar)
 
     # E ȳ² = (1/B²)[Σ_i E y_i² + Σ_{i≠j} E y_i E y_j] = (1/B²)[B(σ² + μ²) + B(B − 1)μ²]
     E_ybar_sq = (B * (sigma**2 + mu**2) + B * (B - 1) * mu**2) / B**2
-    var_ghat = sp.simplify(E_ybar_sq - mu**2)  # Var ĝ = Var ȳ (β is not random)
-    E_ghat = beta - mu
+    var_ghat = sp.simplify(E_ybar_sq - mu**2)  # Var ĝ = Var ȳ (Φ is not random)
+    E_ghat = phi - mu
 
     claims = {
-        "g_is_beta_minus_mean": identity(
+        "g_is_phi_minus_mean": identity(
             g,
-            beta - mu,
-            r"g = \frac{\partial}{\partial\beta}\,\tfrac12(\beta - y)^2"
-            r"\Big\vert_{y = \mu} = \beta - \mu",
+            phi - mu,
+            r"g = \frac{\partial}{\partial\Phi}\,\tfrac12(\Phi - y)^2"
+            r"\Big\vert_{y = \mu} = \Phi - \mu",
         ),
         "ghat_unbiased": identity(
-            E_ghat, g, r"\E\,\ghat = \beta - \E\,\bar y = \beta - \mu = g"
+            E_ghat, g, r"\E\,\ghat = \Phi - \E\,\bar y = \Phi - \mu = g"
         ),
         "ghat_zero_mean_at_optimum": identity(
-            E_ghat.subs(beta, mu), 0, r"\E\,\ghat\,\big\vert_{\beta = \mu} = 0"
+            E_ghat.subs(phi, mu), 0, r"\E\,\ghat\,\big\vert_{\Phi = \mu} = 0"
         ),
         "var_ghat_is_sigma2_over_B": identity(
             var_ghat,
@@ -66,12 +67,12 @@ def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Deriva
     p = sp.Symbol("p", positive=True)
     for b in exact_batch_sizes:
         draws = sp.symbols(f"y_0:{b}", real=True)
-        ghat_b = beta - sum(draws) / b
+        ghat_b = phi - sum(draws) / b
         mean = expect_iid(ghat_b, draws, "normal")
         var = sp.simplify(expect_iid(ghat_b**2, draws, "normal") - mean**2)
         given = rf"\quad (B = {b},\ y_i \sim \mathcal N(\mu, \sigma^2)\text{{ i.i.d.}})"
         claims[f"exact_gaussian_B{b}_mean"] = identity(
-            mean, beta - mu, r"\E\,\ghat = \beta - \mu" + given
+            mean, phi - mu, r"\E\,\ghat = \Phi - \mu" + given
         )
         claims[f"exact_gaussian_B{b}_variance"] = identity(
             var, sigma**2 / b, rf"\Var\,\ghat = {sp.latex(sigma**2 / b)}" + given
@@ -86,19 +87,22 @@ def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Deriva
         )
 
     steps = [
-        (r"loss", eq(sp.Function("loss")(beta, y), loss)),
+        (r"loss", eq(sp.Function("loss")(phi, y), loss)),
         (
             r"per-example gradient",
-            eq(sp.Derivative(sp.Function("loss")(beta, y), beta), dloss),
+            eq(sp.Derivative(sp.Function("loss")(phi, y), phi), dloss),
         ),
         (r"population gradient $g$", eq(sp.Symbol("g"), g)),
         (r"batch gradient $\hat g$", eq(sp.Symbol(r"\hat{g}"), ghat)),
-        (r"second moment of the batch mean", eq(sp.Symbol(r"E\,\bar{y}^2"), E_ybar_sq)),
+        (
+            r"second moment of the batch mean",
+            eq(sp.Symbol(r"\mathbb{E}\,\bar{y}^2"), E_ybar_sq),
+        ),
         (r"variance of $\hat g$", eq(sp.Symbol(r"\mathrm{Var}\,\hat{g}"), var_ghat)),
     ]
     return Derivation(
         title="One-dimensional example: E ĝ = g and Var ĝ = σ²/B",
-        symbols={"beta": beta, "mu": mu, "sigma": sigma, "B": B, "y": y},
+        symbols={"phi": phi, "mu": mu, "sigma": sigma, "B": B, "y": y},
         steps=steps,
         claims=claims,
         label="deriv-one-dim",

@@ -46,7 +46,7 @@ CONVERGENCE_CONTROLS = {
 #: their defaults): what the chapter asks the reader to try is on it.
 CONVERGENCE_GRID = {
     "c": [0.25, 0.5, 0.8, 1.2, 1.5],
-    "p": [0.0, 0.25, 0.5, 0.75, 1.0],
+    "p": [0.0, 0.25, 0.5, 0.75, 1.0, 1.5],
     "batch_size": [1, 16],
 }
 
@@ -57,7 +57,7 @@ def convergence_state(
     batch_size: int = 1,
     *,
     sigma: float = 1.0,
-    beta0: float = 4.0,
+    phi0: float = 4.0,
     steps: int = 1000,
     chains: int = 48,
     seed: int = 0,
@@ -65,8 +65,8 @@ def convergence_state(
 ) -> dict:
     """Everything the Chapter 2 explorer shows: SGD with η_t = c/t^p on the 1-D quadratic.
 
-    * ``mse``, ``bias2``: the exact E e_t² and (E e_t)² from the moment recursions
-      (:func:`lab.convergence.quadratic_moments`); ``mean`` is E e_t;
+    * ``mse``, ``bias2``: the exact 𝔼 δ_t² and (𝔼 δ_t)², δ_t = Φ_t − Φ*, from the moment recursions
+      (:func:`lab.convergence.quadratic_moments`); ``mean`` is 𝔼 δ_t;
     * ``paths``, ``sim_mse``: ``chains`` simulated runs and their mean squared error;
     * ``sum_verdict`` / ``sum_sq_verdict``: whether Σ η_t and Σ η_t² diverge ("= ∞")
       or converge ("< ∞") for this p (p ≤ 1 and p ≤ ½ respectively diverge).
@@ -80,12 +80,12 @@ def convergence_state(
     problem = Quadratic1D(mean=0.0, sigma=sigma)
     schedule = power_schedule(c, p, steps)
     mean, var = quadratic_moments(
-        schedule, problem.gradient_variance(B), beta0 - problem.optimum
+        schedule, problem.gradient_variance(B), phi0 - problem.optimum
     )
     paths = (
         sgd_quadratic_1d(
             problem,
-            beta0,
+            phi0,
             schedule,
             B,
             steps,
@@ -142,8 +142,14 @@ def convergence_figure(fig, state: dict):
         fig, left=0.08, right=0.985, bottom=0.15, top=0.9, wspace=0.25
     )
     p, t = state["params"], state["t"]
+    for ax in (ax_mse, ax_path):  # runs and curves solid, unless a style is given
+        ax.set_prop_cycle(color=[COLORS["data"]], linestyle=["-"])
     ax_mse.loglog(
-        t[1:], state["mse"][1:], color=COLORS["theory"], lw=2, label=r"exact $E\,e_t^2$"
+        t[1:],
+        state["mse"][1:],
+        color=COLORS["theory"],
+        lw=2,
+        label=r"exact $\mathbb{E}\,\delta_t^2$",
     )
     ax_mse.loglog(
         t[1:],
@@ -160,17 +166,17 @@ def convergence_figure(fig, state: dict):
         color=COLORS["muted"],
         lw=1,
         ls="--",
-        label=r"bias$^2$ $(E\,e_t)^2$",
+        label=r"bias$^2$ $(\mathbb{E}\,\delta_t)^2$",
     )
     ax_mse.set_ylim(max(1e-8, state["mse"][1:].min() / 5), state["mse"].max() * 5)
     ax_mse.set_xlabel("step $t$")
-    ax_mse.set_ylabel(r"$E(\beta_t-\beta^*)^2$")
+    ax_mse.set_ylabel(r"$\mathbb{E}\,\delta_t^2 = \mathbb{E}(\Phi_t-\Phi^*)^2$")
     ax_mse.set_title(
         f"η_t = {p['c']:.2g}/t^{p['p']:.2g}, B = {p['batch_size']}: "
         f"Σ η_t {state['sum_verdict']}, Σ η_t² {state['sum_sq_verdict']}",
-        fontsize=9,
+        fontsize=10,
     )
-    ax_mse.legend(fontsize=8, loc="lower left")
+    ax_mse.legend(fontsize=10, loc="lower left")
     ax_path.semilogx(
         t[1:], state["paths"][1:, :8], color=COLORS["data"], lw=0.6, alpha=0.5
     )
@@ -179,13 +185,13 @@ def convergence_figure(fig, state: dict):
         state["mean"][1:] + state["optimum"],
         color=COLORS["theory"],
         lw=2,
-        label=r"exact $E\beta_t$",
+        label=r"exact $\mathbb{E}\,\Phi_t$",
     )
-    ax_path.axhline(state["optimum"], color="black", lw=1, ls="--", label=r"$\beta^*$")
+    ax_path.axhline(state["optimum"], color="black", lw=1, ls="--", label=r"$\Phi^*$")
     ax_path.set_xlabel("step $t$")
-    ax_path.set_ylabel(r"$\beta_t$")
-    ax_path.set_title("eight SGD runs", fontsize=9)
-    ax_path.legend(fontsize=8, loc="upper right")
+    ax_path.set_ylabel(r"$\Phi_t$")
+    ax_path.set_title("eight SGD runs", fontsize=10)
+    ax_path.legend(fontsize=10, loc="upper right")
     # Log axes build hundreds of minor-tick artists per draw: skip them to keep updates fast.
     for ax in (ax_mse, ax_path):
         ax.minorticks_off()

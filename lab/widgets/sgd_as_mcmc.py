@@ -59,7 +59,7 @@ def sgd_as_mcmc_state(
     tilt: float = 0.25,
     *,
     sigma: float = 4.0,
-    beta0: float = 1.0,
+    phi0: float = 1.0,
     steps: int = 2000,
     chains: int = 256,
     record_every: int = 20,
@@ -69,12 +69,12 @@ def sgd_as_mcmc_state(
     """Everything the Chapter 3 explorer shows: SGD on :class:`~lab.problems.DoubleWell1D`.
 
     * ``temperature`` T = ησ²/(2B), the ``gibbs`` density ∝ exp(−f/T) on ``grid`` and its
-      mass ``gibbs_left`` in the deep (left) valley β < 0;
-    * ``final``: β of ``chains`` SGD runs after ``steps`` steps from β₀ (the shallow
-      valley), and ``left_fraction``: the fraction with β < 0 at the times ``t``.
+      mass ``gibbs_left`` in the deep (left) valley Φ < 0;
+    * ``final``: Φ of ``chains`` SGD runs after ``steps`` steps from Φ₀ (the shallow
+      valley), and ``left_fraction``: the fraction with Φ < 0 at the times ``t``.
 
     Raises ``ValueError`` for η outside [0.001, 0.06] (the quartic's gradient grows like
-    β³, and for larger η hot runs that wander far enough overshoot and diverge), a batch
+    Φ³, and for larger η hot runs that wander far enough overshoot and diverge), a batch
     size < 1 or a non-finite tilt.
     """
     lr = _checks.real_in("lr", lr, 0.001, 0.06)
@@ -87,7 +87,7 @@ def sgd_as_mcmc_state(
     path = (
         sgd_1d(
             problem,
-            beta0,
+            phi0,
             lr,
             B,
             steps,
@@ -144,7 +144,7 @@ def sgd_as_mcmc_figure(fig, state: dict):
         fig, left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.25
     )
     p, x = state["params"], state["grid"]
-    ax_den.hist(
+    counts, _, _ = ax_den.hist(
         state["final"],
         bins=60,
         range=(x[0], x[-1]),
@@ -157,25 +157,29 @@ def sgd_as_mcmc_figure(fig, state: dict):
         x,
         state["gibbs"],
         color=COLORS["theory"],
+        ls="-",
         lw=2,
         label=r"Gibbs $\propto e^{-f/T}$",
     )
+    # head room above the densities, so that the legend covers no data
+    ax_den.set_ylim(0, 1.4 * max(counts.max(), state["gibbs"].max()))
     loss_ax = twin(ax_den)
     loss_ax.plot(x, state["loss"], color=COLORS["muted"], lw=1, ls="--")
     loss_ax.set_ylim(state["loss"].min() - 0.2, state["loss"].min() + 3)
     loss_ax.set_yticks([])
-    ax_den.set_xlabel(r"$\beta$ (dashed: the loss $f$)")
+    ax_den.set_xlabel(r"$\Phi$ (dashed: the loss $f$)")
     ax_den.set_ylabel("density")
     ax_den.set_title(
         f"η = {p['lr']:.3g}, B = {p['batch_size']}: T = ησ²/2B = "
         f"{state['temperature']:.3g}",
-        fontsize=9,
+        fontsize=10,
     )
-    ax_den.legend(fontsize=8, loc="upper right")
+    ax_den.legend(fontsize=10, loc="upper center", ncol=2)
     ax_occ.plot(
         state["t"],
         state["left_fraction"],
         color=COLORS["data"],
+        ls="-",
         lw=2,
         label="SGD runs left of the barrier",
     )
@@ -187,7 +191,7 @@ def sgd_as_mcmc_figure(fig, state: dict):
     )
     ax_occ.set_ylim(-0.02, 1.02)
     ax_occ.set_xlabel("step $t$")
-    ax_occ.set_ylabel(r"fraction with $\beta_t < 0$")
-    ax_occ.set_title("runs start in the shallow valley (β₀ = 1)", fontsize=9)
-    ax_occ.legend(fontsize=8, loc="lower right")
+    ax_occ.set_ylabel(r"fraction with $\Phi_t < 0$")
+    ax_occ.set_title("runs start in the shallow valley (Φ₀ = 1)", fontsize=10)
+    ax_occ.legend(fontsize=10, loc="lower right")
     return ax_den, ax_occ

@@ -10,7 +10,7 @@ import torch
 
 from .. import _checks
 from .. import generator as make_generator
-from ..plots import gradient_histogram, panels, trajectory_bundle
+from ..plots import COLORS, gradient_histogram, panels, trajectory_bundle
 from ..problems import Quadratic1D
 from ..simulate import sgd_quadratic_1d
 from ..vanilla_sgd import gradient_estimates
@@ -47,12 +47,12 @@ VANILLA_SGD_CONTROLS = {
         "value": 2.0,
         "description": "σ (per example)",
     },
-    "beta0": {
+    "phi0": {
         "min": -10.0,
         "max": 10.0,
         "step": 0.5,
         "value": 4.0,
-        "description": "start β₀",
+        "description": "start Φ₀",
     },
 }
 
@@ -62,7 +62,7 @@ VANILLA_SGD_GRID = {
     "batch_size": [1, 2, 4, 16],
     "lr": [0.2, 0.5, 1.5],
     "sigma": [1.0, 2.0],
-    "beta0": [4.0, 10.0],
+    "phi0": [4.0, 10.0],
 }
 
 
@@ -70,7 +70,7 @@ def vanilla_sgd_state(
     batch_size: int = 2,
     lr: float = 0.2,
     sigma: float = 2.0,
-    beta0: float = 4.0,
+    phi0: float = 4.0,
     *,
     mean: float = 0.0,
     steps: int = 60,
@@ -79,40 +79,40 @@ def vanilla_sgd_state(
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> dict:
-    """Everything the Chapter 1 explorer shows, for loss(β, y) = ½(β − y)², y ~ N(μ, σ²).
+    """Everything the Chapter 1 explorer shows, for loss(Φ, y) = ½(Φ − y)², y ~ N(μ, σ²).
 
-    * ``ghat``: ``samples`` batch gradients ĝ at β* = μ (each from B real draws), with
+    * ``ghat``: ``samples`` batch gradients ĝ at Φ* = μ (each from B real draws), with
       ``ghat_variance`` = σ²/B and ``ghat_sample_variance`` their sample variance;
-    * ``paths``: ``chains`` SGD runs β_t, t = 0..steps, shape (steps + 1, chains);
-    * ``mean``, ``sd``: the exact E β_t and sd β_t; ``stationary_sd`` = √(ησ²/(B(2 − η))).
+    * ``paths``: ``chains`` SGD runs Φ_t, t = 0..steps, shape (steps + 1, chains);
+    * ``mean``, ``sd``: the exact mean and sd of Φ_t; ``stationary_sd`` = √(ησ²/(B(2 − η))).
 
     Raises ``ValueError`` naming the parameter for a batch size < 1, η outside (0, 2)
-    (SGD on this problem diverges for η ≥ 2), σ ≤ 0 or a non-finite β₀.
+    (SGD on this problem diverges for η ≥ 2), σ ≤ 0 or a non-finite Φ₀.
     """
     B = _checks.integer_at_least("batch_size", batch_size, 1)
     lr = _checks.real_in("lr", lr, 0.0, 2.0, low_open=True, high_open=True)
-    beta0 = _checks.real_in("beta0", beta0)
+    phi0 = _checks.real_in("phi0", phi0)
     problem = Quadratic1D(mean=mean, sigma=sigma)
     gen = make_generator(seed, device)
     ghat = gradient_estimates(problem, problem.optimum, B, samples, gen)
-    paths = sgd_quadratic_1d(problem, beta0, lr, B, steps, chains, gen)
+    paths = sgd_quadratic_1d(problem, phi0, lr, B, steps, chains, gen)
     t = torch.arange(steps + 1, dtype=torch.float64)
     return {
-        "params": {"batch_size": B, "lr": lr, "sigma": problem.sigma, "beta0": beta0},
+        "params": {"batch_size": B, "lr": lr, "sigma": problem.sigma, "phi0": phi0},
         "optimum": problem.optimum,
         "ghat": ghat.cpu().numpy(),
         "ghat_variance": problem.gradient_variance(B),
         "ghat_sample_variance": float(ghat.var()),
         "t": t.numpy(),
         "paths": paths.cpu().numpy(),
-        "mean": problem.sgd_mean(beta0, lr, t).numpy(),
+        "mean": problem.sgd_mean(phi0, lr, t).numpy(),
         "sd": np.sqrt(problem.sgd_variance(lr, B, t).numpy()),
         "stationary_sd": math.sqrt(problem.stationary_variance(lr, B)),
     }
 
 
 def vanilla_sgd_explorer(*, mode: str | None = None, **fixed) -> Explorer:
-    """The Chapter 1 explorer: sliders for B, η, σ and β₀ over :func:`vanilla_sgd_state`."""
+    """The Chapter 1 explorer: sliders for B, η, σ and Φ₀ over :func:`vanilla_sgd_state`."""
     from ._explorer import make_explorer  # ipywidgets only where a view is built
 
     return make_explorer(
@@ -154,9 +154,11 @@ def vanilla_sgd_figure(fig, state: dict):
     ax_hist.set_title(
         f"B = {p['batch_size']}, σ = {p['sigma']:.2g}: Var ĝ = {state['ghat_variance']:.3g}"
         f" (sampled {state['ghat_sample_variance']:.3g})",
-        fontsize=9,
+        fontsize=10,
     )
-    ax_hist.legend(fontsize=8, loc="upper left")
+    ax_hist.legend(fontsize=10, loc="upper left")
+    # solid lines: the house cycle's line styles are for unordered series, not runs
+    ax_path.set_prop_cycle(color=[COLORS["data"]], linestyle=["-"])
     trajectory_bundle(
         ax_path,
         state["t"],
@@ -167,7 +169,7 @@ def vanilla_sgd_figure(fig, state: dict):
         state["stationary_sd"],
     )
     ax_path.set_title(
-        f"SGD from β₀ = {p['beta0']:.2g} with η = {p['lr']:.2g}", fontsize=9
+        f"SGD from Φ₀ = {p['phi0']:.2g} with η = {p['lr']:.2g}", fontsize=10
     )
-    ax_path.legend(fontsize=8, loc="upper right")
+    ax_path.legend(fontsize=10, loc="upper right")
     return ax_hist, ax_path
