@@ -88,8 +88,9 @@ def style() -> dict:
         "legend.framealpha": 0.85,
         "axes.spines.top": False,
         "axes.spines.right": False,
-        "axes.prop_cycle": cycler(color=list(SERIES))
-        + cycler(linestyle=list(LINESTYLES)),
+        # colours only: a line drawn with its own colour keeps a solid style; series
+        # that must differ in print take series_style(i) (colour and line style)
+        "axes.prop_cycle": cycler(color=list(SERIES)),
         "figure.constrained_layout.use": False,
     }
 
