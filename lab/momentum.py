@@ -11,6 +11,8 @@ and, with :math:`\\mu_t` the running average of :math:`\\hat g` and :math:`\\eta
 curvature :math:`h` the error :math:`\\delta_t = \\Phi_t - \\Phi^*` and the velocity form a
 linear system, so everything about it has a closed form:
 
+- :func:`momentum_trajectory`: the noise-free path :math:`\\Phi_t` of momentum on a
+  quadratic, for many :math:`(\\eta, N)` at once (the chapter's ravine);
 - :func:`heavy_ball_matrix`, :func:`heavy_ball_rate`: the 2×2 iteration matrix and its
   spectral radius (the per-step contraction factor of the error);
 - :func:`optimal_heavy_ball`: Polyak's optimal :math:`\\eta, N` for curvatures in
@@ -18,8 +20,7 @@ linear system, so everything about it has a closed form:
   :func:`lab.derivations.heavy_ball_tuning`;
 - :func:`momentum_nqm_loss`: the exact expected loss :math:`\\E f(\\Phi_t)` of momentum on
   the noisy quadratic model (:class:`lab.problems.NoisyQuadratic`), for a whole grid of
-  :math:`(\\eta, N)` at once.
-
+  :math:`(\\eta, N)` at once;
 - :func:`momentum_stationary_variance`: the noise floor, in closed form.
 
 Monte Carlo runs of :class:`lab.optim.Momentum` are :func:`lab.simulate.run_nqm`'s; on
@@ -35,6 +36,7 @@ import numpy as np
 from lab import _checks
 
 __all__ = [
+    "momentum_trajectory",
     "heavy_ball_matrix",
     "heavy_ball_rate",
     "optimal_heavy_ball",
@@ -44,8 +46,48 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------
-# Heavy ball on a quadratic: closed forms
+# Heavy ball on a quadratic: paths and closed forms
 # --------------------------------------------------------------------------------------
+
+
+def momentum_trajectory(lr, N, h, phi0, steps: int) -> np.ndarray:
+    """The path :math:`\\Phi_0, \\dots, \\Phi_S` of momentum on the quadratic
+    :math:`f(\\Phi) = \\tfrac12\\sum_i h_i\\Phi_i^2` (optimum :math:`\\Phi^* = 0`), no noise.
+
+    .. math::
+
+        v_t = \\Big(1 - \\frac1N\\Big) v_{t-1} + \\eta\\, h \\odot \\Phi_t, \\qquad
+        \\Phi_{t+1} = \\Phi_t - v_t, \\qquad v_0 = 0 .
+
+    ``N = 1`` is plain gradient descent; averaged momentum
+    (:math:`\\Phi \\mathrel{-}= \\eta'\\mu_t`) is the same path with :math:`\\eta = \\eta'/N`.
+    ``lr`` (:math:`\\eta \\ge 0`) and ``N`` (:math:`\\ge 1`) broadcast against each other
+    (configurations, shape ``C``); ``h`` (curvatures, :math:`> 0`) and ``phi0`` (the start,
+    a scalar or one value per coordinate) have ``d`` entries; ``steps`` is
+    :math:`S \\ge 1`. Returns an array of shape ``(*C, S + 1, d)``. Raises ``ValueError``
+    out of range.
+    """
+    S = _checks.integer_at_least("steps", steps, 1)
+    lr = _checks.real_array("lr", lr, 0.0, low_open=False)
+    N = _checks.real_array("N", N, 1.0, low_open=False)
+    lr, N = np.broadcast_arrays(lr, N)
+    h = _checks.real_array("h", h, 0.0, low_open=True).reshape(-1)
+    phi0 = _checks.real_array("phi0", phi0)
+    if phi0.ndim > 1 or phi0.size not in (1, h.size):
+        raise ValueError(
+            f"phi0 must be a scalar or have one entry per curvature ({h.size}), "
+            f"got shape {phi0.shape}"
+        )
+    eta, beta = lr[..., None], (1.0 - 1.0 / N)[..., None]
+    phi = np.broadcast_to(phi0, lr.shape + h.shape).astype(np.float64)
+    v = np.zeros_like(phi)
+    path = np.empty(lr.shape + (S + 1,) + h.shape)
+    path[..., 0, :] = phi
+    for t in range(1, S + 1):
+        v = beta * v + eta * h * phi
+        phi = phi - v
+        path[..., t, :] = phi
+    return path
 
 
 def heavy_ball_matrix(lr, N, h) -> np.ndarray:
@@ -197,7 +239,7 @@ def momentum_nqm_loss(
 def momentum_stationary_variance(lr, N, h, noise_variance):
     """:math:`\\lim_t \\Var\\,\\delta_t` for momentum on one coordinate (the noise floor).
 
-    .. math:: v_\\infty = \\frac{\\eta s\\,(1+\\beta)}{h\\,(1-\\beta)\\,(2(1+\\beta) - \\eta h)}
+    .. math:: \\Var_\\infty = \\frac{\\eta s\\,(1+\\beta)}{h\\,(1-\\beta)\\,(2(1+\\beta) - \\eta h)}
               = \\frac{\\eta' s}{h\\,\\big(2 - \\eta' h/(2N-1)\\big)},
 
     :math:`\\beta = 1-1/N`, :math:`\\eta' = N\\eta`, :math:`s = \\sigma^2/B`
@@ -217,13 +259,3 @@ def momentum_stationary_variance(lr, N, h, noise_variance):
             "lr is too large: momentum is unstable where lr*h >= 2(2 - 1/N)"
         )
     return lr * s * (1 + beta) / (h * (1 - beta) * (2 * (1 + beta) - lr * h))
-
-
-# --------------------------------------------------------------------------------------
-# Adam
-# --------------------------------------------------------------------------------------
-
-
-# --------------------------------------------------------------------------------------
-# Many configurations trained at once on the digits
-# --------------------------------------------------------------------------------------

@@ -368,3 +368,121 @@ def test_exercise_floor_correction_momentum_floor_is_five_percent_lower():
     assert mom == pytest.approx(0.1 / (2 - 0.1 / 59))
     assert mom / sgd == pytest.approx(0.95, abs=0.005)
     assert sgd - mom < simulate.variance_tolerance(mom, 10_000)
+
+
+# --------------------------------------------------------------------------------------
+# The ravine, the iteration matrix derived from the updates, one noise kick
+# --------------------------------------------------------------------------------------
+
+
+def _torch_path(cls, lr, N, h, phi0, steps):
+    """Φ_0..Φ_S of a lab.optim optimizer on f = ½ Σ h_i Φ_i² (float64, exact gradients)."""
+    h = torch.tensor(h, dtype=torch.float64)
+    phi = torch.tensor(phi0, dtype=torch.float64, requires_grad=True)
+    opt = cls([phi], lr=lr, N=N)
+    path = [phi.detach().clone()]
+    for _ in range(steps):
+        opt.zero_grad()
+        (0.5 * (h * phi**2).sum()).backward()
+        opt.step()
+        path.append(phi.detach().clone())
+    return torch.stack(path).numpy()
+
+
+def test_momentum_trajectory_matches_lab_optim_momentum_and_averaged_momentum():
+    h, start, S = [1.0, 50.0], [-8.0, 1.0], 30
+    paths = momentum.momentum_trajectory(
+        np.array([0.035, 0.035 / 4]), np.array([4.0, 4.0]), h, start, S
+    )
+    assert paths.shape == (2, S + 1, 2)
+    heavy = _torch_path(optim.Momentum, 0.035, 4.0, h, start, S)
+    averaged = _torch_path(optim.AveragedMomentum, 0.035, 4.0, h, start, S)
+    # float64, 30 steps of a few operations each: round-off far below 1e-12
+    assert np.allclose(paths[0], heavy, rtol=0, atol=1e-12)
+    assert np.allclose(paths[1], averaged, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(lr=st.floats(0.0, 2.0), N=st.floats(1.0, 50.0), h=st.floats(1e-3, 3.0))
+def test_momentum_trajectory_is_the_iteration_matrix_applied_t_times(lr, N, h):
+    """(δ_{t+1}, v_t) = A (δ_t, v_{t−1}) with A from heavy_ball_matrix, from (Φ_0, 0)."""
+    S = 12
+    path = momentum.momentum_trajectory(lr, N, [h], 0.7, S)[:, 0]
+    A = momentum.heavy_ball_matrix(lr, N, h)
+    x = np.array([0.7, 0.0])
+    for t in range(1, S + 1):
+        x = A @ x
+        # the same arithmetic in another order: a few ulps per step, relative
+        assert path[t] == pytest.approx(x[0], rel=1e-9, abs=1e-12)
+
+
+def test_iteration_matrix_derived_in_sympy_is_lab_heavy_ball_matrix():
+    """The chapter derives A and b from the two updates (lab.derivations); numpy's
+    heavy_ball_matrix must be that matrix at any point (float64 round-off)."""
+    import sympy as sp
+
+    from lab.derivations.momentum import heavy_ball_system
+
+    eta, h, beta = sp.symbols("eta h beta", positive=True)
+    A, b, *_ = heavy_ball_system(eta, h, beta)
+    f = sp.lambdify((eta, h, beta), A, "numpy")
+    g = sp.lambdify((eta, h, beta), b, "numpy")
+    for lr, N, curv in [(0.1, 3.0, 0.5), (1.3, 10.0, 2.0), (0.02, 1.0, 7.0)]:
+        assert np.allclose(
+            np.array(f(lr, curv, 1 - 1 / N), dtype=float),
+            momentum.heavy_ball_matrix(lr, N, curv),
+            rtol=1e-15,
+            atol=1e-15,
+        )
+        assert np.allclose(
+            np.array(g(lr, curv, 1 - 1 / N), dtype=float).ravel(), [-lr, lr]
+        )
+
+
+@pytest.mark.parametrize("N", [1.0, 4.0, 20.0])
+def test_one_noise_kick_moves_lab_optim_momentum_by_eta_prime(N):
+    """A single gradient ξ followed by zero gradients (no curvature) moves Φ by
+    Σ_k η β^k ξ → Nη ξ = η' ξ; after S steps the shortfall is Nη ξ β^S."""
+    lr, xi, S = 0.01, 3.0, 2000
+    phi = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    opt = optim.Momentum([phi], lr=lr, N=N)
+    for t in range(S):
+        phi.grad = torch.full_like(phi, xi if t == 0 else 0.0)
+        opt.step()
+    beta = 1 - 1 / N
+    assert -phi.item() == pytest.approx(N * lr * xi * (1 - beta**S), rel=1e-12)
+    assert N * lr * xi * beta**S < 1e-12 * N  # the sum has converged to η' ξ
+
+
+def test_ravine_heavy_ball_reaches_the_bottom_averaged_momentum_moves_like_sgd():
+    """The chapter's ravine: h = (1, 50), start (−8, 1), η = 0.035, N = 4, 30 steps."""
+    h, start, S, lr, N = np.array([1.0, 50.0]), [-8.0, 1.0], 30, 0.035, 4.0
+    paths = momentum.momentum_trajectory(
+        np.array([lr, lr, lr / N]), np.array([1.0, N, N]), h, start, S
+    )
+    loss = 0.5 * (h * paths[:, -1] ** 2).sum(-1)
+    assert loss[1] < loss[0] / 100
+    # along the floor averaged momentum's slow root ≈ 1 − η'h, SGD's 1 − η'h: within 1%
+    assert abs(paths[2, -1, 0] / paths[0, -1, 0] - 1) < 0.01
+    flips = (np.diff(np.sign(paths[:, :, 1]), axis=1) != 0).sum(1)
+    assert flips[0] == S and flips[2] < S / 3
+    # plain SGD at η' = Nη: |1 − 0.14·50| = 6 per step across the ravine
+    big = momentum.momentum_trajectory(N * lr, 1.0, h, start, 5)
+    assert abs(big[-1, 1]) == pytest.approx(6.0**5, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"lr": -0.1}, "lr"),
+        ({"N": 0.5}, "N"),
+        ({"h": [1.0, 0.0]}, "h"),
+        ({"phi0": [1.0, 2.0, 3.0]}, "phi0"),
+        ({"phi0": float("nan")}, "phi0"),
+        ({"steps": 0}, "steps"),
+    ],
+)
+def test_momentum_trajectory_rejects_bad_input(kwargs, name):
+    args = {"lr": 0.1, "N": 2.0, "h": [1.0, 2.0], "phi0": 1.0, "steps": 3} | kwargs
+    with pytest.raises(ValueError, match=name):
+        momentum.momentum_trajectory(**args)

@@ -13,6 +13,7 @@ from lab.derivations.claims import (
     Induction,
     Inequality,
     Limit,
+    Series,
     eq,
     identity,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "momentum_reparameterization",
     "stationary_variance",
     "heavy_ball_tuning",
+    "heavy_ball_system",
     "heavy_ball_covariance",
 ]
 
@@ -81,11 +83,30 @@ def momentum_reparameterization() -> Derivation:
 # ---------------------------------------------------------------------------------------
 
 
+def heavy_ball_system(eta, h, beta):
+    """The iteration matrix A and noise input b of momentum, derived from its updates.
+
+    On one coordinate of curvature h with gradient ĝ_t = h δ_t + ξ_t, the updates
+    v_t = β v_{t−1} + η ĝ_t and δ_{t+1} = δ_t − v_t are linear in the state
+    (δ_t, v_{t−1}) and the kick ξ_t: (δ_{t+1}, v_t) = A (δ_t, v_{t−1}) + b ξ_t. A and b
+    are read off as the Jacobians of the two right-hand sides (so nothing is typed in).
+    Returns ``(A, b, updates, state, xi)``: the 2×2 and 2×1 sympy matrices, the column of
+    right-hand sides (δ_{t+1}, v_t), the state column and the kick symbol.
+    """
+    delta, v_prev, xi = sp.symbols(r"\delta_t v_{t-1} \xi_t")
+    v_t = beta * v_prev + eta * (h * delta + xi)
+    updates = sp.Matrix([delta - v_t, v_t])  # (δ_{t+1}, v_t)
+    state = sp.Matrix([delta, v_prev])
+    A = updates.jacobian(state).applyfunc(sp.expand)
+    b = updates.jacobian([xi])
+    return A, b, updates, state, xi
+
+
 def heavy_ball_covariance(eta, h, beta, s2):
-    """Stationary covariance of (δ_t, v_{t−1}) for v_t = β v_{t−1} + η(h δ_t + ξ_t),
-    δ_{t+1} = δ_t − v_t, Var ξ = s2: the solution of Σ = A Σ Aᵀ + b bᵀ s2."""
-    A = sp.Matrix([[1 - eta * h, -beta], [eta * h, beta]])
-    b = sp.Matrix([-eta, eta])
+    """Stationary covariance Σ of (δ_t, v_{t−1}) for v_t = β v_{t−1} + η(h δ_t + ξ_t),
+    δ_{t+1} = δ_t − v_t, Var ξ = s2: the solution of Σ = A Σ Aᵀ + b bᵀ s2, with A and b
+    from :func:`heavy_ball_system`."""
+    A, b, *_ = heavy_ball_system(eta, h, beta)
     p11, p12, p22 = sp.symbols("p_11 p_12 p_22")
     P = sp.Matrix([[p11, p12], [p12, p22]])
     eqs = A * P * A.T + b * b.T * s2 - P
@@ -95,18 +116,23 @@ def heavy_ball_covariance(eta, h, beta, s2):
 
 @functools.cache
 def stationary_variance() -> Derivation:
-    """Constant-step SGD on loss = ½h(β − β*)² with per-example gradient variance σ²:
-    δ_{t+1} = (1 − ηh) δ_t − η ξ̄_t, Var ξ̄ = σ²/B. Var δ_t = a^t v_0 + (1 − a^t) v_∞ with
-    a = (1 − ηh)², v_∞ = ησ²/(Bh(2 − ηh)) ≈ ησ²/(2hB): the temperature T = h v_∞ ≈ ησ²/(2B)
-    and E[loss − loss*] = h v_∞/2 ≈ ησ²/(4B) = T/2. Momentum (β = 1 − 1/N):
-    v_∞ = ησ²(1 + β)/(Bh(1 − β)(2(1 + β) − ηh)) ≈ N ησ²/(2hB); in the form Φ −= η'μ,
-    v_∞ = η'σ²/(Bh(2 − η'h/(2N − 1))): to first order the temperature depends on η' only.
+    """Constant-step SGD on loss = ½h(Φ − Φ*)² with per-example gradient variance σ²:
+    δ_{t+1} = (1 − ηh) δ_t − η ξ̄_t, Var ξ̄ = σ²/B. Var δ_t = a^t Var_0 + (1 − a^t) Var_∞
+    with a = (1 − ηh)², Var_∞ = ησ²/(Bh(2 − ηh)) ≈ ησ²/(2hB): the temperature
+    T = h Var_∞ ≈ ησ²/(2B) and E[loss − loss*] = h Var_∞/2 ≈ ησ²/(4B) = T/2.
+
+    Momentum (β = 1 − 1/N): one kick ξ moves Φ eventually by Σ_k η β^k ξ = Nη ξ = η'ξ
+    (before the curvature pulls it back); the Lyapunov equation Σ = A Σ Aᵀ + b bᵀ σ²/B
+    (A, b from :func:`heavy_ball_system`) gives
+    Var_∞ = ησ²(1 + β)/(Bh(1 − β)(2(1 + β) − ηh)) ≈ N ησ²/(2hB); in the form Φ −= η'μ,
+    Var_∞ = η'σ²/(Bh(2 − η'h/(2N − 1))): to first order the floor depends on η' only.
     """
     eta, h, sigma, B, N = sp.symbols("eta h sigma B N", positive=True)
     etap = sp.Symbol(r"\eta'", positive=True)
     t = sp.Symbol("t", integer=True, positive=True)
-    v = sp.Function("v")
-    v0, u = sp.symbols("v_0 u", positive=True)
+    v = sp.Function(r"\Var")  # Var δ_t (v_t is momentum's velocity)
+    v0, u = sp.symbols(r"\Var_0 u", positive=True)
+    k = sp.Symbol("k", integer=True, nonnegative=True)
     s2 = sigma**2 / B
     a = (1 - eta * h) ** 2
     v_inf = sp.simplify(eta**2 * s2 / (1 - a))
@@ -127,6 +153,10 @@ def stationary_variance() -> Derivation:
         "temperature": Limit(h * v_inf / eta, eta, 0, sigma**2 / (2 * B)),
         "excess_loss_small_eta": Limit(
             (h * v_inf / 2) / (eta * sigma**2 / (4 * B)), eta, 0, 1
+        ),
+        # a kick ξ at step t adds η β^k ξ to v_{t+k}, and Φ moves by minus their sum
+        "one_kick_moves_phi_by_eta_prime": Series(
+            eta * beta**k, k, 0, N * eta, where={N: 1 + u}
         ),
         "momentum_lyapunov_solution": Identity(
             A * P * A.T + b * b.T * s2 - P,
@@ -169,12 +199,16 @@ def stationary_variance() -> Derivation:
             ),
         ),
         ("variance recursion", eq(v(t), rec[v](t))),
-        ("stationary variance", eq(sp.Symbol(r"v_\infty"), v_inf)),
-        ("temperature", eq(sp.Symbol("T"), sp.Symbol(r"h v_\infty"))),
-        ("momentum (form 1)", eq(sp.Symbol(r"v_\infty^{\mathrm{mom}}"), var_hb)),
+        ("stationary variance", eq(sp.Symbol(r"\Var_\infty"), v_inf)),
+        ("temperature", eq(sp.Symbol("T"), sp.Symbol(r"h \Var_\infty"))),
+        (
+            "momentum: one kick's total displacement",
+            eq(sp.Sum(eta * beta**k, (k, 0, sp.oo)), N * eta),
+        ),
+        ("momentum (form 1)", eq(sp.Symbol(r"\Var_\infty^{\mathrm{mom}}"), var_hb)),
         (
             "momentum (form 2, $\\eta = \\eta'/N$)",
-            eq(sp.Symbol(r"v_\infty^{\mathrm{mom}}"), var_hb_prime),
+            eq(sp.Symbol(r"\Var_\infty^{\mathrm{mom}}"), var_hb_prime),
         ),
     ]
     return Derivation(
@@ -190,7 +224,10 @@ def stationary_variance() -> Derivation:
 def heavy_ball_tuning() -> Derivation:
     """The heavy-ball facts used in Chapter 6, as a :class:`lab.derivations.Derivation`.
 
-    Claims: the characteristic polynomial of :func:`lab.momentum.heavy_ball_matrix`;
+    Claims: the iteration matrix :math:`A` and noise input :math:`b` that the two update
+    equations give (:func:`heavy_ball_system`) are those of
+    :func:`lab.momentum.heavy_ball_matrix` and of the chapter's equation; the
+    characteristic polynomial of :math:`A`;
     complex roots have modulus :math:`\\sqrt\\beta` (their product is
     :math:`\\det A = \\beta`); with Polyak's
     :math:`\\eta^*, \\beta^*` both ends of :math:`[h_{\\min}, h_{\\max}]` sit exactly on the
@@ -201,7 +238,8 @@ def heavy_ball_tuning() -> Derivation:
     """
     lam, eta, h, beta = sp.symbols("lambda eta h beta", positive=True)
     m, M, kappa, u = sp.symbols("h_min h_max kappa u", positive=True)
-    A = sp.Matrix([[1 - eta * h, -beta], [eta * h, beta]])
+    A, b, updates, state, xi = heavy_ball_system(eta, h, beta)
+    A_stated = sp.Matrix([[1 - eta * h, -beta], [eta * h, beta]])
     charpoly = sp.expand((lam * sp.eye(2) - A).det())
     a = 1 + beta - eta * h
     # optimal parameters, written with r = sqrt(h)
@@ -210,6 +248,25 @@ def heavy_ball_tuning() -> Derivation:
     N_star = 1 / (1 - beta_star)
     root_beta = (sp.sqrt(M) - sp.sqrt(m)) / (sp.sqrt(M) + sp.sqrt(m))
     claims = {
+        "updates_are_linear_in_the_state": Identity(
+            updates,
+            A * state + b * xi,
+            tex=r"\begin{pmatrix}\delta_t - v_t\\ v_t\end{pmatrix} = A"
+            r"\begin{pmatrix}\delta_t\\ v_{t-1}\end{pmatrix} + b\,\xi_t,\ "
+            r"v_t = \beta v_{t-1} + \eta(h\delta_t + \xi_t)",
+        ),
+        "iteration_matrix_from_the_updates": Identity(
+            A,
+            A_stated,
+            tex=r"A = \frac{\partial(\delta_{t+1}, v_t)}{\partial(\delta_t, v_{t-1})}"
+            r" = \begin{pmatrix}1-\eta h & -\beta\\ \eta h & \beta\end{pmatrix}",
+        ),
+        "noise_input_from_the_updates": Identity(
+            b,
+            sp.Matrix([-eta, eta]),
+            tex=r"b = \frac{\partial(\delta_{t+1}, v_t)}{\partial\xi_t}"
+            r" = \begin{pmatrix}-\eta\\ \eta\end{pmatrix}",
+        ),
         "characteristic_polynomial": Identity(charpoly, lam**2 - a * lam + beta),
         "boundary_at_h_min": Identity(1 + beta_star - eta_star * m, 2 * root_beta),
         "boundary_at_h_max": Identity(1 + beta_star - eta_star * M, -2 * root_beta),
@@ -232,6 +289,9 @@ def heavy_ball_tuning() -> Derivation:
         ),
     }
     steps = [
+        ("velocity", sp.Eq(sp.Symbol("v_t"), updates[1])),
+        ("error", sp.Eq(sp.Symbol(r"\delta_{t+1}"), updates[0])),
+        ("iteration matrix", eq(sp.Symbol("A"), A)),
         (
             "characteristic polynomial",
             sp.Eq(sp.Symbol(r"\det(\lambda I - A)"), charpoly),

@@ -86,7 +86,7 @@ def momentum_state(
       of plain SGD with learning rate :math:`\\eta'` over a grid of curvatures;
     * ``t``, ``loss``, ``loss_sgd``: the exact :math:`\\E f(\\Phi_t)` of both;
     * ``floor``: the stationary expected loss of momentum,
-      :math:`\\tfrac12\\sum_i h_i v_{\\infty,i}`
+      :math:`\\tfrac12\\sum_i h_i \\Var_{\\infty,i}`
       (0 when unstable, with ``unstable`` True).
 
     Raises ``ValueError`` for N < 1, lr <= 0, an unknown ``hold`` or a negative noise.
@@ -150,11 +150,13 @@ def momentum_figure(fig, state: dict):
         label=f"SGD with η = η' = {etap:.3g}",
     )
     ax_r.axhline(1.0, color="black", lw=0.8)
-    ax_r.set_ylim(0, 1.5)
+    # headroom above the cap at 1.5 keeps the legend off the curves
+    ax_r.set_ylim(0, 2.0)
+    ax_r.set_yticks([0.0, 0.5, 1.0, 1.5])
     ax_r.set_xlabel("curvature $h$ (band: the problem's)")
     ax_r.set_ylabel(r"contraction per step $\rho$")
-    ax_r.set_title("ρ < 1 converges; ρ ≥ 1 diverges", fontsize=9)
-    ax_r.legend(fontsize=8, loc="lower left")
+    ax_r.set_title("ρ < 1 converges; ρ ≥ 1 diverges", fontsize=10)
+    ax_r.legend(fontsize=10, loc="upper left")
     t = state["t"]
     ax_l.semilogy(t, state["loss"], color=COLORS["theory"], lw=2, label="momentum")
     ax_l.semilogy(
@@ -172,10 +174,10 @@ def momentum_figure(fig, state: dict):
     bottom = max(1e-12, min(state["loss"].min(), state["loss_sgd"].min()) / 3)
     ax_l.set_ylim(bottom, top)
     ax_l.set_xlabel("step $t$")
-    ax_l.set_ylabel(r"exact $E\,f(\Phi_t)$")
+    ax_l.set_ylabel(r"exact $\mathbb{E}\,f(\Phi_t)$")
     status = "diverges" if state["diverged"] else f"final {state['loss'][-1]:.2g}"
-    ax_l.set_title(f"η' = Nη = {etap:.3g}: momentum {status}", fontsize=9)
-    ax_l.legend(fontsize=8, loc="lower left")
+    ax_l.set_title(f"η' = Nη = {etap:.3g}: momentum {status}", fontsize=10)
+    ax_l.legend(fontsize=10, loc="best")
     for ax in (ax_r, ax_l):
         ax.minorticks_off()
     return ax_r, ax_l
