@@ -48,6 +48,9 @@ __all__ = [
     "per_example_gradients",
     "second_moment_estimates",
     "hessian_max_eigenvalue",
+    "nqm_steps_to_target",
+    "nqm_critical_batch",
+    "momentum_scaling_runs",
 ]
 
 #: Exponents above this are clipped: e^700 is finite in float64, e^710 is not.
@@ -464,3 +467,162 @@ def nqm_schedule_sgd(
         "loss": np.asarray(losses, dtype=np.float64),
         "se": np.asarray(ses, dtype=np.float64),
     }
+
+
+def nqm_steps_to_target(
+    h, sigma, phi0, lrs, batch_size, target: float, max_steps: int = 10**9
+) -> np.ndarray:
+    """S: the fewest SGD steps after which E f(Φ_S) ≤ ``target`` on the noisy quadratic.
+
+    For each η in ``lrs``, with E f(Φ_t) = ½ Σ_i h_i E Φ_t[i]² from
+    :func:`nqm_second_moment` at batch size B. ``batch_size=math.inf`` drops the noise:
+    gradient descent on the full loss, a lower bound for every finite B (the noise term
+    of E Φ_t[i]² is ≥ 0). Found by bisection on t, which is exact because E f(Φ_t)
+    decreases with t when every coordinate starts above its stationary value ησ_i²/(B h_i
+    (2 − ηh_i)) and η h_max < 2; rates for which that fails, and rates that never reach
+    the target within ``max_steps``, give ``inf``. Returns an array shaped like ``lrs``.
+    Raises ``ValueError`` for curvatures that are not > 0, rates that are not > 0, B < 1,
+    a target that is not > 0 or ``max_steps`` < 1.
+    """
+    h, sigma = _curvatures_and_noise(h, sigma)
+    phi2 = np.broadcast_to(_checks.real_array("phi0", phi0) ** 2, h.shape)
+    eta = _checks.real_array("lrs", lrs, 0.0, low_open=True)
+    if batch_size == math.inf:
+        noise = np.zeros_like(h)
+    else:
+        noise = sigma**2 / _checks.integer_at_least("batch_size", batch_size, 1)
+    target = _checks.positive("target", target)
+    T = _checks.integer_at_least("max_steps", max_steps, 1)
+    flat = eta.reshape(-1, 1)
+    x = flat * h  # η h_i
+    stable = np.all(x < 2, axis=1)
+    floor = np.where(x < 2, flat * noise / (h * np.maximum(2 - x, 1e-300)), np.inf)
+    start = phi2 - floor  # ≥ 0 for every i: E Φ_t[i]² falls monotonically to floor
+    monotone = stable & np.all(start >= 0, axis=1)
+    log_a2 = np.log(np.maximum((1 - x) ** 2, 1e-300))
+    base = 0.5 * (h * np.where(np.isfinite(floor), floor, 0.0)).sum(1)
+
+    def loss(t):
+        decay = np.exp(np.maximum(t[:, None] * log_a2, -745.0))
+        return base + 0.5 * (h * decay * np.maximum(start, 0.0)).sum(1)
+
+    lo, hi = np.zeros(len(flat)), np.full(len(flat), float(T))
+    reach = monotone & (loss(hi) <= target)
+    while np.any(hi - lo > 1):
+        mid = np.floor((lo + hi) / 2)
+        good = loss(mid) <= target
+        hi, lo = np.where(good, mid, hi), np.where(good, lo, mid)
+    steps = np.where(loss(lo) <= target, lo, hi)  # lo = 0 when the start is below it
+    return np.where(reach, steps, np.inf).reshape(eta.shape)
+
+
+def nqm_critical_batch(h, sigma, phi0, batch_sizes, lrs, target: float) -> dict:
+    """Steps to a target loss against B, each B at its best rate: perfect scaling, then a plateau.
+
+    For each B in ``batch_sizes``, S(B) = min over η in ``lrs`` of
+    :func:`nqm_steps_to_target`, and the best η. Also the two asymptotes of
+    McCandlish et al. (2018): ``S_min``, the steps of noise-free gradient descent at its
+    best rate (B → ∞; no batch size does better), ``E_min`` = min_B S(B)·B, the fewest
+    examples, and their ratio, the critical batch ``B_crit`` = E_min/S_min, at which the
+    two asymptotes S = E_min/B (perfect scaling) and S = S_min meet. Returns numpy arrays
+    ``batch_sizes``, ``steps``, ``lr`` and floats ``S_min``, ``E_min``, ``B_crit``.
+    Raises ``ValueError`` as :func:`nqm_steps_to_target`, or when the target is out of
+    reach at some B.
+    """
+    Bs = [_checks.integer_at_least("batch_sizes", B, 1) for B in batch_sizes]
+    grid = _checks.real_array("lrs", lrs, 0.0, low_open=True).ravel()
+    steps, best = [], []
+    for B in Bs:
+        S = nqm_steps_to_target(h, sigma, phi0, grid, B, target)
+        if not np.isfinite(S.min()):
+            raise ValueError(f"target {target} is out of reach at batch_size {B}")
+        steps.append(S.min())
+        best.append(grid[np.argmin(S)])
+    S_min = nqm_steps_to_target(h, sigma, phi0, grid, math.inf, target).min()
+    steps = np.array(steps)
+    E_min = float((steps * np.array(Bs)).min())
+    return {
+        "batch_sizes": np.array(Bs),
+        "steps": steps,
+        "lr": np.array(best),
+        "S_min": float(S_min),
+        "E_min": E_min,
+        "B_crit": E_min / float(S_min),
+    }
+
+
+def momentum_scaling_runs(
+    data,
+    lr_effective,
+    *,
+    batch_small: int = 32,
+    batch_large: int = 256,
+    N: float = 10.0,
+    examples: int = 16384,
+    seeds: int = 2,
+    hidden: int = 32,
+    warmup_steps: int = 0,
+) -> dict:
+    """Digits MLP with torch-style momentum, batch B_small → B_large = k·B_small: keep or scale N.
+
+    ``lr_effective`` are effective rates η' = Nη at B_small (η is torch's ``lr``, the
+    momentum ``m = 1 − 1/N``). Three configurations, each trained for ``examples``
+    examples (``examples // B`` steps of :class:`lab.optim.Momentum`) from the same
+    ``seeds`` initialisations: ``"small"`` (B_small, N, η), ``"keep"`` (B_large, N, kη:
+    η' scaled by k, Goyal et al.) and ``"scale"`` (B_large, N/k, k²η: N_μ,B = N_μ,1/B
+    and η' scaled by k, so η_B = B²η_1 up to the factor). With ``warmup_steps`` the
+    large-batch rates ramp linearly from 1/warmup_steps of their value. Returns the
+    final training losses, arrays of shape (len(lr_effective), seeds) under each key
+    (``inf`` where training diverged), with ``lr_effective``, ``k`` and ``N_scaled``.
+    Raises ``ValueError`` for rates that are not > 0, B_large not a multiple of B_small,
+    N/k < 1 or counts < 1.
+    """
+    from . import generator as make_generator
+    from . import train as tr
+    from .optim import Momentum
+
+    rates = _checks.real_array("lr_effective", lr_effective, 0.0, low_open=True)
+    b1 = _checks.integer_at_least("batch_small", batch_small, 1)
+    b2 = _checks.integer_at_least("batch_large", batch_large, b1)
+    if b2 % b1:
+        raise ValueError(f"batch_large must be a multiple of batch_small={b1}, got {b2}")
+    k = b2 // b1
+    N = _checks.real_in("N", N, 1.0)
+    N_scaled = N / k
+    if N_scaled < 1:
+        raise ValueError(f"N/k must be >= 1 to scale N, got N={N:g}, k={k}")
+    E = _checks.integer_at_least("examples", examples, b2)
+    n_seeds = _checks.integer_at_least("seeds", seeds, 1)
+    hidden = _checks.integer_at_least("hidden", hidden, 1)
+    warm = _checks.integer_at_least("warmup_steps", warmup_steps, 0)
+
+    def final_loss(lr, N_run, B, ramp, seed):
+        model = tr.make_model(hidden, make_generator(100 + seed))
+        opt = Momentum(model.parameters(), lr=lr, N=N_run)
+        sched = None
+        if ramp:
+            sched = torch.optim.lr_scheduler.LambdaLR(
+                opt, lambda t: min(1.0, (t + 1) / ramp)
+            )
+        try:
+            hist = tr.train(
+                model, opt, data, E // B, B, make_generator(seed),
+                eval_every=10**9, scheduler=sched,
+            )  # fmt: skip
+        except FloatingPointError:
+            return math.inf
+        return hist["train_loss"][-1]
+
+    configs = {
+        "small": lambda r: (r / N, N, b1, 0),
+        "keep": lambda r: (k * r / N, N, b2, warm),
+        "scale": lambda r: (k * r / N_scaled, N_scaled, b2, warm),
+    }
+    out = {
+        name: np.array(
+            [[final_loss(*cfg(r), s) for s in range(n_seeds)] for r in rates.ravel()]
+        )
+        for name, cfg in configs.items()
+    }
+    out.update(lr_effective=rates.ravel(), k=k, N_scaled=N_scaled)
+    return out

@@ -443,3 +443,84 @@ def test_schedule_functions_reject_a_malformed_schedule():
         batch_scaling.nqm_schedule_loss([1.0], [1.0], 1.0, [(-0.1, 8, 10)])
     with pytest.raises(ValueError, match="schedule"):
         batch_scaling.nqm_schedule_loss([1.0], [1.0], 1.0, [])
+
+
+# --- steps to a target against B --------------------------------------------------
+
+
+def test_steps_to_target_is_the_first_step_below_the_target():
+    problem = hessian_noise_nqm(dim=10)
+    h, sigma = problem.h.numpy(), problem.sigma.numpy()
+    lrs = np.array([0.05, 0.3, 0.6])
+    S = batch_scaling.nqm_steps_to_target(h, sigma, 1.0, lrs, 4, 0.2)
+    assert np.all(np.isfinite(S))
+    for lr, s in zip(lrs, S):
+        loss = batch_scaling.nqm_expected_loss(problem, np.ones(10), lr, 4, [s - 1, s])
+        assert loss[1] <= 0.2 < loss[0], (lr, s)
+    # beyond the stability limit, or a target below the noise floor (at η = 1.2 the
+    # floor is 0.27): never reached
+    for lr in (2.5, 1.2):
+        assert np.isinf(batch_scaling.nqm_steps_to_target(h, sigma, 1.0, [lr], 4, 0.2))
+    # without noise (B = ∞) never more steps than at any finite B
+    inf_S = batch_scaling.nqm_steps_to_target(h, sigma, 1.0, lrs, math.inf, 0.2)
+    assert np.all(inf_S <= S)
+
+
+def test_steps_against_B_scale_perfectly_then_plateau_as_mccandlish_predicts():
+    # The chapter's claims, on a coarser grid: S(B) = S_min (1 + B_crit/B) within 10%
+    # (integer steps: S_min ≈ 19, so rounding alone is up to 5%), the best rate grows
+    # like B well below B_crit, and past B_crit no rate makes up for the lost steps.
+    problem = hessian_noise_nqm()
+    h, sigma = problem.h.numpy(), problem.sigma.numpy()
+    lrs = np.geomspace(1e-3, 1.999, 200)
+    r = batch_scaling.nqm_critical_batch(h, sigma, 1.0, 4 ** np.arange(7), lrs, 0.05)
+    B, S = r["batch_sizes"], r["steps"]
+    assert np.all(np.abs(S / (r["S_min"] * (1 + r["B_crit"] / B)) - 1) <= 0.10)
+    small = B <= r["B_crit"] / 16
+    per_B = r["lr"][small] / B[small]
+    assert per_B.max() / per_B.min() <= 1.10
+    # B = 4 B_crit or more: perfect scaling from B = 4 would need fewer steps than
+    # noise-free gradient descent at its best rate, a lower bound for every rate and B
+    big = B >= 4 * r["B_crit"]
+    perfect = S[B == 4][0] * 4 / B[big]
+    assert np.all(perfect < r["S_min"]) and np.all(S[big] >= r["S_min"])
+
+
+def test_steps_functions_reject_bad_input():
+    with pytest.raises(ValueError, match="target"):
+        batch_scaling.nqm_steps_to_target([1.0], [1.0], 1.0, [0.1], 1, 0.0)
+    with pytest.raises(ValueError, match="lrs"):
+        batch_scaling.nqm_steps_to_target([1.0], [1.0], 1.0, [0.0], 1, 0.1)
+    with pytest.raises(ValueError, match="batch_size"):
+        batch_scaling.nqm_steps_to_target([1.0], [1.0], 1.0, [0.1], 0, 0.1)
+    with pytest.raises(ValueError, match="out of reach"):
+        batch_scaling.nqm_critical_batch([1.0], [1.0], 1.0, [1], [0.1], 1e-6)
+
+
+# --- N_μ in a training run ---------------------------------------------------------
+
+
+def test_momentum_keep_or_scale_N_agree_when_stable_and_scaled_N_diverges_first():
+    # Small version of the chapter's run (batch 8 → 64, one seed, 4096 examples): at a
+    # small effective rate both rules reach the small-batch loss within 25%; at a larger
+    # one the scaled N (1.25, whose stability limit 2(2N − 1)/h_max is 13 times below that
+    # of N = 10) diverges (loss above ln 10, worse than a uniform guess) while keeping N
+    # still trains.
+    data = train.load_digits()
+    r = batch_scaling.momentum_scaling_runs(
+        data, [0.08, 0.32], batch_small=8, batch_large=64, examples=4096, seeds=1
+    )
+    assert r["k"] == 8 and r["N_scaled"] == 1.25
+    for name in ("keep", "scale"):
+        assert abs(r[name][0, 0] / r["small"][0, 0] - 1) <= 0.25, name
+    assert r["scale"][1, 0] > math.log(10) > r["keep"][1, 0]
+
+
+def test_momentum_scaling_runs_reject_bad_arguments():
+    data = train.load_digits()
+    with pytest.raises(ValueError, match="batch_large"):
+        batch_scaling.momentum_scaling_runs(data, [0.1], batch_small=32, batch_large=48)
+    with pytest.raises(ValueError, match="N/k"):
+        batch_scaling.momentum_scaling_runs(data, [0.1], N=4.0)
+    with pytest.raises(ValueError, match="lr_effective"):
+        batch_scaling.momentum_scaling_runs(data, [0.0])
