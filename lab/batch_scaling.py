@@ -585,7 +585,9 @@ def momentum_scaling_runs(
     b1 = _checks.integer_at_least("batch_small", batch_small, 1)
     b2 = _checks.integer_at_least("batch_large", batch_large, b1)
     if b2 % b1:
-        raise ValueError(f"batch_large must be a multiple of batch_small={b1}, got {b2}")
+        raise ValueError(
+            f"batch_large must be a multiple of batch_small={b1}, got {b2}"
+        )
     k = b2 // b1
     N = _checks.real_in("N", N, 1.0)
     N_scaled = N / k
