@@ -13,7 +13,7 @@ from ..batch_scaling import (
     nqm_stationary_noise_scale,
     stability_batch_size,
 )
-from ..plots import COLORS, panels
+from ..plots import COLORS, ordered_colors, panels
 from ..problems import hessian_noise_nqm
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def batch_scaling_figure(fig, state: dict):
     noise scale B_noise marked. Returns the two axes."""
     ax_c, ax_r = panels(fig, left=0.075, right=0.985, bottom=0.15, top=0.9, wspace=0.28)
     p, grid = state["params"], state["grid"]
-    colors = ["#222222", "#4C72B0", "#55A868", "#DD8452", "#C44E52", "#8172B3"]
+    colors = ordered_colors(len(state["curve_batch_sizes"]))
     for B, x, curve, color in zip(
         state["curve_batch_sizes"], grid, state["curves"], colors
     ):
@@ -132,9 +132,9 @@ def batch_scaling_figure(fig, state: dict):
     ax_c.set_ylim(state["curves"].min() / 2, state["initial"] * 30)
     ax_c.axvline(p["examples"], color=COLORS["muted"], lw=1, ls=":")
     ax_c.set_xlabel("examples processed")
-    ax_c.set_ylabel(r"expected loss $E\,f(\Phi)$")
+    ax_c.set_ylabel(r"expected loss $\mathbb{E}\,f(\Phi)$")
     ax_c.set_title(f"η_B = B·η₁, η₁ = {p['lr_1']:g}", fontsize=9)
-    ax_c.legend(fontsize=7, loc="lower left")
+    ax_c.legend(fontsize=10, loc="lower left")
     B, r = state["batch_sizes"], state["ratio"]
     ax_r.semilogx(B, r, color=COLORS["data"], lw=2)
     ax_r.axvline(
