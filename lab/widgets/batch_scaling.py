@@ -127,14 +127,14 @@ def batch_scaling_figure(fig, state: dict):
             curve,
             color=color,
             lw=1.6,
-            label=f"B = {B}" + (" (η_B h_max ≥ 2)" if B >= state["b_stab"] else ""),
+            label=f"B = {B}" + (" (diverges)" if B >= state["b_stab"] else ""),
         )
-    ax_c.set_ylim(state["curves"].min() / 2, state["initial"] * 30)
+    ax_c.set_ylim(state["curves"].min() / 200, state["initial"] * 30)
     ax_c.axvline(p["examples"], color=COLORS["muted"], lw=1, ls=":")
     ax_c.set_xlabel("examples processed")
     ax_c.set_ylabel(r"expected loss $\mathbb{E}\,f(\Phi)$")
     ax_c.set_title(f"η_B = B·η₁, η₁ = {p['lr_1']:g}", fontsize=9)
-    ax_c.legend(fontsize=10, loc="lower left")
+    ax_c.legend(fontsize=10, loc="lower left", ncol=2, frameon=False)
     B, r = state["batch_sizes"], state["ratio"]
     ax_r.semilogx(B, r, color=COLORS["data"], lw=2)
     ax_r.axvline(
