@@ -67,7 +67,7 @@ def batch_scaling_rules() -> Derivation:
     NB = N1 / B
     g, sigma = sp.Symbol("g", real=True), sp.Symbol("sigma", positive=True)
     eta1p = sp.Symbol(r"\eta'_1", positive=True)
-    T = sp.Symbol("T", positive=True)  # examples processed
+    E = sp.Symbol("E", positive=True)  # examples processed (T is a temperature)
     claims = {
         "two_steps_minus_one_double_step_second_order": identity(
             remainder,
@@ -99,10 +99,10 @@ def batch_scaling_rules() -> Derivation:
             sp.oo,
         ),
         "eta_prime_scales_with_B": identity(
-            (T / B) * (B * eta1p) * g,
-            T * eta1p * g,
-            r"\frac{T}{B}\,(B\,\eta'_1)\, g = T\,\eta'_1\, g"
-            r"\quad (T/B \text{ steps of } \eta'_B = B\eta'_1)",
+            (E / B) * (B * eta1p) * g,
+            E * eta1p * g,
+            r"\frac{E}{B}\,(B\,\eta'_1)\, g = E\,\eta'_1\, g"
+            r"\quad (E/B \text{ steps of } \eta'_B = B\eta'_1)",
         ),
         "eta_in_v_form_scales_with_B_squared": identity(
             (B * eta1p) / NB,
