@@ -40,7 +40,6 @@ __all__ = [
     "backward_with_second_moment",
     "data_parallel_train",
     "digits_worker",
-    "linear_scaling_runs",
     "ring_allreduce_seconds",
     "step_seconds",
 ]
@@ -261,85 +260,6 @@ def step_seconds(
     )
     compute = _finite_or_raise("compute", seconds_per_example * batch_per_worker)
     return compute, ring_allreduce_seconds(n_bytes, workers, bandwidth, latency)
-
-
-def linear_scaling_runs(
-    data,
-    batch_sizes,
-    *,
-    base_batch: int = 32,
-    base_lr: float = 0.05,
-    momentum: float = 0.9,
-    epochs: float = 8.0,
-    warmup_epochs: float = 2.0,
-    hidden: int = 32,
-    seed: int = 0,
-) -> dict:
-    """Goyal et al.'s recipe on the digits: linear scaling, with and without warm-up.
-
-    For each batch size B of ``batch_sizes`` trains the digits model (``hidden`` units,
-    the same initial weights for every run) with ``torch.optim.SGD(momentum=momentum)``
-    at the linearly scaled rate :math:`\\eta_B = \\eta_{32}\\,B/32` (``base_lr`` at
-    ``base_batch``), for the same number of ``epochs`` (so ``epochs * n / B`` steps):
-    once at constant :math:`\\eta_B`, once with Goyal's gradual warm-up (the rate grows
-    linearly from ``base_lr`` to :math:`\\eta_B` over ``warmup_epochs``). Returns numpy
-    arrays over B: ``steps``, ``lr``, and for ``"constant"`` and ``"warmup"`` the final
-    training loss (inf where training diverged) and test accuracy (0 where it diverged).
-    Each batch size at most the training set; at most 10**5 steps in all.
-    """
-    import numpy as np
-
-    from lab import train as _train
-
-    batch_sizes = [
-        _checks.integer_at_least("batch_sizes", b, 1, data.n_train) for b in batch_sizes
-    ]
-    if not batch_sizes:
-        raise ValueError("batch_sizes must not be empty")
-    base_batch = _checks.integer_at_least("base_batch", base_batch, 1, data.n_train)
-    base_lr = _checks.positive("base_lr", base_lr)
-    momentum = _checks.real_in("momentum", momentum, 0.0, 1.0, high_open=True)
-    epochs = _checks.positive("epochs", epochs)
-    warmup_epochs = _checks.nonnegative("warmup_epochs", warmup_epochs)
-    steps = [max(1, round(epochs * data.n_train / b)) for b in batch_sizes]
-    if 2 * sum(steps) > 10**5:
-        raise ValueError(
-            f"epochs must keep the runs under 10**5 steps in all, got {epochs!r}"
-        )
-    out = {
-        "steps": np.array(steps),
-        "lr": np.array([base_lr * b / base_batch for b in batch_sizes]),
-    }
-    for mode in ("constant", "warmup"):
-        loss, acc = [], []
-        for b, s, lr in zip(batch_sizes, steps, out["lr"]):
-            model = _train.make_model(hidden, torch.Generator().manual_seed(seed))
-            opt = torch.optim.SGD(model.parameters(), lr=float(lr), momentum=momentum)
-            ramp = max(1, round(warmup_epochs * data.n_train / b))
-            start = min(1.0, base_lr / float(lr))
-            sched = None
-            if mode == "warmup":
-                sched = torch.optim.lr_scheduler.LambdaLR(
-                    opt, lambda t, s0=start, r=ramp: min(1.0, s0 + (1 - s0) * t / r)
-                )
-            try:
-                hist = _train.train(
-                    model,
-                    opt,
-                    data,
-                    s,
-                    b,
-                    torch.Generator().manual_seed(seed + 1),
-                    eval_every=s,
-                    scheduler=sched,
-                )
-                loss.append(hist["train_loss"][-1])
-                acc.append(hist["test_accuracy"][-1])
-            except FloatingPointError:
-                loss.append(math.inf)
-                acc.append(0.0)
-        out[mode] = {"train_loss": np.array(loss), "test_accuracy": np.array(acc)}
-    return out
 
 
 def _make_optimizer(params, spec: dict):

@@ -156,20 +156,3 @@ def test_ring_allreduce_model():
         distributed.ring_allreduce_seconds(1e9, 0, 1e10)
     with pytest.raises(ValueError, match="bandwidth"):
         distributed.ring_allreduce_seconds(1e9, 2, 0)
-
-
-def test_linear_scaling_stops_paying_when_the_steps_run_out():
-    """Chapter 8's claim, small: at the same 8 epochs, linear scaling to B = 1024 (11
-    steps) ends with more than twice the loss of B = 32 (337 steps), with or without
-    warm-up; the rates and step counts are the recipe's."""
-    data = train.load_digits()
-    runs = distributed.linear_scaling_runs(data, [32, 1024], seed=0)
-    assert list(runs["lr"]) == [0.05, 1.6]
-    assert list(runs["steps"]) == [round(8 * data.n_train / 32), 11]
-    for mode in ("constant", "warmup"):
-        loss = runs[mode]["train_loss"]
-        assert loss[1] > 2 * loss[0], (mode, loss)
-    with pytest.raises(ValueError, match="batch_sizes"):
-        distributed.linear_scaling_runs(data, [])
-    with pytest.raises(ValueError, match="momentum"):
-        distributed.linear_scaling_runs(data, [32], momentum=1.0)
