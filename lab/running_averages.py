@@ -171,7 +171,7 @@ def running_average(x, N: float, dim: int = 0):
 
     Unrolled, :math:`\\hat\\mu_t = \\sum_{s \\le t} \\frac1N (1-\\frac1N)^{t-s} x_s`
     (:func:`ema_weights`; the slide prints the exponent as :math:`-(t-s)`, a sign typo),
-    so :math:`E\\hat\\mu_t = (1-(1-1/N)^t)\\mu`: biased toward 0 for :math:`t \\lesssim N`.
+    so :math:`\\E\\hat\\mu_t = (1-(1-1/N)^t)\\mu`: biased toward 0 for :math:`t \\lesssim N`.
     ``x`` as in :func:`weighted_running_average`. Raises ``ValueError`` for ``N < 1``.
     """
     N = _check_N("N", N)
@@ -243,7 +243,7 @@ def ema_weights(N: float, t: int) -> np.ndarray:
 
 
 def expected_running_average(mu, N: float, t):
-    """:math:`E\\hat\\mu_t = (1 - (1-1/N)^t)\\,\\mu` for values with mean :math:`\\mu`.
+    """:math:`\\E\\hat\\mu_t = (1 - (1-1/N)^t)\\,\\mu` for values with mean :math:`\\mu`.
 
     ``mu`` and ``t`` may be numbers or numpy arrays (broadcast). Raises ``ValueError``
     for ``N < 1``.
@@ -253,7 +253,7 @@ def expected_running_average(mu, N: float, t):
 
 
 def running_average_variance(sigma2, N: float, t=None):
-    """:math:`\\mathrm{Var}\\,\\hat\\mu_t = \\frac{\\sigma^2}{2N-1}(1 - (1-1/N)^{2t})`
+    """:math:`\\Var\\,\\hat\\mu_t = \\frac{\\sigma^2}{2N-1}(1 - (1-1/N)^{2t})`
     for independent values.
 
     With ``t=None`` the stationary limit :math:`\\sigma^2/(2N-1)`. Raises ``ValueError``
@@ -266,29 +266,30 @@ def running_average_variance(sigma2, N: float, t=None):
     return stationary * (1.0 - (1.0 - 1.0 / N) ** (2 * np.asarray(t)))
 
 
-def drift_tracking_mse(N: float, v, sigma2):
+def drift_tracking_mse(N: float, r, sigma2):
     """The steady-state mean squared error of the running average against a mean drifting
-    at speed :math:`v`: :math:`(N-1)^2 v^2 + \\sigma^2/(2N-1)`, lag squared plus variance.
+    by :math:`r` per step: :math:`(N-1)^2 r^2 + \\sigma^2/(2N-1)`, lag squared plus
+    variance.
 
-    ``v`` and ``sigma2`` (:math:`\\sigma^2`) may be numbers or numpy arrays (broadcast).
+    ``r`` and ``sigma2`` (:math:`\\sigma^2`) may be numbers or numpy arrays (broadcast).
     Raises ``ValueError`` for ``N < 1``.
     """
     N = _check_N("N", N)
-    return (N - 1.0) ** 2 * np.asarray(v) ** 2 + running_average_variance(sigma2, N)
+    return (N - 1.0) ** 2 * np.asarray(r) ** 2 + running_average_variance(sigma2, N)
 
 
-def best_memory(v: float, sigma2: float) -> float:
+def best_memory(r: float, sigma2: float) -> float:
     """The :math:`N^* \\ge 1` that minimises :func:`drift_tracking_mse`: the root of
-    :math:`(N-1)(2N-1)^2 = \\sigma^2/v^2`, about :math:`(\\sigma^2/4v^2)^{1/3}` for slow drift.
+    :math:`(N-1)(2N-1)^2 = \\sigma^2/r^2`, about :math:`(\\sigma^2/4r^2)^{1/3}` for slow drift.
 
     The left side increases from 0 for :math:`N \\ge 1`, so the root is unique; it is
-    found by bisection. Raises ``ValueError`` for ``v = 0`` (no drift: the longest memory
-    is best) or ``sigma2 < 0``.
+    found by bisection. ``r`` is the drift per step. Raises ``ValueError`` for ``r = 0``
+    (no drift: the longest memory is best) or ``sigma2 < 0``.
     """
-    v = real_in("v", v)
-    if v == 0:
-        raise ValueError("v must be nonzero: without drift the longest memory is best")
-    ratio = nonnegative("sigma2", sigma2) / v**2
+    r = real_in("r", r)
+    if r == 0:
+        raise ValueError("r must be nonzero: without drift the longest memory is best")
+    ratio = nonnegative("sigma2", sigma2) / r**2
     lo, hi = 1.0, 2.0 + ratio ** (1 / 3)  # (hi-1)(2hi-1)^2 > 4(hi-1)^3 > ratio
     for _ in range(100):
         mid = 0.5 * (lo + hi)

@@ -412,7 +412,7 @@ def test_update_average_accepts_per_coordinate_weights():
             lambda: running_averages.drift_tracking_mse(0.5, 0.01, 1.0),
             r"N must be in \[1.0, inf\]",
         ),
-        (lambda: running_averages.best_memory(0.0, 1.0), "v must be nonzero"),
+        (lambda: running_averages.best_memory(0.0, 1.0), "r must be nonzero"),
         (lambda: running_averages.best_memory(0.01, -1.0), "sigma2 must be >= 0"),
     ],
 )

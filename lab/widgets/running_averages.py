@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .. import _checks
-from ..plots import COLORS, panels
+from ..plots import COLORS, panels, series_style
 from ..running_averages import CORRECTIONS, running_average_weight
 
 if TYPE_CHECKING:
@@ -59,14 +59,10 @@ _LABELS = {
     "none": "1/N (uncorrected)",
     "cumulative": "1/t (cumulative)",
     "min": "1/min(N, t)",
-    "adam": "Adam (1−β)/(1−βᵗ)",
+    "adam": "Adam",
 }
-_COLORS = {
-    "none": COLORS["theory"],
-    "cumulative": COLORS["muted"],
-    "min": COLORS["data"],
-    "adam": COLORS["accent"],
-}
+#: One colour and line style per schedule, the same as in the chapter's figures.
+_STYLES = {name: series_style(i) for i, name in enumerate(CORRECTIONS)}
 
 
 @functools.lru_cache(maxsize=64)
@@ -78,7 +74,7 @@ def schedule_moments(weights, mean_signal, sigma: float, x=None):
     """Exact mean and variance of :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`
     for independent :math:`x_t \\sim (m_t, \\sigma^2)`.
 
-    By linearity :math:`E\\hat\\mu_t` is the same average applied to :math:`m_t`; the
+    By linearity :math:`\\E\\hat\\mu_t` is the same average applied to :math:`m_t`; the
     variance obeys :math:`V_t = (1-w_t)^2 V_{t-1} + w_t^2\\sigma^2`, :math:`V_0 = 0`. Returns
     float64 arrays of length :math:`T`: the mean, the variance and, if a realisation
     ``x`` is given, its average (else None). Plain floats in one loop: for T in the
@@ -118,7 +114,7 @@ def running_averages_state(
     (``none``: 1/N, ``cumulative``: 1/t, ``min``: 1/min(N, t), ``adam``) the state
     holds the average of this realisation (``realised``), and, in closed form, its
     expectation (``mean``), standard deviation (``sd``) and root-mean-square error
-    :math:`\\sqrt{(E\\hat\\mu_t - m_t)^2 + \\mathrm{Var}\\,\\hat\\mu_t}` (``rmse``), each a dict
+    :math:`\\sqrt{(\\E\\hat\\mu_t - m_t)^2 + \\Var\\,\\hat\\mu_t}` (``rmse``), each a dict
     by schedule. ``correction`` picks the schedule drawn in front. Raises
     ``ValueError`` for an integer ``N`` < 1, σ outside [0, 5], a drift outside [−5, 5]
     or an unknown ``correction``.
@@ -156,31 +152,36 @@ def running_averages_state(
 def running_averages_figure(fig, state: dict):
     """Left: the signal, one realised average and its exact mean ± 2 sd. Right: RMS
     error of every schedule."""
-    ax, ax_err = panels(fig, left=0.07, right=0.98, bottom=0.15, top=0.88, wspace=0.25)
+    ax, ax_err = panels(fig, left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.22)
     p, t, name = state["params"], state["t"], state["params"]["correction"]
-    color = _COLORS[name]
+    color = _STYLES[name]["color"]
     ax.plot(t, state["x"], ".", ms=2.5, color=COLORS["muted"], alpha=0.6, label="$x_t$")
-    ax.plot(t, state["m"], "--", color="black", lw=1, label="true mean $m_t$")
+    ax.plot(t, state["m"], "--", color="black", lw=1, label="mean $m_t$")
     lo = state["mean"][name] - 2 * state["sd"][name]
     hi = state["mean"][name] + 2 * state["sd"][name]
     ax.fill_between(
-        t, lo, hi, color=color, alpha=0.2, lw=0, label=r"exact $E\hat\mu_t\pm2$ sd"
+        t, lo, hi, color=color, alpha=0.2, lw=0, label=r"$\mathbb{E}\hat\mu_t\pm2$ sd"
     )
-    ax.plot(
-        t, state["realised"][name], color=color, lw=1.8, label=r"$\hat\mu_t$ (one run)"
-    )
-    span = np.abs(state["m"]).max() + 3 * max(p["sigma"], 0.05)
-    ax.set_ylim(min(-0.3, state["m"].min() - 3 * p["sigma"]), span)
+    ax.plot(t, state["realised"][name], color=color, lw=1.8, label=r"$\hat\mu_t$")
+    spread = 3 * max(p["sigma"], 0.05)
+    bottom, top = state["m"].min() - spread, state["m"].max() + spread
+    # room for the legend on the side the mean drifts away from
+    room = 0.45 * (top - bottom)
+    if p["drift"] >= 0:
+        ax.set_ylim(bottom - room, top)
+    else:
+        ax.set_ylim(bottom, top + room)
     ax.set_xlabel("step $t$")
-    ax.set_title(f"weights {_LABELS[name]}, N = {p['N']}", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right", ncol=2)
-    for other in ("none", "cumulative", "min", "adam"):
+    ax.set_title(f"weights {_LABELS[name]}, N = {p['N']}")
+    ax.legend(loc="lower right" if p["drift"] >= 0 else "upper right", ncol=2)
+    # the chosen schedule last, on top of the others
+    for other in [c for c in CORRECTIONS if c != name] + [name]:
         ax_err.plot(
             t,
             state["rmse"][other],
-            color=_COLORS[other],
-            lw=2.4 if other == name else 1.1,
+            lw=2.6 if other == name else 1.3,
             label=_LABELS[other],
+            **_STYLES[other],
         )
     ax_err.axhline(
         state["stationary_sd"],
@@ -189,22 +190,20 @@ def running_averages_figure(fig, state: dict):
         ls=":",
         label=r"$\sigma/\sqrt{2N-1}$",
     )
-    ax_err.set_ylim(0, 1.15 * max(0.05, _error_ylim(state)))
+    top = max(0.05, max(float(state["rmse"][c].max()) for c in CORRECTIONS))
+    ax_err.set_ylim(0, 1.75 * top)  # the legend sits in the top part
     ax_err.set_xlabel("step $t$")
-    ax_err.set_title(r"exact RMS error $\sqrt{E(\hat\mu_t - m_t)^2}$", fontsize=10)
-    ax_err.legend(fontsize=7, loc="upper right")
-    return fig
-
-
-def _error_ylim(state: dict) -> float:
-    # The corrected schedules must fit; the uncorrected start bias may be clipped.
-    return float(
-        max(
-            state["rmse"]["min"].max(),
-            state["rmse"]["adam"].max(),
-            min(state["rmse"]["none"].max(), 2 * state["rmse"]["min"].max() + 0.2),
-        )
+    ax_err.set_title(r"exact RMS error $\sqrt{\mathbb{E}(\hat\mu_t - m_t)^2}$")
+    handles, labels = ax_err.get_legend_handles_labels()
+    order = [labels.index(_LABELS[c]) for c in CORRECTIONS] + [len(labels) - 1]
+    ax_err.legend(
+        [handles[i] for i in order],
+        [labels[i] for i in order],
+        loc="upper center",
+        ncol=2,
+        fontsize=10,
     )
+    return fig
 
 
 def running_averages_explorer(*, mode: str | None = None, **fixed) -> Explorer:
