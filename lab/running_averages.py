@@ -42,6 +42,7 @@ __all__ = [
     "adam_average",
     "window_average",
     "ema_weights",
+    "half_life",
     "expected_running_average",
     "running_average_variance",
     "drift_tracking_mse",
@@ -240,6 +241,17 @@ def ema_weights(N: float, t: int) -> np.ndarray:
     t = integer_at_least("t", t, 1)
     s = np.arange(1, t + 1)
     return (1.0 / N) * (1.0 - 1.0 / N) ** (t - s)
+
+
+def half_life(N: float) -> float:
+    """The age :math:`k` at which a value's weight in the running average has halved:
+    :math:`\\beta^k = 1/2` with :math:`\\beta = 1 - 1/N`, so
+    :math:`k = \\ln 2 / (-\\ln(1 - 1/N)) = N\\ln 2 - \\tfrac12\\ln 2 - O(1/N)`,
+    about :math:`0.69N`. Raises ``ValueError`` unless ``N > 1`` (with :math:`N = 1`
+    older values have no weight at all).
+    """
+    N = real_in("N", N, 1.0, low_open=True)
+    return math.log(2.0) / -math.log1p(-1.0 / N)
 
 
 def expected_running_average(mu, N: float, t):

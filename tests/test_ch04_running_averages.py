@@ -539,3 +539,18 @@ def test_predict_exercise_cumulative_wins_without_drift_and_loses_with_it():
     closed = math.sqrt(running_averages.drift_tracking_mse(20, 0.01, 0.25))
     for c in ("none", "min", "adam"):
         assert at_end[c] == pytest.approx(closed, rel=1e-4)
+
+
+@pytest.mark.parametrize("N", [2, 5, 20, 100, 1000, 10**6])
+def test_half_life_halves_the_weight_and_is_about_0_69_N(N):
+    k = running_averages.half_life(N)
+    # float64: beta**k loses a relative N·eps at most
+    assert (1 - 1 / N) ** k == pytest.approx(0.5, rel=1e-12 * N)
+    # N ln 2 − ln 2 / 2, with the next term −ln 2/(12 N) (and smaller ones)
+    assert abs(k - (N * math.log(2) - math.log(2) / 2)) <= math.log(2) / (6 * N)
+
+
+def test_half_life_rejects_N_at_most_1():
+    for N in (1, 0.5):
+        with pytest.raises(ValueError, match="N"):
+            running_averages.half_life(N)
