@@ -39,8 +39,8 @@ __all__ = [
 LIMITS = ("flow", "langevin")
 
 
-def flow_path(problem, beta0: float, lr: float, times) -> np.ndarray:
-    """The gradient flow dβ/dt = −η g(β) of a 1-D ``problem`` at ``times`` (from t = 0).
+def flow_path(problem, Phi0: float, lr: float, times) -> np.ndarray:
+    """The gradient flow dΦ/dt = −η g(Φ) of a 1-D ``problem`` at ``times`` (from t = 0).
 
     Solved by ``scipy.integrate.solve_ivp`` (DOP853, rtol 1e-11): the reference the
     discrete steps are compared with. Raises ``ValueError`` for η ≤ 0 or times < 0.
@@ -48,14 +48,14 @@ def flow_path(problem, beta0: float, lr: float, times) -> np.ndarray:
     from scipy.integrate import solve_ivp
 
     lr = _checks.positive("lr", lr)
-    beta0 = _checks.real_in("beta0", beta0)
+    Phi0 = _checks.real_in("Phi0", Phi0)
     t = np.asarray(times, dtype=np.float64)
     if np.any(t < 0) or not np.all(np.isfinite(t)):
         raise ValueError("times must be finite and >= 0")
     sol = solve_ivp(
         lambda _, b: -lr * problem.gradient(b),
         (0.0, float(t.max()) if t.size else 0.0),
-        [beta0],
+        [Phi0],
         method="DOP853",
         t_eval=np.sort(np.unique(t)),
         rtol=1e-11,
@@ -64,46 +64,46 @@ def flow_path(problem, beta0: float, lr: float, times) -> np.ndarray:
     return np.interp(t, sol.t, sol.y[0])
 
 
-def euler_path(problem, beta0, lr: float, N: int, t: float) -> np.ndarray:
-    """N·t steps of total gradient descent β ← β − (η/N) g(β): Euler's method for the flow.
+def euler_path(problem, Phi0, lr: float, N: int, t: float) -> np.ndarray:
+    """N·t steps of total gradient descent Φ ← Φ − (η/N) g(Φ): Euler's method for the flow.
 
-    ``beta0`` may be an array (several starts). Returns an array of shape
-    ``(N·t + 1, *beta0.shape)``; row k is the value at time k/N. Raises ``ValueError`` for
+    ``Phi0`` may be an array (several starts). Returns an array of shape
+    ``(N·t + 1, *Phi0.shape)``; row k is the value at time k/N. Raises ``ValueError`` for
     η ≤ 0, N < 1, or N·t not a whole number ≥ 1.
     """
     lr = _checks.positive("lr", lr)
     N = _checks.integer_at_least("N", N, 1)
     steps = _checks.integer_at_least("N*t", round(N * _checks.positive("t", t), 9), 1)
-    beta = np.array(beta0, dtype=np.float64)
-    out = np.empty((steps + 1, *beta.shape))
-    out[0] = beta
+    Phi = np.array(Phi0, dtype=np.float64)
+    out = np.empty((steps + 1, *Phi.shape))
+    out[0] = Phi
     for k in range(steps):
-        beta = beta - (lr / N) * problem.gradient(beta)
-        out[k + 1] = beta
+        Phi = Phi - (lr / N) * problem.gradient(Phi)
+        out[k + 1] = Phi
     return out
 
 
-def euler_error_quadratic(beta0: float, lr: float, h: float, N: int, t: float) -> dict:
-    """The error of Euler's method on the quadratic flow dβ/dt = −η h β, exactly.
+def euler_error_quadratic(Phi0: float, lr: float, h: float, N: int, t: float) -> dict:
+    """The error of Euler's method on the quadratic flow dΦ/dt = −η h Φ, exactly.
 
-    N·t steps give β0 (1 − ηh/N)^{Nt}; the flow gives β0 e^{−ηht}. Returns ``error``
-    (steps minus flow) and ``leading`` = −β0 e^{−ηht} (ηh)² t /(2N), the first term of
+    N·t steps give Φ₀ (1 − ηh/N)^{Nt}; the flow gives Φ₀ e^{−ηht}. Returns ``error``
+    (steps minus flow) and ``leading`` = −Φ₀ e^{−ηht} (ηh)² t /(2N), the first term of
     its expansion in 1/N (from log(1 − x/N)^{Nt} = −xt − x²t/(2N) + O(N⁻²)).
     """
     lr, h = _checks.positive("lr", lr), _checks.positive("h", h)
     N = _checks.integer_at_least("N", N, 1)
     t = _checks.positive("t", t)
     x = lr * h
-    flow = beta0 * math.exp(-x * t)
+    flow = Phi0 * math.exp(-x * t)
     return {
-        "error": beta0 * (1 - x / N) ** round(N * t) - flow,
+        "error": Phi0 * (1 - x / N) ** round(N * t) - flow,
         "leading": -flow * x * x * t / (2 * N),
     }
 
 
 def sgd_paths(
     problem,
-    beta0: float,
+    Phi0: float,
     lr: float,
     N: int,
     t: float,
@@ -114,7 +114,7 @@ def sgd_paths(
     limit: str = "flow",
     record_every: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """N·t SGD steps β ← β − (η/N) ĝ on a 1-D ``problem`` with additive noise, many chains.
+    """N·t SGD steps Φ ← Φ − (η/N) ĝ on a 1-D ``problem`` with additive noise, many chains.
 
     ``limit="flow"``: ĝ has its usual variance σ²/B, and the paths converge to the
     gradient flow as N → ∞. ``limit="langevin"``: the noise variance is Nσ²/B (as if
@@ -133,7 +133,7 @@ def sgd_paths(
     paths = (
         sgd_1d(
             problem,
-            beta0,
+            Phi0,
             lr / N,
             batch_size,
             steps,
@@ -157,7 +157,7 @@ def quadratic_deviation_variance(
     *,
     limit: str = "flow",
 ) -> dict:
-    """Var(β_SGD(t) − β_flow(t)) for N·t steps of η/N on ½h(β − μ)², exactly.
+    """Var(Φ_SGD(t) − Φ_flow(t)) for N·t steps of η/N on ½h(Φ − μ)², exactly.
 
     The deviation obeys D_{k+1} = a D_k + (η/N) ξ_k with a = 1 − ηh/N, plus Euler's
     deterministic error, so Var = (η/N)² s (1 − a^{2Nt})/(1 − a²) with s = σ²/B
@@ -214,10 +214,8 @@ def langevin_generator(problem, temperature: float, grid) -> np.ndarray:
     return Q
 
 
-def langevin_density(
-    problem, temperature: float, beta0: float, tau, grid
-) -> np.ndarray:
-    """The Langevin density p(Φ, τ) on ``grid``, started at a point mass at ``beta0``.
+def langevin_density(problem, temperature: float, Phi0: float, tau, grid) -> np.ndarray:
+    """The Langevin density p(Φ, τ) on ``grid``, started at a point mass at ``Phi0``.
 
     p(τ) = exp(τ Qᵀ) p(0) with Q from :func:`langevin_generator`, by
     ``scipy.linalg.expm`` (scaling and squaring: robust to the stiff rates of a cold,
@@ -232,7 +230,7 @@ def langevin_density(
     dx = x[1] - x[0]
     Qt = langevin_generator(problem, T, x).T
     p0 = np.zeros(x.size)
-    p0[int(np.argmin(np.abs(x - _checks.real_in("beta0", beta0))))] = 1.0
+    p0[int(np.argmin(np.abs(x - _checks.real_in("Phi0", Phi0))))] = 1.0
     taus = np.atleast_1d(np.asarray(tau, dtype=np.float64))
     if np.any(taus < 0) or not np.all(np.isfinite(taus)):
         raise ValueError("tau must be finite and >= 0")
@@ -245,7 +243,7 @@ def langevin_density(
     return out[0] if np.ndim(tau) == 0 else out
 
 
-def exp_loss_flow(beta0: float, lr: float, t) -> dict:
+def exp_loss_flow(Phi0: float, lr: float, t) -> dict:
     """Gradient flow on ℓ(Φ) = e^{−Φ}: Φ(t) = log(e^{Φ0} + η t), ℓ(Φ(t)) = 1/(e^{Φ0} + η t).
 
     The loss decreases to its infimum 0 while Φ grows without bound: a flow whose loss
@@ -253,5 +251,5 @@ def exp_loss_flow(beta0: float, lr: float, t) -> dict:
     """
     lr = _checks.positive("lr", lr)
     t = np.asarray(t, dtype=np.float64)
-    s = math.exp(_checks.real_in("beta0", beta0)) + lr * t
+    s = math.exp(_checks.real_in("Phi0", Phi0)) + lr * t
     return {"Phi": np.log(s), "loss": 1.0 / s}

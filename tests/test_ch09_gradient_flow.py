@@ -28,10 +28,10 @@ def test_flow_path_matches_the_quadratic_closed_form():
 
 @pytest.mark.parametrize("N", [10, 100, 1000])
 def test_euler_error_is_first_order_with_the_predicted_constant(N):
-    lr, h, t, beta0 = 1.0, 1.0, 2.0, 1.0
-    e = gradient_flow.euler_error_quadratic(beta0, lr, h, N, t)
-    steps = gradient_flow.euler_path(Quadratic1D(mean=0.0), beta0, lr, N, t)[-1]
-    assert steps - beta0 * math.exp(-lr * h * t) == pytest.approx(e["error"], rel=1e-9)
+    lr, h, t, Phi0 = 1.0, 1.0, 2.0, 1.0
+    e = gradient_flow.euler_error_quadratic(Phi0, lr, h, N, t)
+    steps = gradient_flow.euler_path(Quadratic1D(mean=0.0), Phi0, lr, N, t)[-1]
+    assert steps - Phi0 * math.exp(-lr * h * t) == pytest.approx(e["error"], rel=1e-9)
     # the next term of the expansion is O(1/N²): relative size ≈ (ηh)²t/N·const
     assert e["error"] == pytest.approx(e["leading"], rel=5.0 / N)
 

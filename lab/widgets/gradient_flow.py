@@ -51,11 +51,11 @@ _GRID = np.linspace(-2.2, 2.2, 221)
 
 @functools.lru_cache(maxsize=16)
 def _langevin_final(
-    tilt: float, sigma: float, temperature: float, beta0: float, tau: float
+    tilt: float, sigma: float, temperature: float, Phi0: float, tau: float
 ) -> np.ndarray:
     # One eigendecomposition per temperature: cached, as the sliders revisit the same few.
     return langevin_density(
-        DoubleWell1D(tilt=tilt, sigma=sigma), temperature, beta0, tau, _GRID
+        DoubleWell1D(tilt=tilt, sigma=sigma), temperature, Phi0, tau, _GRID
     )
 
 
@@ -66,7 +66,7 @@ def gradient_flow_state(
     *,
     lr: float = 0.1,
     t: float = 10.0,
-    beta0: float = 0.3,
+    Phi0: float = 0.3,
     sigma: float = 4.0,
     tilt: float = 0.25,
     chains: int = 400,
@@ -75,12 +75,12 @@ def gradient_flow_state(
 ) -> dict:
     """Everything the Chapter 9 explorer shows, on :class:`~lab.problems.DoubleWell1D`.
 
-    N·t SGD steps β ← β − (η/N)ĝ from β₀ (just right of the barrier), ``chains`` runs:
+    N·t SGD steps Φ ← Φ − (η/N)ĝ from Φ₀ (just right of the barrier), ``chains`` runs:
     ``times``, ``paths`` (the first 12 runs), ``final`` (all runs at time t), ``left``
-    (the fraction that ended in the deep valley β < 0); the gradient ``flow`` at
+    (the fraction that ended in the deep valley Φ < 0); the gradient ``flow`` at
     ``times``; and, for ``limit="langevin"`` (noise variance Nσ²/B, so
     T = ησ²/(2B) at every N), the Langevin ``density`` at τ = ηt on ``grid`` and its
-    mass ``density_left`` in β < 0. Raises ``ValueError`` for N < 1, B < 1 or an
+    mass ``density_left`` in Φ < 0. Raises ``ValueError`` for N < 1, B < 1 or an
     unknown ``limit``.
     """
     N = _checks.integer_at_least("N", N, 1)
@@ -90,7 +90,7 @@ def gradient_flow_state(
     problem = DoubleWell1D(tilt=tilt, sigma=sigma)
     times, paths = sgd_paths(
         problem,
-        beta0,
+        Phi0,
         lr,
         N,
         t,
@@ -108,11 +108,11 @@ def gradient_flow_state(
         "paths": paths[:, :12],
         "final": paths[-1],
         "left": float((paths[-1] < 0).mean()),
-        "flow": flow_path(problem, beta0, lr, times),
+        "flow": flow_path(problem, Phi0, lr, times),
         "grid": _GRID,
     }
     if limit == "langevin":
-        density = _langevin_final(float(tilt), float(sigma), T, float(beta0), lr * t)
+        density = _langevin_final(float(tilt), float(sigma), T, float(Phi0), lr * t)
         state["density"] = density
         state["density_left"] = float(density[_GRID < 0].sum() * (_GRID[1] - _GRID[0]))
     return state
@@ -123,52 +123,60 @@ def gradient_flow_figure(fig, state: dict):
     against the flow's end point (and the Langevin density). Returns the two axes."""
     ax_p, ax_h = panels(
         fig,
-        width_ratios=(1.4, 1),
-        left=0.07,
+        width_ratios=(1.3, 1),
+        left=0.075,
         right=0.985,
         bottom=0.15,
         top=0.9,
-        wspace=0.22,
+        wspace=0.2,
     )
     p = state["params"]
-    ax_p.plot(state["times"], state["paths"], color=COLORS["data"], lw=0.7, alpha=0.5)
     ax_p.plot(
-        state["times"], state["flow"], color="black", lw=2.2, label="gradient flow"
+        state["times"], state["paths"], color=COLORS["data"], ls="-", lw=0.7, alpha=0.5
+    )
+    ax_p.plot(
+        state["times"],
+        state["flow"],
+        color="black",
+        ls="-",
+        lw=2.2,
+        label="gradient flow",
     )
     ax_p.axhline(0.0, color=COLORS["muted"], lw=0.8, ls=":")
-    ax_p.set_ylim(-1.9, 1.9)
+    ax_p.set_ylim(-2.2, 1.9)
     ax_p.set_xlabel("time $t$ (one unit = N steps)")
     ax_p.set_ylabel(r"$\Phi$")
-    noise = "σ²/B" if p["limit"] == "flow" else "N·σ²/B"
+    noise = "σ²/B" if p["limit"] == "flow" else "Nσ²/B"
     ax_p.set_title(
         f"{p['N'] * p['t']:.0f} steps of η/N = {p['lr'] / p['N']:.3g}, "
-        f"noise variance {noise}, B = {p['batch_size']}",
-        fontsize=9,
+        f"noise {noise}, B = {p['batch_size']}"
     )
-    ax_p.legend(fontsize=8, loc="lower right")
-    ax_h.hist(
+    ax_p.legend(loc="lower right")
+    heights, _, _ = ax_h.hist(
         state["final"],
         bins=44,
         range=(-2.2, 2.2),
         density=True,
         color=COLORS["data"],
         alpha=0.55,
-        label=f"SGD at t = {p['t']:g}: {state['left']:.0%} in β < 0",
+        label=f"SGD: {state['left']:.0%} in Φ < 0",
     )
-    ax_h.axvline(state["flow"][-1], color="black", lw=2, label="flow at t")
+    ax_h.axvline(state["flow"][-1], color="black", ls="-", lw=2, label="flow")
     if "density" in state:
         ax_h.plot(
             state["grid"],
             state["density"],
             color=COLORS["theory"],
             lw=2,
-            label=f"Langevin, T = {state['temperature']:.3g}: {state['density_left']:.0%}",
+            ls="--",
+            label=f"Langevin: {state['density_left']:.0%}",
         )
     ax_h.set_xlim(-2.2, 2.2)
-    ax_h.set_ylim(0, 4)
+    top = max(heights.max(), state["density"].max() if "density" in state else 0.0)
+    ax_h.set_ylim(0, 1.6 * top)  # the legend sits in the top part
     ax_h.set_xlabel(r"$\Phi$ at time $t$")
-    ax_h.set_title("where the runs end", fontsize=9)
-    ax_h.legend(fontsize=7, loc="upper left")
+    ax_h.set_title(f"where the runs end (T = {state['temperature']:.3g})")
+    ax_h.legend(loc="upper left")
     return ax_p, ax_h
 
 
