@@ -127,8 +127,8 @@ def weighted_running_average(x, weights, dim: int = 0):
     :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`, :math:`\\hat\\mu_0 = 0`.
 
     ``x``: a torch tensor (any device, any shape) or numpy array holding the sequence
-    :math:`x_1..x_T` along ``dim``; ``weights``: :math:`T` numbers (a sequence, array or
-    1-d tensor). Returns :math:`\\hat\\mu_1..\\hat\\mu_T` with the shape, type and device
+    :math:`x_1..x_S` along ``dim``; ``weights``: :math:`S` numbers (a sequence, array or
+    1-d tensor). Returns :math:`\\hat\\mu_1..\\hat\\mu_S` with the shape, type and device
     of ``x``. Raises ``ValueError`` when ``len(weights)`` is not the length of ``x``
     along ``dim`` or a weight is outside [0, 1].
     """
@@ -137,22 +137,22 @@ def weighted_running_average(x, weights, dim: int = 0):
     w = [
         float(v) for v in (weights.tolist() if hasattr(weights, "tolist") else weights)
     ]
-    T = xt.shape[dim]
-    if len(w) != T:
-        raise ValueError(f"weights must have one entry per step ({T}), got {len(w)}")
+    S = xt.shape[dim]
+    if len(w) != S:
+        raise ValueError(f"weights must have one entry per step ({S}), got {len(w)}")
     if any(not (0.0 <= v <= 1.0) for v in w):
         raise ValueError("weights must lie in [0, 1]")
     seq = xt.movedim(dim, 0)
     out = torch.empty_like(seq)
-    mu = torch.zeros_like(seq[0]) if T else None
-    for t in range(T):
+    mu = torch.zeros_like(seq[0]) if S else None
+    for t in range(S):
         update_average_(mu, seq[t], w[t])
         out[t] = mu
     return back(out.movedim(0, dim))
 
 
-def _weights(T: int, N: float, correction: str) -> list[float]:
-    return [running_average_weight(t, N, correction) for t in range(1, T + 1)]
+def _weights(S: int, N: float, correction: str) -> list[float]:
+    return [running_average_weight(t, N, correction) for t in range(1, S + 1)]
 
 
 def _length(x, dim: int) -> int:
@@ -223,10 +223,10 @@ def window_average(x, N: int, dim: int = 0):
     xt, back = _as_tensor(x)
     dim = _check_dim(xt, dim)
     seq = xt.movedim(dim, -1)
-    T = seq.shape[-1]
+    S = seq.shape[-1]
     padded = torch.nn.functional.pad(seq, (N - 1, 0))
     sums = padded.unfold(-1, N, 1).sum(-1)
-    counts = torch.clamp(torch.arange(1, T + 1, device=seq.device), max=N).to(seq.dtype)
+    counts = torch.clamp(torch.arange(1, S + 1, device=seq.device), max=N).to(seq.dtype)
     return back((sums / counts).movedim(-1, dim))
 
 

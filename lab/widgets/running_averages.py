@@ -66,8 +66,8 @@ _STYLES = {name: series_style(i) for i, name in enumerate(CORRECTIONS)}
 
 
 @functools.lru_cache(maxsize=64)
-def _weights(N: int, T: int, correction: str) -> tuple[float, ...]:
-    return tuple(running_average_weight(t, N, correction) for t in range(1, T + 1))
+def _weights(N: int, S: int, correction: str) -> tuple[float, ...]:
+    return tuple(running_average_weight(t, N, correction) for t in range(1, S + 1))
 
 
 def schedule_moments(weights, mean_signal, sigma: float, x=None):
@@ -76,8 +76,8 @@ def schedule_moments(weights, mean_signal, sigma: float, x=None):
 
     By linearity :math:`\\E\\hat\\mu_t` is the same average applied to :math:`m_t`; the
     variance obeys :math:`V_t = (1-w_t)^2 V_{t-1} + w_t^2\\sigma^2`, :math:`V_0 = 0`. Returns
-    float64 arrays of length :math:`T`: the mean, the variance and, if a realisation
-    ``x`` is given, its average (else None). Plain floats in one loop: for T in the
+    float64 arrays of length :math:`S`: the mean, the variance and, if a realisation
+    ``x`` is given, its average (else None). Plain floats in one loop: for S in the
     hundreds this is faster than any tensor code.
     """
     w = [float(v) for v in weights]
@@ -110,7 +110,8 @@ def running_averages_state(
 
     The signal is :math:`x_t = m_t + \\sigma z_t`, :math:`z_t \\sim N(0, 1)` independent,
     with the drifting mean :math:`m_t = \\text{start} + \\text{drift}\\cdot t/100`,
-    :math:`t = 1..T`. For every weight schedule of :data:`lab.running_averages.CORRECTIONS`
+    :math:`t = 1..S` (:math:`S` = ``steps``). For every weight schedule of
+    :data:`lab.running_averages.CORRECTIONS`
     (``none``: 1/N, ``cumulative``: 1/t, ``min``: 1/min(N, t), ``adam``) the state
     holds the average of this realisation (``realised``), and, in closed form, its
     expectation (``mean``), standard deviation (``sd``) and root-mean-square error
@@ -124,14 +125,14 @@ def running_averages_state(
     drift = _checks.real_in("drift", drift, -5.0, 5.0)
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
-    T = _checks.integer_at_least("steps", steps, 2)
-    t = np.arange(1, T + 1)
+    S = _checks.integer_at_least("steps", steps, 2)
+    t = np.arange(1, S + 1)
     m = start + drift * t / 100.0
-    x = m + sigma * np.random.default_rng(seed).standard_normal(T)
+    x = m + sigma * np.random.default_rng(seed).standard_normal(S)
     realised, mean, sd, rmse = {}, {}, {}, {}
     for name in CORRECTIONS:
         mean[name], var, realised[name] = schedule_moments(
-            _weights(N, T, name), m, sigma, x
+            _weights(N, S, name), m, sigma, x
         )
         sd[name] = np.sqrt(var)
         rmse[name] = np.sqrt((mean[name] - m) ** 2 + var)
