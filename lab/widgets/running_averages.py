@@ -72,9 +72,9 @@ def _weights(N: int, S: int, correction: str) -> tuple[float, ...]:
 
 def schedule_moments(weights, mean_signal, sigma: float, x=None):
     """Exact mean and variance of :math:`\\hat\\mu_t = (1-w_t)\\hat\\mu_{t-1} + w_t x_t`
-    for independent :math:`x_t \\sim (m_t, \\sigma^2)`.
+    for independent :math:`x_t \\sim (\\mu_t, \\sigma^2)`.
 
-    By linearity :math:`\\E\\hat\\mu_t` is the same average applied to :math:`m_t`; the
+    By linearity :math:`\\E\\hat\\mu_t` is the same average applied to :math:`\\mu_t`; the
     variance obeys :math:`V_t = (1-w_t)^2 V_{t-1} + w_t^2\\sigma^2`, :math:`V_0 = 0`. Returns
     float64 arrays of length :math:`S`: the mean, the variance and, if a realisation
     ``x`` is given, its average (else None). Plain floats in one loop: for S in the
@@ -108,14 +108,14 @@ def running_averages_state(
 ) -> dict:
     """Everything the Chapter 4 explorer shows.
 
-    The signal is :math:`x_t = m_t + \\sigma z_t`, :math:`z_t \\sim N(0, 1)` independent,
-    with the drifting mean :math:`m_t = \\text{start} + \\text{drift}\\cdot t/100`,
+    The signal is :math:`x_t = \\mu_t + \\sigma z_t`, :math:`z_t \\sim N(0, 1)` independent,
+    with the drifting mean :math:`\\mu_t = \\text{start} + \\text{drift}\\cdot t/100`,
     :math:`t = 1..S` (:math:`S` = ``steps``). For every weight schedule of
     :data:`lab.running_averages.CORRECTIONS`
     (``none``: 1/N, ``cumulative``: 1/t, ``min``: 1/min(N, t), ``adam``) the state
     holds the average of this realisation (``realised``), and, in closed form, its
     expectation (``mean``), standard deviation (``sd``) and root-mean-square error
-    :math:`\\sqrt{(\\E\\hat\\mu_t - m_t)^2 + \\Var\\,\\hat\\mu_t}` (``rmse``), each a dict
+    :math:`\\sqrt{(\\E\\hat\\mu_t - \\mu_t)^2 + \\Var\\,\\hat\\mu_t}` (``rmse``), each a dict
     by schedule. ``correction`` picks the schedule drawn in front. Raises
     ``ValueError`` for an integer ``N`` < 1, σ outside [0, 5], a drift outside [−5, 5]
     or an unknown ``correction``.
@@ -140,7 +140,7 @@ def running_averages_state(
         "params": {"N": N, "sigma": sigma, "drift": drift, "correction": correction},
         "t": t.astype(float),
         "x": x,
-        "m": m,
+        "m": m,  # the mean μ_t
         "realised": realised,
         "mean": mean,
         "sd": sd,
@@ -157,7 +157,7 @@ def running_averages_figure(fig, state: dict):
     p, t, name = state["params"], state["t"], state["params"]["correction"]
     color = _STYLES[name]["color"]
     ax.plot(t, state["x"], ".", ms=2.5, color=COLORS["muted"], alpha=0.6, label="$x_t$")
-    ax.plot(t, state["m"], "--", color="black", lw=1, label="mean $m_t$")
+    ax.plot(t, state["m"], "--", color="black", lw=1, label="mean $\\mu_t$")
     lo = state["mean"][name] - 2 * state["sd"][name]
     hi = state["mean"][name] + 2 * state["sd"][name]
     ax.fill_between(
@@ -194,7 +194,7 @@ def running_averages_figure(fig, state: dict):
     top = max(0.05, max(float(state["rmse"][c].max()) for c in CORRECTIONS))
     ax_err.set_ylim(0, 1.75 * top)  # the legend sits in the top part
     ax_err.set_xlabel("step $t$")
-    ax_err.set_title(r"exact RMS error $\sqrt{\mathbb{E}(\hat\mu_t - m_t)^2}$")
+    ax_err.set_title(r"exact RMS error $\sqrt{\mathbb{E}(\hat\mu_t - \mu_t)^2}$")
     handles, labels = ax_err.get_legend_handles_labels()
     order = [labels.index(_LABELS[c]) for c in CORRECTIONS] + [len(labels) - 1]
     ax_err.legend(
