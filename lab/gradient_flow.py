@@ -157,7 +157,7 @@ def quadratic_deviation_variance(
     *,
     limit: str = "flow",
 ) -> dict:
-    """Var(Φ_SGD(t) − Φ_flow(t)) for N·t steps of η/N on ½h(Φ − μ)², exactly.
+    """Var(Φ_SGD(t) − Φ_flow(t)) for N·t steps of η/N on ½h(Φ − Φ*)², exactly.
 
     The deviation obeys D_{k+1} = a D_k + (η/N) ξ_k with a = 1 − ηh/N, plus Euler's
     deterministic error, so Var = (η/N)² s (1 − a^{2Nt})/(1 − a²) with s = σ²/B
