@@ -28,6 +28,7 @@ from .problems import NoisyQuadratic
 from .simulate import mean_and_se, run_nqm
 
 __all__ = [
+    "s_at_fixed_phi",
     "rmsprop_moments",
     "rmsprop_nqm_error",
     "second_moment",
@@ -53,10 +54,11 @@ def second_moment(g, sigma, batch_size: int):
 
 
 def second_moment_variance(g, sigma, batch_size: int):
-    """:math:`\\mathrm{Var}\\,\\hat g^2 = 2v^2 + 4g^2 v` with :math:`v = \\sigma^2/B`,
-    for Gaussian :math:`\\hat g`.
+    """:math:`\\mathrm{Var}\\,\\hat g^2 = 2(\\sigma^2/B)^2 + 4g^2\\sigma^2/B`, for Gaussian
+    :math:`\\hat g`.
 
-    If :math:`\\hat g \\sim N(g, v)` then :math:`\\hat g^2` has variance :math:`2v^2 + 4g^2v`;
+    If :math:`\\hat g \\sim N(g, \\sigma^2/B)` then :math:`\\hat g^2` has variance
+    :math:`2(\\sigma^2/B)^2 + 4g^2\\sigma^2/B`;
     with :func:`lab.running_averages.running_average_variance` it gives the spread of
     :math:`s_t` and so the tolerance of any measurement of it. Raises ``ValueError`` for
     ``batch_size < 1``.
@@ -66,14 +68,67 @@ def second_moment_variance(g, sigma, batch_size: int):
     return 2 * v * v + 4 * np.asarray(g) ** 2 * v
 
 
+def s_at_fixed_phi(
+    g: float,
+    sigma: float,
+    batch_size: int,
+    N_s: float,
+    steps: int,
+    chains: int,
+    generator: torch.Generator,
+) -> dict:
+    """RMSProp's :math:`s_t` at a fixed :math:`\\Phi`, where the :math:`\\hat g_t` are
+    independent draws with mean :math:`g` and variance :math:`\\sigma^2/B`.
+
+    Runs :class:`lab.optim.RMSProp` with :math:`\\eta = 0` (it updates :math:`s` but never
+    moves :math:`\\Phi`) on a one-dimensional :class:`~lab.problems.NoisyQuadratic`
+    (:math:`h = 1`, per-example noise :math:`\\sigma`) held at :math:`\\Phi = g`, for
+    ``steps`` steps of ``chains`` independent chains with batch size :math:`B`.
+    Returns numpy arrays: ``t`` (:math:`T + 1`,), ``s_mean`` (:math:`T + 1`,), the chain
+    mean of :math:`s_t`, ``s_chain`` (:math:`T + 1`,), chain 0's :math:`s_t`,
+    ``ghat_sq`` (:math:`T`,), chain 0's :math:`\\hat g_t^2`, and ``s_final``
+    (``chains``,), every chain's :math:`s_T`. By
+    :func:`lab.running_averages.expected_running_average`,
+    :math:`E s_t = (1 - (1 - 1/N_s)^t)(g^2 + \\sigma^2/B)`. Raises ``ValueError`` for
+    ``sigma < 0``, :math:`N_s < 1`, or counts below 1 (``chains`` below 2).
+    """
+    g = _checks.real_in("g", g)
+    sigma = _checks.nonnegative("sigma", sigma)
+    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    N_s = _checks.real_in("N_s", N_s, 1.0)
+    T = _checks.integer_at_least("steps", steps, 1)
+    C = _checks.integer_at_least("chains", chains, 2)
+    problem = NoisyQuadratic([1.0], [sigma])
+    Phi = torch.full(
+        (C, 1), g, dtype=torch.float64, device=generator.device
+    )  # g = hΦ with h = 1
+    opt = RMSProp([Phi], lr=0.0, N_s=N_s)
+    s_mean, s_chain, ghat_sq = [0.0], [0.0], []
+    for _ in range(T):
+        Phi.grad = problem.stochastic_gradient(Phi, B, generator)
+        ghat_sq.append(Phi.grad[0, 0].item() ** 2)
+        opt.step()
+        s = opt.state[Phi]["s"]
+        s_mean.append(s.mean().item())
+        s_chain.append(s[0, 0].item())
+    return {
+        "t": np.arange(T + 1),
+        "s_mean": np.array(s_mean),
+        "s_chain": np.array(s_chain),
+        "ghat_sq": np.array(ghat_sq),
+        "s_final": opt.state[Phi]["s"][:, 0].cpu().numpy(),
+    }
+
+
 def sgd_stationary_snr(lr, h):
     """:math:`E g^2 / \\mathrm{Var}\\,\\hat g = \\eta h/(2 - \\eta h)` for SGD at
     stationarity on a quadratic.
 
-    With curvature :math:`h` and additive gradient noise of variance :math:`v`, SGD's
-    stationary :math:`\\mathrm{Var}\\,\\Phi = \\eta v/(h(2 - \\eta h))`, and :math:`g = h\\Phi`,
-    so :math:`E g^2 = \\eta h v/(2 - \\eta h)`. Numbers or numpy arrays. Raises
-    ``ValueError`` unless every :math:`\\eta h` is in (0, 2) (where SGD is stable).
+    With curvature :math:`h` and additive gradient noise of variance :math:`\\sigma^2/B`,
+    SGD's stationary :math:`\\mathrm{Var}\\,\\Phi = \\eta\\sigma^2/(Bh(2 - \\eta h))`, and
+    :math:`g = h\\Phi`, so :math:`E g^2 = \\eta h\\sigma^2/(B(2 - \\eta h))`. Numbers or
+    numpy arrays. Raises ``ValueError`` unless every :math:`\\eta h` is in (0, 2)
+    (where SGD is stable).
     """
     r = np.asarray(lr, dtype=float) * np.asarray(h, dtype=float)
     if not np.all((r > 0) & (r < 2)):

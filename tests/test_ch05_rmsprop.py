@@ -307,3 +307,43 @@ def test_batch_of_4_reaches_the_target_about_twice_as_fast_and_settles_lower():
     (f1, s1), (f4, s4) = [(r[B]["worst"][-1], r[B]["worst_se"][-1]) for B in (1, 4)]
     assert f4 + 5 * s4 < f1 - 5 * s1
     assert f1 + 5 * s1 < _tuned_sgd_worst(1.0)  # p = 1: RMSProp wins by a wide margin
+
+
+@pytest.mark.parametrize("B", [1, 16])
+def test_s_at_fixed_phi_settles_at_g2_plus_sigma2_over_B_and_never_moves_phi(B):
+    g, sigma, N_s, T, chains = 0.5, 2.0, 50, 300, 1000
+    r = rmsprop.s_at_fixed_phi(g, sigma, B, N_s, T, chains, lab.generator(B))
+    exact = running_averages.expected_running_average(
+        rmsprop.second_moment(g, sigma, B), N_s, T
+    )
+    sd = math.sqrt(
+        running_averages.running_average_variance(
+            rmsprop.second_moment_variance(g, sigma, B), N_s, T
+        )
+    )
+    # 5 standard errors of a mean over independent chains
+    assert abs(r["s_final"].mean() - exact) <= 5 * sd / math.sqrt(chains)
+    assert r["s_mean"][-1] == pytest.approx(r["s_final"].mean(), rel=1e-12)
+    assert r["s_mean"][0] == 0 and r["t"][-1] == T and len(r["ghat_sq"]) == T
+    # chain 0's s_t is the running average of its own ĝ_t² (float64 round-off)
+    s = 0.0
+    for x in r["ghat_sq"]:
+        s += (x - s) / N_s
+    assert r["s_chain"][-1] == pytest.approx(s, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("sigma", {"sigma": -1.0}),
+        ("batch_size", {"batch_size": 0}),
+        ("N_s", {"N_s": 0.5}),
+        ("steps", {"steps": 0}),
+        ("chains", {"chains": 1}),
+    ],
+)
+def test_s_at_fixed_phi_rejects_bad_arguments(name, kwargs):
+    args = dict(g=0.5, sigma=2.0, batch_size=1, N_s=10, steps=5, chains=4)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        rmsprop.s_at_fixed_phi(**args, generator=lab.generator(0))

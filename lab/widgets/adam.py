@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _checks
 from ..adam import adam_constant_gradient_step, adam_nqm
-from ..plots import COLORS, panels
+from ..plots import COLORS, ordered_colors, panels, series_style
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -19,7 +19,7 @@ _CORRECTIONS = ("min", "adam", "none")
 
 #: Slider ranges of the Chapter 7 explorer.
 ADAM_CONTROLS = {
-    "N_g": {"options": [1, 3, 10, 30, 100], "value": 10, "description": "N_g"},
+    "N_g": {"options": [1, 3, 10, 30, 100], "value": 10, "description": "N_μ"},
     "N_s": {"options": [10, 100, 1000, 10000], "value": 1000, "description": "N_s"},
     "lr": {
         "options": [0.001, 0.003, 0.01, 0.03, 0.1],
@@ -104,49 +104,43 @@ def adam_state(
 def adam_figure(fig, state: dict):
     """Left: step sizes :math:`|\\Delta\\Phi_t|/\\eta` per coordinate; right: the loss under
     the three corrections."""
-    ax_s, ax_l = panels(fig, left=0.08, right=0.985, bottom=0.15, top=0.88, wspace=0.28)
+    ax_s, ax_l = panels(fig, left=0.08, right=0.87, bottom=0.15, top=0.88, wspace=0.3)
     p, t = state["params"], state["t"]
-    colors = [COLORS["theory"], COLORS["accent"], COLORS["data"]]
-    cmap_vals = np.linspace(0.15, 0.85, len(state["h"]))
-    import matplotlib
-
-    cmap = matplotlib.colormaps["viridis"]
-    for j, hj in enumerate(state["h"]):
+    h = state["h"]
+    for j, (hj, color) in enumerate(zip(h, ordered_colors(len(h)))):
         ax_s.loglog(
             t,
             np.maximum(state["step"][:, j], 1e-6),
-            color=cmap(cmap_vals[j]),
+            color=color,
             lw=1,
-            label=f"h = {hj:.2g}" if j in (0, len(state["h"]) - 1) else None,
+            ls="-",
+            label=f"h = {hj:.2g}" if j in (0, len(h) - 1) else None,
         )
-    ax_s.loglog(
-        t, state["predicted"], color="black", lw=2, ls="--", label="constant gradient"
-    )
+    ax_s.loglog(t, state["predicted"], color="black", lw=2, ls="--", label="constant ĝ")
     ax_s.axhline(1.0, color=COLORS["muted"], lw=0.8)
-    ax_s.set_ylim(1e-2, 100)
+    ax_s.set_ylim(1e-2, 1000)
     ax_s.set_xlabel("step $t$")
     ax_s.set_ylabel(r"$|\Delta\Phi_t|/\eta$")
     ax_s.set_title(
-        f"step sizes, correction '{p['bias_correction']}', "
-        f"N_g = {p['N_g']:g}, N_s = {p['N_s']:g}",
-        fontsize=9,
+        f"'{p['bias_correction']}', N_μ = {p['N_g']:g}, N_s = {p['N_s']:g}",
+        fontsize=10,
     )
-    ax_s.legend(fontsize=7, loc="upper right")
+    ax_s.legend(loc="upper right", ncols=3, handlelength=1.2, columnspacing=0.8)
     for k, name in enumerate(state["corrections"]):
         bold = k == state["selected"]
         ax_l.semilogy(
             np.arange(len(state["loss"][k])),
             state["loss"][k],
-            color=colors[k],
-            lw=2.2 if bold else 1,
-            alpha=1 if bold else 0.6,
+            lw=2.2 if bold else 1.2,
+            alpha=1 if bold else 0.7,
             label=f"'{name}'",
+            **series_style(k),
         )
     ax_l.set_ylim(max(1e-6, state["loss"].min() / 3), state["loss"].max() * 3)
     ax_l.set_xlabel("step $t$")
     ax_l.set_ylabel(r"$f(\Phi_t)$, mean of runs")
-    ax_l.set_title(f"loss, η = {p['lr']:g}", fontsize=9)
-    ax_l.legend(fontsize=8, loc="lower left", title="bias correction", title_fontsize=8)
+    ax_l.set_title(f"loss, η = {p['lr']:g}", fontsize=10)
+    ax_l.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), handlelength=1.5)
     for ax in (ax_s, ax_l):
         ax.minorticks_off()
     return ax_s, ax_l

@@ -116,41 +116,38 @@ def rmsprop_state(
 
 def rmsprop_figure(fig, state: dict):
     """Left: worst-coordinate error over time. Right: every coordinate's error at the
-    end, against its curvature."""
-    ax, ax_h = panels(fig, left=0.08, right=0.98, bottom=0.15, top=0.88, wspace=0.28)
+    end, against its curvature. One legend for both, above them."""
+    ax, ax_h = panels(fig, left=0.1, right=0.98, bottom=0.15, top=0.8, wspace=0.32)
+    for old in list(fig.legends):  # panels() keeps the axes, not a figure legend
+        old.remove()
     p, t = state["params"], state["t"]
-    ax.plot(
-        t,
-        state["sgd_worst"],
-        color=COLORS["theory"],
-        lw=2,
-        label=f"SGD, best η = {state['sgd_lr']:.3g} (exact)",
-    )
-    ax.plot(
-        t,
-        state["rms_worst"],
-        color=COLORS["data"],
-        lw=2,
-        label=f"RMSProp, η = {p['lr']:g} (simulated)",
-    )
+    sgd = {"color": COLORS["theory"], "lw": 2, "ls": "--"}
+    rms = {"color": COLORS["data"], "lw": 2, "ls": "-"}
+    ax.plot(t, state["sgd_worst"], **sgd)
+    ax.plot(t, state["rms_worst"], **rms)
     ax.set_yscale("log")
     ax.minorticks_off()
     ax.set_ylim(1e-3, 3)
     ax.set_xlabel("step $t$")
-    ax.set_title(r"worst coordinate: $\max_i E\Phi_t[i]^2/\Phi_0^2$", fontsize=10)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.set_ylabel(r"worst $\mathbb{E}\,\Phi_t[i]^2/\Phi_0^2$")
     h = state["h"]
-    ax_h.loglog(h, state["sgd_final"], "o-", color=COLORS["theory"], label="SGD")
-    ax_h.loglog(h, state["rms_final"], "s-", color=COLORS["data"], label="RMSProp")
+    ax_h.loglog(h, state["sgd_final"], marker="o", **sgd)
+    ax_h.loglog(h, state["rms_final"], marker="s", **rms)
     ax_h.minorticks_off()
     ax_h.set_ylim(1e-3, 3)
     ax_h.set_xlim(min(h.min(), 0.5) / 2, 2)
     ax_h.set_xlabel("curvature $h_i$")
-    ax_h.set_title(
-        f"each coordinate at t = {int(t[-1])} (κ = {p['kappa']:g}, p = {p['power']:g})",
-        fontsize=10,
+    ax_h.set_ylabel(f"error at $t$ = {int(t[-1])}")
+    fig.legend(
+        ax_h.lines,
+        [
+            f"SGD, best η = {state['sgd_lr']:.3g} (exact)",
+            f"RMSProp, η = {p['lr']:g} (mean of runs)",
+        ],
+        loc="upper center",
+        ncols=2,
+        frameon=False,
     )
-    ax_h.legend(fontsize=8, loc="lower left")
     return fig
 
 
