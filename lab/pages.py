@@ -126,7 +126,7 @@ def show_source(obj, *, lines=None, docstring: bool = False, link: bool = True) 
     display(Markdown(text))
 
 
-def check(passed, claim: str, detail: str = "") -> bool:
+def check(passed, claim: str, detail: str = "") -> None:
     """Show a one-line verdict for a check the page ran, or stop the build.
 
     ``passed`` is the outcome of the check (a bool, or numpy bool); ``claim`` says what
@@ -135,6 +135,7 @@ def check(passed, claim: str, detail: str = "") -> bool:
     ``AssertionError`` with ``claim`` and ``detail`` stops the build, so a page can never
     show a verdict its numbers do not support. Put the check's cell under
     ``:tags: [hide-input]``: the reader sees the verdict, and the code on request.
+    Returns None, so that a cell may end with it without printing a value.
     """
     from IPython.display import Markdown, display
 
@@ -145,7 +146,6 @@ def check(passed, claim: str, detail: str = "") -> bool:
             f"check failed: {claim}" + (f" ({detail})" if detail else "")
         )
     display(Markdown(f"✓ {claim}"))
-    return True
 
 
 def glue(name: str, value, *, display: bool = False):

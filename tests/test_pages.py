@@ -86,7 +86,7 @@ def test_source_excerpt_keeps_the_signature_and_marks_the_cut():
 def test_check_shows_a_verdict_or_stops_the_build(monkeypatch):
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda obj: shown.append(obj.data))
-    assert pages.check(True, "matches σ²/B")
+    assert pages.check(True, "matches σ²/B") is None
     assert shown == ["✓ matches σ²/B"]
     with pytest.raises(AssertionError, match="matches σ²/B.*got 3"):
         pages.check(False, "matches σ²/B", "got 3")
