@@ -69,10 +69,11 @@ def ordered_colors(n: int, *, cmap: str = "viridis") -> list:
 def style() -> dict:
     """The book's matplotlib settings (``rcParams``): one house style for every figure.
 
-    Fonts of at least 10 pt at the figure's own size (figures are drawn at most 9 inches
-    wide at 100 dpi, so a page at 1280 px shows them at about their size), no top and
-    right spines, and the :data:`SERIES` colour cycle (pair it with :func:`series_style`
-    where series must also differ in grey-scale print).
+    Fonts of 10–11 pt; no top and right spines; the :data:`SERIES` colour cycle (pair it
+    with :func:`series_style` where series must also differ in grey-scale print). At
+    1280 px the page's content column is 688 px wide, so page figures are at most 7
+    inches wide at 100 dpi and explorers 6.8 inches: then nothing is shrunk to fit, and
+    10 pt reads as 10 pt (``tests/test_book.py`` checks the widths of the built figures).
     """
     from matplotlib import cycler
 

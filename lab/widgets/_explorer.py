@@ -100,8 +100,8 @@ class Explorer(widgets.VBox):
         draw,
         controls: dict,
         *,
-        figsize=(9.0, 3.4),
-        dpi: int = 90,
+        figsize=(6.8, 3.1),
+        dpi: int = 100,
         **fixed,
     ):
         self._compute, self._draw, self._fixed = compute, draw, fixed
@@ -182,8 +182,8 @@ class StaticExplorer(widgets.VBox):
         controls: dict,
         grid: dict,
         *,
-        figsize=(9.0, 3.4),
-        dpi: int = 90,
+        figsize=(6.8, 3.1),
+        dpi: int = 100,
         **fixed,
     ):
         self.settings = grid_settings(controls, grid)

@@ -104,7 +104,9 @@ def adam_state(
 def adam_figure(fig, state: dict):
     """Left: step sizes :math:`|\\Delta\\Phi_t|/\\eta` per coordinate; right: the loss under
     the three corrections."""
-    ax_s, ax_l = panels(fig, left=0.08, right=0.87, bottom=0.15, top=0.88, wspace=0.3)
+    ax_s, ax_l = panels(
+        fig, left=0.106, right=0.828, bottom=0.165, top=0.868, wspace=0.466
+    )
     p, t = state["params"], state["t"]
     h = state["h"]
     for j, (hj, color) in enumerate(zip(h, ordered_colors(len(h)))):
@@ -125,7 +127,7 @@ def adam_figure(fig, state: dict):
         f"'{p['bias_correction']}', N_μ = {p['N_g']:g}, N_s = {p['N_s']:g}",
         fontsize=10,
     )
-    ax_s.legend(loc="upper right", ncols=3, handlelength=1.2, columnspacing=0.8)
+    ax_s.legend(loc="upper center", ncols=2, handlelength=1.2, columnspacing=0.8)
     for k, name in enumerate(state["corrections"]):
         bold = k == state["selected"]
         ax_l.semilogy(

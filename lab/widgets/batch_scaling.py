@@ -116,7 +116,9 @@ def batch_scaling_figure(fig, state: dict):
     """Left: E f against examples for several B with η_B = B η_1. Right: the loss ratio
     to B = 1 after the budget, against B, with B_stab = 2/(η₁h_max) and the stationary
     noise scale B_noise marked. Returns the two axes."""
-    ax_c, ax_r = panels(fig, left=0.075, right=0.985, bottom=0.15, top=0.9, wspace=0.28)
+    ax_c, ax_r = panels(
+        fig, left=0.099, right=0.980, bottom=0.165, top=0.890, wspace=0.404
+    )
     p, grid = state["params"], state["grid"]
     colors = ordered_colors(len(state["curve_batch_sizes"]))
     for B, x, curve, color in zip(
@@ -127,14 +129,21 @@ def batch_scaling_figure(fig, state: dict):
             curve,
             color=color,
             lw=1.6,
-            label=f"B = {B}" + (" (diverges)" if B >= state["b_stab"] else ""),
+            label=f"B = {B}" + (" ✗" if B >= state["b_stab"] else ""),
         )
     ax_c.set_ylim(state["curves"].min() / 200, state["initial"] * 30)
     ax_c.axvline(p["examples"], color=COLORS["muted"], lw=1, ls=":")
     ax_c.set_xlabel("examples processed")
     ax_c.set_ylabel(r"expected loss $\mathbb{E}\,f(\Phi)$")
-    ax_c.set_title(f"η_B = B·η₁, η₁ = {p['lr_1']:g}", fontsize=9)
-    ax_c.legend(fontsize=10, loc="lower left", ncol=2, frameon=False)
+    ax_c.set_title(f"η_B = B·η₁, η₁ = {p['lr_1']:g} (✗ diverges)", fontsize=10)
+    ax_c.legend(
+        fontsize=10,
+        loc="lower left",
+        ncol=2,
+        frameon=False,
+        columnspacing=0.8,
+        handlelength=1.2,
+    )
     B, r = state["batch_sizes"], state["ratio"]
     ax_r.semilogx(B, r, color=COLORS["data"], lw=2)
     ax_r.axvline(
@@ -142,23 +151,23 @@ def batch_scaling_figure(fig, state: dict):
         color=COLORS["theory"],
         ls="--",
         lw=1.2,
-        label=f"B_stab = 2/(η₁h_max) = {state['b_stab']:.0f}",
+        label=f"B_stab = {state['b_stab']:.0f}",
     )
     ax_r.axvline(
         state["b_noise"],
         color=COLORS["accent"],
         ls="-.",
         lw=1.2,
-        label=f"B_noise, stationary at B = 1: {state['b_noise']:.0f}",
+        label=f"B_noise = {state['b_noise']:.0f}",
     )
     ax_r.axhline(1.0, color=COLORS["muted"], lw=1)
     ax_r.set_ylim(0.8, 3.0)
     ax_r.set_xlabel("batch size B")
-    ax_r.set_ylabel("loss at budget / loss at B = 1")
+    ax_r.set_ylabel("loss at budget ÷ at B = 1")
     ax_r.set_title(
-        f"after {p['examples']:,} examples (noise scale {p['noise']:g})", fontsize=9
+        f"after {p['examples']:,} examples, noise {p['noise']:g}", fontsize=10
     )
-    ax_r.legend(fontsize=8, loc="upper left")
+    ax_r.legend(fontsize=10, loc="upper left")
     for ax in (ax_c, ax_r):
         ax.minorticks_off()
     return ax_c, ax_r

@@ -139,7 +139,7 @@ def convergence_figure(fig, state: dict):
     ``state`` comes from ``lab.widgets.convergence_state``. Returns the two axes.
     """
     ax_mse, ax_path = panels(
-        fig, left=0.08, right=0.985, bottom=0.15, top=0.9, wspace=0.25
+        fig, left=0.106, right=0.980, bottom=0.165, top=0.890, wspace=0.359
     )
     p, t = state["params"], state["t"]
     for ax in (ax_mse, ax_path):  # runs and curves solid, unless a style is given

@@ -124,11 +124,11 @@ def gradient_flow_figure(fig, state: dict):
     ax_p, ax_h = panels(
         fig,
         width_ratios=(1.3, 1),
-        left=0.075,
-        right=0.985,
-        bottom=0.15,
-        top=0.9,
-        wspace=0.2,
+        left=0.099,
+        right=0.980,
+        bottom=0.165,
+        top=0.890,
+        wspace=0.284,
     )
     p = state["params"]
     ax_p.plot(

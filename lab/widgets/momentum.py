@@ -130,7 +130,9 @@ def momentum_state(
 
 def momentum_figure(fig, state: dict):
     """Left: contraction factor ρ(h) per curvature; right: the exact expected loss over t."""
-    ax_r, ax_l = panels(fig, left=0.08, right=0.985, bottom=0.15, top=0.88, wspace=0.28)
+    ax_r, ax_l = panels(
+        fig, left=0.106, right=0.980, bottom=0.165, top=0.868, wspace=0.405
+    )
     N, eta, etap = state["params"]["N"], state["eta"], state["eta_prime"]
     lo, hi = state["h_band"]
     ax_r.axvspan(lo, hi, color=COLORS["muted"], alpha=0.12, lw=0)

@@ -111,7 +111,7 @@ def optimal_batch_figure(fig, state: dict):
     ``state`` comes from :func:`optimal_batch_state`. Returns the two axes.
     """
     ax_lr, ax_pe = panels(
-        fig, left=0.08, right=0.985, bottom=0.16, top=0.88, wspace=0.28
+        fig, left=0.106, right=0.980, bottom=0.175, top=0.868, wspace=0.405
     )
     B, p = state["B"], state["params"]
     ax_lr.semilogx(

@@ -117,7 +117,9 @@ def rmsprop_state(
 def rmsprop_figure(fig, state: dict):
     """Left: worst-coordinate error over time. Right: every coordinate's error at the
     end, against its curvature. One legend for both, above them."""
-    ax, ax_h = panels(fig, left=0.1, right=0.98, bottom=0.15, top=0.8, wspace=0.32)
+    ax, ax_h = panels(
+        fig, left=0.132, right=0.974, bottom=0.165, top=0.781, wspace=0.472
+    )
     for old in list(fig.legends):  # panels() keeps the axes, not a figure legend
         old.remove()
     p, t = state["params"], state["t"]

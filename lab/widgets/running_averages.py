@@ -153,7 +153,9 @@ def running_averages_state(
 def running_averages_figure(fig, state: dict):
     """Left: the signal, one realised average and its exact mean ± 2 sd. Right: RMS
     error of every schedule."""
-    ax, ax_err = panels(fig, left=0.07, right=0.98, bottom=0.15, top=0.9, wspace=0.22)
+    ax, ax_err = panels(
+        fig, left=0.093, right=0.974, bottom=0.165, top=0.890, wspace=0.313
+    )
     p, t, name = state["params"], state["t"], state["params"]["correction"]
     color = _STYLES[name]["color"]
     ax.plot(t, state["x"], ".", ms=2.5, color=COLORS["muted"], alpha=0.6, label="$x_t$")
@@ -192,17 +194,19 @@ def running_averages_figure(fig, state: dict):
         label=r"$\sigma/\sqrt{2N-1}$",
     )
     top = max(0.05, max(float(state["rmse"][c].max()) for c in CORRECTIONS))
-    ax_err.set_ylim(0, 1.75 * top)  # the legend sits in the top part
+    ax_err.set_ylim(0, 2.2 * top)  # the legend sits in the top part
     ax_err.set_xlabel("step $t$")
     ax_err.set_title(r"exact RMS error $\sqrt{\mathbb{E}(\hat\mu_t - \mu_t)^2}$")
     handles, labels = ax_err.get_legend_handles_labels()
     order = [labels.index(_LABELS[c]) for c in CORRECTIONS] + [len(labels) - 1]
     ax_err.legend(
         [handles[i] for i in order],
-        [labels[i] for i in order],
+        [labels[i].split(" (")[0] for i in order],  # the left panel names them
         loc="upper center",
         ncol=2,
         fontsize=10,
+        columnspacing=0.8,
+        handlelength=1.4,
     )
     return fig
 

@@ -141,7 +141,7 @@ def sgd_as_mcmc_figure(fig, state: dict):
     ``state`` comes from ``lab.widgets.sgd_as_mcmc_state``. Returns the two axes.
     """
     ax_den, ax_occ = panels(
-        fig, left=0.07, right=0.985, bottom=0.15, top=0.9, wspace=0.25
+        fig, left=0.093, right=0.980, bottom=0.165, top=0.890, wspace=0.357
     )
     p, x = state["params"], state["grid"]
     counts, _, _ = ax_den.hist(
@@ -174,7 +174,7 @@ def sgd_as_mcmc_figure(fig, state: dict):
         f"{state['temperature']:.3g}",
         fontsize=10,
     )
-    ax_den.legend(fontsize=10, loc="upper center", ncol=2)
+    ax_den.legend(fontsize=10, loc="upper right", ncol=1)
     ax_occ.plot(
         state["t"],
         state["left_fraction"],
@@ -193,5 +193,5 @@ def sgd_as_mcmc_figure(fig, state: dict):
     ax_occ.set_xlabel("step $t$")
     ax_occ.set_ylabel(r"fraction with $\Phi_t < 0$")
     ax_occ.set_title("runs start in the shallow valley (Φ₀ = 1)", fontsize=10)
-    ax_occ.legend(fontsize=10, loc="lower right")
+    ax_occ.legend(fontsize=10, loc="center right")
     return ax_den, ax_occ

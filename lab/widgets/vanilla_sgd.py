@@ -143,11 +143,11 @@ def vanilla_sgd_figure(fig, state: dict):
     ax_hist, ax_path = panels(
         fig,
         width_ratios=(1, 1.4),
-        left=0.07,
-        right=0.985,
-        bottom=0.15,
-        top=0.9,
-        wspace=0.22,
+        left=0.093,
+        right=0.980,
+        bottom=0.165,
+        top=0.890,
+        wspace=0.313,
     )
     p = state["params"]
     gradient_histogram(ax_hist, state["ghat"], state["ghat_variance"])
