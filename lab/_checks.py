@@ -85,3 +85,58 @@ def real_array(name: str, value, low: float = -math.inf, *, low_open: bool = Fal
             f"{name} must be {'>' if low_open else '>='} {low:g}, got {value!r}"
         )
     return a
+
+
+def real_between(
+    name: str, value, low: float, high: float, *, low_open: bool = False
+) -> float:
+    """``value`` as a float, checked finite, ``>= low`` (``> low`` if ``low_open``) and
+    ``<= high``; the message states both sides, e.g.
+    ``lr must be >= 0 and <= 1e+06, got -1``."""
+    side = ">" if low_open else ">="
+    wanted = f"{side} {low:g} and <= {high:g}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number {wanted}, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite, {wanted}, got {value!r}")
+    if (x <= low if low_open else x < low) or x > high:
+        raise ValueError(f"{name} must be {wanted}, got {value!r}")
+    return x
+
+
+def integer_between(name: str, value, low: int, high: int) -> int:
+    """``value`` as an int, checked to be a whole number (not a bool) in
+    ``[low, high]``; an integral float is accepted (``3.0`` is 3)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"{name} must be an integer >= {low} and <= {high}, got {value!r}"
+        )
+    if not isinstance(value, numbers.Integral):
+        x = float(value)
+        if not (math.isfinite(x) and x.is_integer()):
+            raise ValueError(
+                f"{name} must be an integer >= {low} and <= {high}, got {value!r}"
+            )
+    n = int(value)
+    if n < low or n > high:
+        raise ValueError(
+            f"{name} must be an integer >= {low} and <= {high}, got {value!r}"
+        )
+    return n
+
+
+def one_of(name: str, value, allowed: tuple[str, ...]) -> str:
+    """``value``, checked to be one of the strings ``allowed``."""
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def checked_in_group(where: str, check) -> None:
+    """Run ``check()``; a ``ValueError`` it raises is raised again with ``where``
+    (e.g. ``"Adam param group 1"``) in front of its message."""
+    try:
+        check()
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from None

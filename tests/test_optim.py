@@ -1320,8 +1320,9 @@ def test_auto_takes_the_fused_step_for_contiguous_cpu_tensors(fused_ops, monkeyp
         assert calls == [(step_op, 2)]
         calls.clear()
         cls(params, check_finite="strict", **kw).step()
-        # One call checks every gradient before anything is written, one steps.
-        assert calls == [("all_finite", 2), (step_op, 2)]
+        # One call reads every gradient before anything is written (whether each is
+        # finite, and the largest magnitude, which bounds the step), one steps.
+        assert calls == [("abs_max", 2), (step_op, 2)]
         calls.clear()
         cls(params, impl="foreach", **kw).step()
         assert calls == []

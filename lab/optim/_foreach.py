@@ -8,6 +8,8 @@ with ``impl="foreach"``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from lab.optim.updates import tiny
@@ -222,6 +224,37 @@ def all_finite(tensors) -> bool:
     )
 
 
+def norm_bound(tensors) -> float:
+    """An upper bound on every |x|: the largest 2-norm, one norm per tensor in one call
+    and one host sync per device and dtype; inf where an element is inf or NaN (or a
+    norm overflows)."""
+    by_kind: dict = {}
+    for g in tensors:
+        by_kind.setdefault((g.device, g.dtype), []).append(g)
+    out = 0.0
+    for ts in by_kind.values():
+        x = float(torch.stack(torch._foreach_norm(ts, 2)).max())
+        if not math.isfinite(x):
+            return math.inf
+        out = max(out, x)
+    return out
+
+
+def abs_max(tensors) -> float:
+    """The largest |x| over the tensors (0 for none), inf where one is inf or NaN."""
+    out = 0.0
+    by_kind: dict = {}
+    for t in tensors:
+        if t.numel():
+            by_kind.setdefault((t.device, t.dtype), []).append(t)
+    for ts in by_kind.values():
+        x = float(torch.stack(torch._foreach_norm(ts, math.inf)).max())
+        if not all(bool(torch.isfinite(t).all()) for t in ts) or not math.isfinite(x):
+            return math.inf
+        out = max(out, x)
+    return out
+
+
 __all__ = [
     "sgd",
     "momentum",
@@ -232,4 +265,6 @@ __all__ = [
     "snr",
     "snr_block",
     "all_finite",
+    "norm_bound",
+    "abs_max",
 ]

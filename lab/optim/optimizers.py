@@ -12,24 +12,30 @@ import math
 
 import torch
 
-from lab._checks import integer_at_least, nonnegative, positive, real_in
+from lab._checks import one_of
 from lab.optim import _foreach, updates
 from lab.optim._base import LabOptimizer
+from lab.optim.updates import (
+    check_batch_size,
+    check_eps,
+    check_K,
+    check_lr,
+    check_N,
+    check_scale,
+    check_snr_eps,
+)
 from lab.running_averages import running_average_weight
 
 __all__ = ["SGD", "Momentum", "AveragedMomentum", "RMSProp", "Adam", "SNR"]
-
-
-def _N(name: str, value) -> float:
-    return real_in(name, value, 1.0)
 
 
 class SGD(LabOptimizer):
     """Vanilla SGD: :math:`\\Phi \\mathrel{-}= \\eta\\,\\hat g`
     (:func:`~lab.optim.sgd_update`).
 
-    ``lr`` is :math:`\\eta \\ge 0`. ``impl``, ``check_finite``: see :mod:`lab.optim`.
-    Raises ``ValueError`` for ``lr < 0``.
+    ``lr`` is :math:`\\eta \\in [0, 10^6]`. ``impl``, ``check_finite``: see
+    :mod:`lab.optim`. Raises ``ValueError`` for ``lr`` out of range (checked again at
+    every step).
     """
 
     def __init__(
@@ -38,7 +44,10 @@ class SGD(LabOptimizer):
         super().__init__(params, dict(lr=lr), impl, check_finite)
 
     def _validate(self, group):
-        group["lr"] = nonnegative("lr", group["lr"])
+        group["lr"] = check_lr(group["lr"])
+
+    def _next_bounds(self, group, G, SQ, M, lim):
+        return {} if group["lr"] * G <= lim.step else None
 
     def _reference(self, group, p, g, sq, state):
         updates.sgd_update(p, g, lr=group["lr"])
@@ -59,8 +68,8 @@ class Momentum(LabOptimizer):
     when :math:`\\eta` changes, because here :math:`v` accumulates
     :math:`\\eta_s\\hat g_s` (each gradient keeps the learning rate of its step) while
     torch multiplies its whole buffer by the current learning rate. State: ``v``.
-    ``impl``, ``check_finite``: see :mod:`lab.optim`. Raises ``ValueError`` for
-    ``lr < 0`` or ``N < 1``.
+    ``impl``, ``check_finite``: see :mod:`lab.optim`. Raises ``ValueError`` for ``lr``
+    outside :math:`[0, 10^6]` or ``N < 1`` (checked again at every step).
     """
 
     _state_names = ("v",)
@@ -77,8 +86,12 @@ class Momentum(LabOptimizer):
         super().__init__(params, dict(lr=lr, N=N), impl, check_finite)
 
     def _validate(self, group):
-        group["lr"] = nonnegative("lr", group["lr"])
-        group["N"] = _N("N", group["N"])
+        group["lr"] = check_lr(group["lr"])
+        group["N"] = check_N("N", group["N"])
+
+    def _next_bounds(self, group, G, SQ, M, lim):
+        v = (1 - 1 / group["N"]) * M["v"] + group["lr"] * G
+        return {"v": v} if v <= lim.step else None
 
     def _reference(self, group, p, g, sq, state):
         updates.momentum_update(p, g, state["v"], lr=group["lr"], N=group["N"])
@@ -100,8 +113,8 @@ class AveragedMomentum(LabOptimizer):
     ``lr`` is :math:`\\eta' = N\\eta \\ge 0`, ``N`` :math:`\\ge 1`. Equal to
     ``Momentum(lr=η'/N, N)`` and to ``torch.optim.SGD(lr=η'/N, momentum=1-1/N)``
     (not to torch's ``dampening=1/N``, whose first step is undamped). State: ``mu``.
-    ``impl``, ``check_finite``: see :mod:`lab.optim`. Raises ``ValueError`` for
-    ``lr < 0`` or ``N < 1``.
+    ``impl``, ``check_finite``: see :mod:`lab.optim`. Raises ``ValueError`` for ``lr``
+    outside :math:`[0, 10^6]` or ``N < 1`` (checked again at every step).
     """
 
     _state_names = ("mu",)
@@ -118,8 +131,14 @@ class AveragedMomentum(LabOptimizer):
         super().__init__(params, dict(lr=lr, N=N), impl, check_finite)
 
     def _validate(self, group):
-        group["lr"] = nonnegative("lr", group["lr"])
-        group["N"] = _N("N", group["N"])
+        group["lr"] = check_lr(group["lr"])
+        group["N"] = check_N("N", group["N"])
+
+    def _next_bounds(self, group, G, SQ, M, lim):
+        # |mu| stays below max(|mu|, |g|); g - mu is the largest intermediate.
+        mu = max(M["mu"], G)
+        ok = M["mu"] + G <= lim.peak and group["lr"] * mu <= lim.step
+        return {"mu": mu} if ok else None
 
     def _reference(self, group, p, g, sq, state):
         updates.averaged_momentum_update(
@@ -144,10 +163,12 @@ class RMSProp(LabOptimizer):
     lecture puts :math:`\\epsilon` inside the square root, torch outside: with
     ``eps=0`` this is ``torch.optim.RMSprop(lr=η, alpha=1-1/N_s, eps=0)``. State:
     ``s``. ``impl``, ``check_finite``: see :mod:`lab.optim`. Raises ``ValueError`` for
-    ``lr < 0``, ``N_s < 1`` or ``eps < 0``.
+    ``lr`` or ``eps`` outside :math:`[0, 10^6]` or ``N_s < 1`` (checked again at every
+    step).
     """
 
     _state_names = ("s",)
+    _nonnegative_state = ("s",)
 
     def __init__(
         self,
@@ -162,9 +183,20 @@ class RMSProp(LabOptimizer):
         super().__init__(params, dict(lr=lr, N_s=N_s, eps=eps), impl, check_finite)
 
     def _validate(self, group):
-        group["lr"] = nonnegative("lr", group["lr"])
-        group["N_s"] = _N("N_s", group["N_s"])
-        group["eps"] = nonnegative("eps", group["eps"])
+        group["lr"] = check_lr(group["lr"])
+        group["N_s"] = check_N("N_s", group["N_s"])
+        group["eps"] = check_eps(group["eps"])
+
+    def _next_bounds(self, group, G, SQ, M, lim):
+        # |g| / sqrt(s_t + eps) <= 1/sqrt(w) where w g^2 is a normal number (s_t >= w g^2),
+        # else |g| / tiny <= 2 sqrt(N_s / tiny); and <= |g| / sqrt(eps).
+        s = max(M["s"], G * G)
+        ratio = min(
+            G / max(math.sqrt(group["eps"]), lim.tiny),
+            2 * math.sqrt(group["N_s"] / lim.tiny),
+        )
+        ok = M["s"] + G * G + group["eps"] <= lim.peak
+        return {"s": s} if ok and group["lr"] * ratio <= lim.step else None
 
     def _reference(self, group, p, g, sq, state):
         updates.rmsprop_update(
@@ -206,15 +238,19 @@ class Adam(LabOptimizer):
     :math:`w_t = (1-\\beta)/(1-\\beta^t)` with :math:`\\beta_1 = 1-1/N_g`,
     :math:`\\beta_2 = 1-1/N_s`: the state holds the debiased :math:`\\hat m_t, \\hat v_t`,
     and the run equals ``torch.optim.Adam(betas=(β1, β2))``) or ``"none"``
-    (:math:`w_t = 1/N`). ``lr`` is :math:`\\eta \\ge 0`; ``N_g, N_s \\ge 1``;
-    ``eps \\ge 0``. State: ``mu``, ``s``, ``step``. ``impl``, ``check_finite``: see
+    (:math:`w_t = 1/N`). ``lr`` is :math:`\\eta \\in [0, 10^6]`; ``N_g, N_s \\ge 1``;
+    ``eps`` in :math:`[0, 10^6]` (``eps=0`` makes the Python steps' bound on
+    :math:`\\mu/\\sqrt{s}` useless, so ``impl="foreach"`` then checks each step on
+    copies: slower). State: ``mu``, ``s``, ``step``. ``impl``, ``check_finite``: see
     :mod:`lab.optim`; off the C++ step (CUDA, no compiler) ``"auto"`` and ``"fused"``
     use torch's fused Adam kernel where it applies (contiguous float32/float64 tensors,
-    ``eps > 0``). Raises ``ValueError`` for an argument out of range, or at a step with
-    ``impl="fused"`` where no fused kernel applies.
+    ``eps > 0``). Raises ``ValueError`` for an argument out of range (checked again at
+    every step), or at a step with ``impl="fused"`` where no fused kernel applies (before
+    anything changes).
     """
 
     _state_names = ("mu", "s")
+    _nonnegative_state = ("s",)
     _bucket_by_step = True
 
     def __init__(
@@ -236,15 +272,31 @@ class Adam(LabOptimizer):
         super().__init__(params, defaults, impl, check_finite)
 
     def _validate(self, group):
-        group["lr"] = nonnegative("lr", group["lr"])
-        group["N_g"] = _N("N_g", group["N_g"])
-        group["N_s"] = _N("N_s", group["N_s"])
-        group["eps"] = nonnegative("eps", group["eps"])
-        if group["bias_correction"] not in BIAS_CORRECTIONS:
-            raise ValueError(
-                f"bias_correction must be one of {BIAS_CORRECTIONS}, got "
-                f"{group['bias_correction']!r}"
-            )
+        group["lr"] = check_lr(group["lr"])
+        group["N_g"] = check_N("N_g", group["N_g"])
+        group["N_s"] = check_N("N_s", group["N_s"])
+        group["eps"] = check_eps(group["eps"])
+        one_of("bias_correction", group["bias_correction"], BIAS_CORRECTIONS)
+
+    def _next_bounds(self, group, G, SQ, M, lim):
+        # Running averages with weights in [0, 1]; the step is at most lr mu / eps.
+        mu, s = max(M["mu"], G), max(M["s"], G * G)
+        ok = (
+            M["mu"] + G <= lim.peak
+            and M["s"] + G * G <= lim.peak
+            and group["lr"] * mu / max(group["eps"], lim.tiny) <= lim.step
+        )
+        return {"mu": mu, "s": s} if ok else None
+
+    def _fused_fallback_check(self, group, p, ops):
+        if ops is None or p.device.type != "cpu":
+            if not (group["eps"] > 0 and p.device.type in ("cpu", "cuda")):
+                raise ValueError(
+                    "impl='fused' needs lab's CPU kernel (lab.optim._fused, which "
+                    "could not be built here) or torch's fused kernel (float32/"
+                    "float64 on CPU or CUDA, eps > 0); use impl='auto' to fall back "
+                    "to foreach"
+                )
 
     @staticmethod
     def _weights(group, t):
@@ -363,17 +415,22 @@ class SNR(LabOptimizer):
     - During warm-up the averages use the constant weight :math:`\\min(1, B/K)` from 0,
       so like the uncorrected running average they start biased toward 0.
 
-    ``batch_size`` :math:`B \\ge 1`, ``lambda_eta`` :math:`\\lambda_\\eta > 0`,
-    ``lambda_B`` :math:`\\lambda_B > 0` (16 in the lecture's derivation), ``K \\ge 0``
-    (an integer), ``eps > 0``, ``eta_max > 0`` or None, ``lr \\ge 0`` a multiplier on
-    :math:`\\eta` (1 is the lecture's algorithm; it lets torch's schedulers anneal).
+    ``batch_size`` :math:`B` an integer in :math:`[1, 2^{31}-1]`, ``lambda_eta``
+    :math:`\\lambda_\\eta` and ``lambda_B`` :math:`\\lambda_B` (16 in the lecture's
+    derivation) in :math:`[10^{-12}, 10^{12}]`, ``K`` an integer in :math:`[0, 10^9]`,
+    ``eps`` in :math:`[10^{-30}, 10^6]`, ``eta_max`` in :math:`[10^{-12}, 10^{12}]` or
+    None, ``lr`` in :math:`[0, 10^6]` a multiplier on :math:`\\eta` (1 is the lecture's
+    algorithm; it lets torch's schedulers anneal). The bounds keep every constant of the
+    step a normal float32 number (:mod:`lab.optim.updates`).
     State: ``g_tilde``, ``s_tilde``, ``step``; :meth:`B_star` and :meth:`eta` give
     :math:`B^*[i]` and :math:`\\eta[i]` for plotting. ``impl``, ``check_finite``: see
-    :mod:`lab.optim`. Raises ``ValueError`` for an argument out of range, or at a step in
-    ``"examples"`` mode when ``p.grad_sq`` is missing or has the wrong shape.
+    :mod:`lab.optim`. Raises ``ValueError`` for an argument out of range (checked again
+    at every step), or at a step in ``"examples"`` mode when ``p.grad_sq`` is missing or
+    has the wrong shape (before anything changes).
     """
 
     _state_names = ("g_tilde", "s_tilde")
+    _nonnegative_state = ("s_tilde",)
     _bucket_by_step = True
     # The foreach step's block: on CPU a block of at most 32768 elements (torch's grain
     # size) keeps each op on one thread and in a core's L2 cache; on a GPU each op is
@@ -410,19 +467,32 @@ class SNR(LabOptimizer):
         super().__init__(params, defaults, impl, check_finite)
 
     def _validate(self, group):
-        group["batch_size"] = integer_at_least("batch_size", group["batch_size"], 1)
-        group["lambda_eta"] = positive("lambda_eta", group["lambda_eta"])
-        group["lambda_B"] = positive("lambda_B", group["lambda_B"])
-        group["K"] = integer_at_least("K", group["K"], 0)
-        group["eps"] = positive("eps", group["eps"])
+        group["batch_size"] = check_batch_size(group["batch_size"])
+        group["lambda_eta"] = check_scale("lambda_eta", group["lambda_eta"])
+        group["lambda_B"] = check_scale("lambda_B", group["lambda_B"])
+        group["K"] = check_K(group["K"])
+        group["eps"] = check_snr_eps(group["eps"])
         if group["eta_max"] is not None:
-            group["eta_max"] = positive("eta_max", group["eta_max"])
-        group["lr"] = nonnegative("lr", group["lr"])
-        if group["second_moment"] not in ("batch", "examples"):
-            raise ValueError(
-                "second_moment must be 'batch' or 'examples', got "
-                f"{group['second_moment']!r}"
-            )
+            group["eta_max"] = check_scale("eta_max", group["eta_max"])
+        group["lr"] = check_lr(group["lr"])
+        one_of("second_moment", group["second_moment"], ("batch", "examples"))
+
+    def _next_bounds(self, group, G, SQ, M, lim):
+        # Running averages with weights in [0, 1]; the largest intermediates are
+        # B (g~^2 + eps) and lambda_B B (s~ + g~^2) (the weight's numerator and
+        # denominator); the step is at most lr eta_max |g|.
+        B, lam = group["batch_size"], group["lambda_B"]
+        sq = G * G if SQ is None else max(SQ, G * G)
+        g, s = max(M["g_tilde"], G), max(M["s_tilde"], sq)
+        peak = max(
+            M["g_tilde"] + G,
+            M["s_tilde"] + sq,
+            B * (g * g + group["eps"]),
+            lam * B * (s + g * g),
+        )
+        step = group["lr"] * self._eta_max(group) * G
+        ok = peak <= lim.peak and step <= lim.step
+        return {"g_tilde": g, "s_tilde": s} if ok else None
 
     @staticmethod
     def _eta_max(group) -> float:

@@ -11,9 +11,11 @@
 // equations to fewer operations (see snr_loop): bit for bit during warm-up, equal up to
 // round-off after it.
 //
-// Non-finite gradients (lab.optim's check_finite): with freeze, a step checks each
-// gradient as it reads it, and a coordinate whose gradient is inf or NaN keeps its
-// parameter and state (no extra pass over memory); the step returns the count per tensor.
+// Non-finite gradients and results (lab.optim's check_finite): with freeze, a step checks
+// each gradient as it reads it and each new value as it computes it, and a coordinate keeps
+// its parameter and state when its gradient is inf or NaN, when a new state value is, or
+// when the new parameter is and the old one was finite (no extra pass over memory); the
+// step returns the count per tensor.
 // all_finite is the read-only check of check_finite="strict", run over every gradient
 // before any step writes, so that a non-finite gradient changes nothing: a step cannot
 // promise that by itself, since a NaN in its last block is found after the first blocks
@@ -27,6 +29,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <vector>
 
 namespace {
@@ -57,10 +60,14 @@ inline T clamp_min(T x, T lo) { return x < lo ? lo : x; }
 template <typename T>
 inline T clamp_max(T x, T hi) { return x > hi ? hi : x; }
 
-// Whether x is neither inf nor NaN (x - x is NaN exactly then; kept under
-// -fno-trapping-math, which still honours NaN).
+// Whether a coordinate keeps its values (see the top of the file): `checked` is the sum
+// of x - x over the gradient and the new state values, 0 exactly when all are finite
+// (x - x is NaN exactly for inf and NaN; kept under -fno-trapping-math, which still
+// honours NaN).
 template <typename T>
-inline bool is_finite(T x) { return x - x == T(0); }
+inline bool keep_old(T checked, T p_new, T p_old) {
+  return checked != T(0) || (p_new - p_new != T(0) && p_old - p_old == T(0));
+}
 
 // True when no element has the all-ones exponent of inf and NaN. Adding the exponent's
 // lowest bit carries into the sign bit exactly for that exponent; integer ops vectorize.
@@ -164,9 +171,9 @@ int32_t sgd_loop(T* p, const T* g, int64_t n, T lr) {
   int32_t frozen = 0;  // a block has at most kBlock elements
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i], pi = p[i];
-    const bool keep = kFreeze && !is_finite(gi);
-    frozen += keep;
     const T stepped = pi - lr * gi;
+    const bool keep = kFreeze && keep_old(gi - gi, stepped, pi);
+    frozen += keep;
     p[i] = keep ? pi : stepped;
   }
   return frozen;
@@ -178,10 +185,10 @@ int32_t momentum_loop(T* p, const T* g, T* v, int64_t n, T lr, T decay) {
   int32_t frozen = 0;
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i], pi = p[i], vi = v[i];
-    const bool keep = kFreeze && !is_finite(gi);
-    frozen += keep;
     const T vn = vi * decay + lr * gi;
     const T stepped = pi - vn;
+    const bool keep = kFreeze && keep_old((gi - gi) + (vn - vn), stepped, pi);
+    frozen += keep;
     v[i] = keep ? vi : vn;
     p[i] = keep ? pi : stepped;
   }
@@ -194,10 +201,10 @@ int32_t averaged_momentum_loop(T* p, const T* g, T* mu, int64_t n, T lr, T w) {
   int32_t frozen = 0;
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i], pi = p[i], mi = mu[i];
-    const bool keep = kFreeze && !is_finite(gi);
-    frozen += keep;
     const T m = lerp(mi, gi, w);
     const T stepped = pi - lr * m;
+    const bool keep = kFreeze && keep_old((gi - gi) + (m - m), stepped, pi);
+    frozen += keep;
     mu[i] = keep ? mi : m;
     p[i] = keep ? pi : stepped;
   }
@@ -211,10 +218,10 @@ int32_t rmsprop_loop(T* p, const T* g, T* s, int64_t n, T lr, T w, T eps) {
   int32_t frozen = 0;
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i], pi = p[i], si = s[i];
-    const bool keep = kFreeze && !is_finite(gi);
-    frozen += keep;
     const T v = lerp(si, gi * gi, w);
     const T stepped = pi - lr * (gi / clamp_min(std::sqrt(v + eps), tiny));
+    const bool keep = kFreeze && keep_old((gi - gi) + (v - v), stepped, pi);
+    frozen += keep;
     s[i] = keep ? si : v;
     p[i] = keep ? pi : stepped;
   }
@@ -294,19 +301,19 @@ std::vector<int64_t> rmsprop_step(at::TensorList params, at::TensorList grads,
 // Adam ---------------------------------------------------------------------------------
 
 // adam_update: mu = lerp(mu, g, w_g); s = lerp(s, g*g, w_s);
-// p -= lr * (mu / max(sqrt(s) + eps, tiny)). With kFreeze, a coordinate whose gradient is
-// inf or NaN keeps p, mu and s; returns how many did.
+// p -= lr * (mu / max(sqrt(s) + eps, tiny)). With kFreeze, a coordinate with a non-finite
+// gradient or result (keep_old) keeps p, mu and s; returns how many did.
 template <typename T, bool kFreeze>
 int64_t adam_loop(T* p, const T* g, T* mu, T* s, int64_t n, T lr, T w_g, T w_s, T eps) {
   const T tiny = std::numeric_limits<T>::min();
   int32_t frozen = 0;  // a block has at most kBlock elements
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i], mi = mu[i], si = s[i], pi = p[i];
-    const bool keep = kFreeze && !is_finite(gi);
-    frozen += keep;
     const T m = lerp(mi, gi, w_g);
     const T v = lerp(si, gi * gi, w_s);
     const T stepped = pi - lr * (m / clamp_min(std::sqrt(v) + eps, tiny));
+    const bool keep = kFreeze && keep_old((gi - gi) + (m - m) + (v - v), stepped, pi);
+    frozen += keep;
     mu[i] = keep ? mi : m;
     s[i] = keep ? si : v;
     p[i] = keep ? pi : stepped;
@@ -360,7 +367,8 @@ struct SnrHyper {
 // (v <= 0 gives tiny, as the reference's clip of sigma~^2 at 0 does), and the averages
 // move as g~ + w (g - g~), except at the capped weight w = 1, where they restart from the
 // newest gradient exactly (so v' = 0 there, as in the reference's lerp). With kFreeze, a
-// coordinate whose gradient (or sq) is inf or NaN keeps p, g~ and s~; returns how many did.
+// coordinate with a non-finite gradient, sq or result (keep_old) keeps p, g~ and s~;
+// returns how many did.
 template <typename T, bool kWarm, bool kSq, bool kUpdate, bool kFreeze>
 int64_t snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const SnrHyper& h) {
   const T tiny = std::numeric_limits<T>::min();
@@ -371,8 +379,6 @@ int64_t snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const S
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i], gti = gt[i], sti = st[i];
     const T sqi = kSq ? sq[i] : gi * gi;
-    const bool keep = kFreeze && !(is_finite(gi) && (!kSq || is_finite(sqi)));
-    frozen += keep;
     T g_tilde, s_tilde;
     if (kWarm) {  // the reference's lerp with the one warm-up weight: bit for bit
       g_tilde = lerp(gti, gi, warm);
@@ -384,14 +390,24 @@ int64_t snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const S
       g_tilde = restart ? gi : fmadd(w, gi - gti, gti);
       s_tilde = restart ? sqi : fmadd(w, sqi - sti, sti);
     }
-    gt[i] = keep ? gti : g_tilde;
-    st[i] = keep ? sti : s_tilde;
+    // sqi is g*g (not read) in "batch" mode; a non-finite one shows in s_tilde then.
+    const T checked = (gi - gi) + (kSq ? sqi - sqi : T(0)) + (g_tilde - g_tilde) +
+                      (s_tilde - s_tilde);
     if (kUpdate) {
       const T a = g_tilde * g_tilde;
       const T eta = clamp_max(a / clamp_min(c_eta * (s_tilde - a), tiny), eta_max);
       const T pi = p[i];
       const T stepped = pi - lr * (eta * gi);
+      const bool keep = kFreeze && keep_old(checked, stepped, pi);
+      frozen += keep;
+      gt[i] = keep ? gti : g_tilde;
+      st[i] = keep ? sti : s_tilde;
       p[i] = keep ? pi : stepped;
+    } else {
+      const bool keep = kFreeze && checked != T(0);
+      frozen += keep;
+      gt[i] = keep ? gti : g_tilde;
+      st[i] = keep ? sti : s_tilde;
     }
   }
   return frozen;
@@ -471,6 +487,53 @@ bool all_finite(at::TensorList tensors) {
   return finite.load();
 }
 
+// The largest |x| over every element of every tensor, or +inf if some element is inf or
+// NaN: check_finite="strict"'s read of the gradients, which also bounds the step's
+// arithmetic (lab.optim._base). On the bits of |x| (sign cleared) integer order is value
+// order and inf and NaN are the largest patterns, so one integer max does both.
+template <typename T, typename U>
+double abs_max_loop(const T* x, int64_t n) {
+  constexpr int bits = std::numeric_limits<T>::digits - 1;
+  constexpr U magnitude = ~U(0) >> 1;
+  constexpr U exponent = magnitude & ~((U(1) << bits) - 1);
+  U acc = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    U u;
+    std::memcpy(&u, x + i, sizeof(U));
+    u &= magnitude;
+    acc = acc > u ? acc : u;
+  }
+  if (acc >= exponent) return std::numeric_limits<double>::infinity();
+  T out;
+  std::memcpy(&out, &acc, sizeof(U));
+  return static_cast<double>(out);
+}
+
+double abs_max(at::TensorList tensors) {
+  std::vector<at::Tensor> flat;
+  std::vector<int64_t> sizes;
+  double result = 0.0;
+  for (const auto& t : tensors) {
+    if (t.device().is_cpu() && t.is_contiguous() &&
+        (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble)) {
+      flat.push_back(t);
+      sizes.push_back(t.numel());
+    } else if (t.numel() > 0) {
+      if (!t.isfinite().all().item<bool>()) return std::numeric_limits<double>::infinity();
+      result = std::max(result, t.abs().max().item<double>());
+    }
+  }
+  std::mutex lock;
+  for_each_block(sizes, [&](int64_t i, int64_t b, int64_t e) {
+    const double m = flat[i].scalar_type() == at::kFloat
+                         ? abs_max_loop<float, uint32_t>(ptr<float>(flat[i]) + b, e - b)
+                         : abs_max_loop<double, uint64_t>(ptr<double>(flat[i]) + b, e - b);
+    std::lock_guard<std::mutex> guard(lock);
+    result = std::max(result, m);
+  });
+  return result;
+}
+
 }  // namespace
 
 TORCH_LIBRARY(lab_fused, m) {
@@ -494,4 +557,5 @@ TORCH_LIBRARY(lab_fused, m) {
         "float weight, float eps, bool freeze) -> int[]",
         &rmsprop_step);
   m.def("all_finite(Tensor[] tensors) -> bool", &all_finite);
+  m.def("abs_max(Tensor[] tensors) -> float", &abs_max);
 }
