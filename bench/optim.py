@@ -14,7 +14,8 @@ a shared machine inflate least; on CUDA, wall-clock seconds with
 lab's rows: the default (``check_finite=True``: the C++ step checks each gradient as it
 reads it and freezes non-finite coordinates), ``check_finite="strict"`` (one more read
 of every gradient before anything is written: 32 bytes per parameter instead of 28)
-and ``check_finite=False`` (no check, as torch).
+and ``check_finite=False`` (no check, as torch). Below the CPU table: the time of the
+hyperparameter check each step runs first (``_check_groups``), alone.
 """
 
 from __future__ import annotations
@@ -158,6 +159,26 @@ def run(device, sizes, layouts, repeats):
     return results
 
 
+def check_cost(results, n, repeats):
+    """The hyperparameter check every step runs first (one group), in microseconds, and
+    as a share of the step on ``n`` parameters in one tensor."""
+    print("hyperparameter check per step (one group; lab.optim checks every step):")
+    for label, kind, factory in _candidates():
+        if not label.startswith("lab") or "foreach" in label or "check" in label:
+            continue
+        opt = factory([torch.zeros(1, requires_grad=True)])
+        seconds = _best_time(
+            lambda opt=opt: [opt._check_groups() for _ in range(100)],
+            torch.device("cpu"),
+            repeats,
+        )
+        us = seconds / 100 * 1e6
+        step = results.get((label, n, "one tensor"))
+        share = f" ({us * 1e3 / (step * n) * 100:.2f}% of the {n // 10**6}M step)"
+        print(f"  {label:24} {us:6.1f} us{share if step else ''}")
+    print()
+
+
 def main(quick: bool = False) -> None:
     sizes = [10**6] if quick else [10**6, 10**7]
     repeats = 5 if quick else 15
@@ -165,7 +186,8 @@ def main(quick: bool = False) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # CPU time is comparable across runs on one thread only
     try:
-        run(torch.device("cpu"), sizes, layouts, repeats)
+        results = run(torch.device("cpu"), sizes, layouts, repeats)
+        check_cost(results, sizes[0], repeats)
     finally:
         torch.set_num_threads(threads)
     if torch.cuda.is_available():
