@@ -163,7 +163,7 @@ def check_cost(results, n, repeats):
     """The hyperparameter check every step runs first (one group), in microseconds, and
     as a share of the step on ``n`` parameters in one tensor."""
     print("hyperparameter check per step (one group; lab.optim checks every step):")
-    for label, kind, factory in _candidates():
+    for label, _, factory in _candidates():
         if not label.startswith("lab") or "foreach" in label or "check" in label:
             continue
         opt = factory([torch.zeros(1, requires_grad=True)])

@@ -47,12 +47,20 @@ is bitwise identical to an uninterrupted one), float32/float64 parameters on any
 device, and float16/bfloat16 parameters with float32 state. Parameters whose ``grad`` is
 None are skipped. Sparse gradients raise ``RuntimeError``.
 
-A non-finite gradient never reaches a parameter or the state. ``check_finite``:
+A non-finite gradient never reaches a parameter or the state, and neither does a finite
+one whose step overflows (a float32 gradient of 3e38, whose square is inf): a
+coordinate whose gradient is inf or NaN, or whose step would make a state value or a
+finite parameter inf or NaN, is treated alike, the same way on every ``impl``. Steps are
+all or nothing: the hyperparameters are checked again at every step (a scheduler or a
+user may have changed them; ``ValueError`` naming the group, the hyperparameter and its
+range), ``add_param_group`` and ``load_state_dict`` check everything first, and no
+error lab raises leaves a step half applied. ``check_finite``:
 
-- ``True`` (default): every coordinate whose gradient is finite takes the step; a
-  coordinate whose gradient is inf or NaN keeps its parameter and state; then the step
-  raises ``FloatingPointError`` naming the parameters. The C++ steps check each
-  gradient as they read it, so this costs no extra pass over memory.
+- ``True`` (default): every other coordinate takes the step; such a coordinate keeps
+  its parameter and state; then the step raises ``FloatingPointError`` naming the
+  parameters. The C++ steps check each value as they read or write it, so this costs
+  no extra pass over memory; the Python steps keep bounds on the state's magnitudes
+  (``lab.optim._base``) and check on copies only where those allow an overflow.
 - ``"strict"``: every gradient is read before anything is written, and a non-finite
   one raises ``FloatingPointError`` with no parameter or state changed (skip the batch
   and go on, as ``torch.amp.GradScaler`` does). That costs one more read of every
