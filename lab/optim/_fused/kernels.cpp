@@ -66,7 +66,8 @@ inline T clamp_max(T x, T hi) { return x > hi ? hi : x; }
 // honours NaN).
 template <typename T>
 inline bool keep_old(T checked, T p_new, T p_old) {
-  return checked != T(0) || (p_new - p_new != T(0) && p_old - p_old == T(0));
+  // Bitwise, not short-circuit: the loops stay branch-free and vectorize.
+  return (checked != T(0)) | ((p_new - p_new != T(0)) & (p_old - p_old == T(0)));
 }
 
 // True when no element has the all-ones exponent of inf and NaN. Adding the exponent's
@@ -172,7 +173,7 @@ int32_t sgd_loop(T* p, const T* g, int64_t n, T lr) {
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i], pi = p[i];
     const T stepped = pi - lr * gi;
-    const bool keep = kFreeze && keep_old(gi - gi, stepped, pi);
+    const bool keep = kFreeze & keep_old(gi - gi, stepped, pi);
     frozen += keep;
     p[i] = keep ? pi : stepped;
   }
@@ -187,7 +188,7 @@ int32_t momentum_loop(T* p, const T* g, T* v, int64_t n, T lr, T decay) {
     const T gi = g[i], pi = p[i], vi = v[i];
     const T vn = vi * decay + lr * gi;
     const T stepped = pi - vn;
-    const bool keep = kFreeze && keep_old((gi - gi) + (vn - vn), stepped, pi);
+    const bool keep = kFreeze & keep_old((gi - gi) + (vn - vn), stepped, pi);
     frozen += keep;
     v[i] = keep ? vi : vn;
     p[i] = keep ? pi : stepped;
@@ -203,7 +204,7 @@ int32_t averaged_momentum_loop(T* p, const T* g, T* mu, int64_t n, T lr, T w) {
     const T gi = g[i], pi = p[i], mi = mu[i];
     const T m = lerp(mi, gi, w);
     const T stepped = pi - lr * m;
-    const bool keep = kFreeze && keep_old((gi - gi) + (m - m), stepped, pi);
+    const bool keep = kFreeze & keep_old((gi - gi) + (m - m), stepped, pi);
     frozen += keep;
     mu[i] = keep ? mi : m;
     p[i] = keep ? pi : stepped;
@@ -220,7 +221,7 @@ int32_t rmsprop_loop(T* p, const T* g, T* s, int64_t n, T lr, T w, T eps) {
     const T gi = g[i], pi = p[i], si = s[i];
     const T v = lerp(si, gi * gi, w);
     const T stepped = pi - lr * (gi / clamp_min(std::sqrt(v + eps), tiny));
-    const bool keep = kFreeze && keep_old((gi - gi) + (v - v), stepped, pi);
+    const bool keep = kFreeze & keep_old((gi - gi) + (v - v), stepped, pi);
     frozen += keep;
     s[i] = keep ? si : v;
     p[i] = keep ? pi : stepped;
@@ -312,7 +313,7 @@ int64_t adam_loop(T* p, const T* g, T* mu, T* s, int64_t n, T lr, T w_g, T w_s, 
     const T m = lerp(mi, gi, w_g);
     const T v = lerp(si, gi * gi, w_s);
     const T stepped = pi - lr * (m / clamp_min(std::sqrt(v) + eps, tiny));
-    const bool keep = kFreeze && keep_old((gi - gi) + (m - m) + (v - v), stepped, pi);
+    const bool keep = kFreeze & keep_old((gi - gi) + (m - m) + (v - v), stepped, pi);
     frozen += keep;
     mu[i] = keep ? mi : m;
     s[i] = keep ? si : v;
@@ -398,13 +399,13 @@ int64_t snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const S
       const T eta = clamp_max(a / clamp_min(c_eta * (s_tilde - a), tiny), eta_max);
       const T pi = p[i];
       const T stepped = pi - lr * (eta * gi);
-      const bool keep = kFreeze && keep_old(checked, stepped, pi);
+      const bool keep = kFreeze & keep_old(checked, stepped, pi);
       frozen += keep;
       gt[i] = keep ? gti : g_tilde;
       st[i] = keep ? sti : s_tilde;
       p[i] = keep ? pi : stepped;
     } else {
-      const bool keep = kFreeze && checked != T(0);
+      const bool keep = kFreeze & (checked != T(0));
       frozen += keep;
       gt[i] = keep ? gti : g_tilde;
       st[i] = keep ? sti : s_tilde;
