@@ -4,7 +4,7 @@ built on them.
 Closed forms (numpy, broadcasting), in the lecture's one-dimensional notation:
 
 - the lecture's *guarantee*: with :math:`|g - \\hat g| \\le 2\\hat\\sigma/\\sqrt B` and
-  loss'' :math:`\\le L`, a step :math:`\\beta \\mathrel{-}= \\eta\\hat g` lowers the loss by at
+  loss'' :math:`\\le L`, a step :math:`\\Phi \\mathrel{-}= \\eta\\hat g` lowers the loss by at
   least :math:`\\eta(|\\hat g| - 2\\hat\\sigma/\\sqrt B)|\\hat g| - \\frac12 L\\eta^2\\hat g^2`
   (:func:`guaranteed_decrease`), largest at
   :math:`\\eta^*(B) = \\frac1L(1 - 2\\hat\\sigma/(|\\hat g|\\sqrt B))_+` (:func:`bound_lr`);
@@ -71,7 +71,7 @@ def bound_lr(batch_size, g_hat, sigma_hat, L):
 
 
 def guaranteed_decrease(lr, batch_size, g_hat, sigma_hat, L):
-    """The lecture's guarantee: loss(β) − loss(β − ηĝ) ≥ ``η(|ĝ| − 2σ̂/√B)|ĝ|`` − ½Lη²ĝ².
+    """The lecture's guarantee: loss(Φ) − loss(Φ − ηĝ) ≥ ``η(|ĝ| − 2σ̂/√B)|ĝ|`` − ½Lη²ĝ².
 
     The slide writes ĝ for ``|ĝ|`` (it takes ĝ > 0; the sign-symmetric form is this one).
     At η = η*(B) the value is (L/2)η*(B)²ĝ². Broadcasts; ``lr`` ≥ 0.
@@ -126,7 +126,7 @@ def noise_scale(g, sigma):
 def expected_lr(batch_size, g, sigma, L):
     """η(B) = (1/L) · B/(B + B_noise): the maximiser of the expected decrease.
 
-    From E loss(β − ηĝ) ≤ loss(β) − ηg² + ½Lη²(g² + σ²/B). Broadcasts; 0 where g = 0.
+    From E loss(Φ − ηĝ) ≤ loss(Φ) − ηg² + ½Lη²(g² + σ²/B). Broadcasts; 0 where g = 0.
     """
     B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
     g = _checks.real_array("g", g)
@@ -168,7 +168,7 @@ def guarantee_trials(
 ) -> dict:
     """``trials`` independent single steps with the lecture's η*(B), on a quadratic.
 
-    At a point β where the population gradient is ``g`` and the loss has curvature
+    At a point Φ where the population gradient is ``g`` and the loss has curvature
     ``h`` ≤ L (default h = L), draw B per-example gradients g + σz (z ~ N(0, 1)), form
     ĝ (their mean) and σ̂ (their standard deviation with divisor B, as on the slide),
     step Δ = η*(B) ĝ and compare the actual decrease gΔ − ½hΔ² with the guarantee
@@ -248,8 +248,8 @@ def snr_lecture_lambda_eta(batch_size: int, L: float) -> float:
 
 def log_steps(steps: int, count: int = 60) -> np.ndarray:
     """About ``count`` log-spaced steps from 1 to ``steps`` (distinct integers)."""
-    T = _checks.integer_at_least("steps", steps, 1)
-    return np.unique(np.geomspace(1, T, count).round().astype(int))
+    S = _checks.integer_at_least("steps", steps, 1)
+    return np.unique(np.geomspace(1, S, count).round().astype(int))
 
 
 def snr_observer(problem: NoisyQuadratic, record_at, *, sum_eta: bool = True):

@@ -24,7 +24,7 @@ def _progress_symbols():
 @functools.cache
 def progress_guarantee() -> Derivation:
     """From loss'' ≤ L and ``|g − ĝ| ≤ 2σ̂/√B`` (ĝ > 0):
-    loss(β − ηĝ) ≤ loss(β) − η(ĝ − 2σ̂/√B)ĝ + ½Lη²ĝ². Maximising over η:
+    loss(Φ − ηĝ) ≤ loss(Φ) − η(ĝ − 2σ̂/√B)ĝ + ½Lη²ĝ². Maximising over η:
     η*(B) = (1/L)(1 − 2σ̂/(ĝ√B)), guaranteed progress (L/2)η*(B)²ĝ². Maximising
     progress per example η*(B)²/B over B ≥ 4σ̂²/ĝ² (where η*(B) ≥ 0): B* = 16σ̂²/ĝ²,
     η* = 1/(2L), η_B = B ĝ²/(32σ̂²L).
@@ -97,15 +97,15 @@ def progress_guarantee() -> Derivation:
         (
             "smoothness",
             sp.Le(
-                sp.Symbol(r"\mathrm{loss}(\beta - \Delta)"),
-                bound.subs(loss0, sp.Symbol(r"\mathrm{loss}(\beta)")),
+                sp.Symbol(r"\mathrm{loss}(\Phi - \Delta)"),
+                bound.subs(loss0, sp.Symbol(r"\mathrm{loss}(\Phi)")),
             ),
         ),
         (
             "guarantee",
             sp.Le(
-                sp.Symbol(r"\mathrm{loss}(\beta - \eta\hat{g})"),
-                guarantee.subs(loss0, sp.Symbol(r"\mathrm{loss}(\beta)")),
+                sp.Symbol(r"\mathrm{loss}(\Phi - \eta\hat{g})"),
+                guarantee.subs(loss0, sp.Symbol(r"\mathrm{loss}(\Phi)")),
             ),
         ),
         ("best $\\eta$", eq(sp.Symbol(r"\eta^{*}(B)"), eta_star_B)),
@@ -131,7 +131,7 @@ def progress_guarantee() -> Derivation:
 @functools.cache
 def expected_progress() -> Derivation:
     """With E ĝ = g and E ĝ² = g² + σ²/B in place of the 2σ̂/√B bound:
-    E loss(β − ηĝ) ≤ loss(β) − ηg² + ½Lη²(g² + σ²/B); best η(B) = (1/L) B/(B + B_noise)
+    E loss(Φ − ηĝ) ≤ loss(Φ) − ηg² + ½Lη²(g² + σ²/B); best η(B) = (1/L) B/(B + B_noise)
     with B_noise = σ²/g²; per-step progress g²/(2L) · B/(B + B_noise); per-example
     progress decreases in B, so no finite batch size maximises it: the expected-value
     analysis has no B*. Small batches give η_B ≈ B g²/(Lσ²), linear in B like the
@@ -150,7 +150,7 @@ def expected_progress() -> Derivation:
         "expected_bound": identity(
             loss0 - eta * g * g + L * eta**2 * second / 2,
             bound,
-            r"\E\,\mathrm{loss}(\beta - \eta\ghat) \le \mathrm{loss}_0 - \eta\, g\,\E\,\ghat"
+            r"\E\,\mathrm{loss}(\Phi - \eta\ghat) \le \mathrm{loss}_0 - \eta\, g\,\E\,\ghat"
             r" + \frac L2 \eta^2\, \E\,\ghat^2 = \mathrm{loss}_0 - \eta g^2"
             r" + \frac L2 \eta^2 \left(g^2 + \frac{\sigma^2}{B}\right)",
         ),
@@ -188,7 +188,7 @@ def expected_progress() -> Derivation:
     steps = [
         (
             "bound in expectation",
-            sp.Le(sp.Symbol(r"\mathbb{E}\,\mathrm{loss}(\beta-\eta\hat{g})"), bound),
+            sp.Le(sp.Symbol(r"\mathbb{E}\,\mathrm{loss}(\Phi-\eta\hat{g})"), bound),
         ),
         ("best $\\eta$", eq(sp.Symbol(r"\eta(B)"), eta_B)),
         ("progress per step", eq(sp.Symbol(r"P(B)"), best)),

@@ -111,7 +111,7 @@ def optimal_batch_figure(fig, state: dict):
     ``state`` comes from :func:`optimal_batch_state`. Returns the two axes.
     """
     ax_lr, ax_pe = panels(
-        fig, left=0.106, right=0.980, bottom=0.175, top=0.868, wspace=0.405
+        fig, left=0.106, right=0.960, bottom=0.175, top=0.868, wspace=0.439
     )
     B, p = state["B"], state["params"]
     ax_lr.semilogx(
@@ -132,10 +132,11 @@ def optimal_batch_figure(fig, state: dict):
         lw=2,
         label=r"expectation: $\eta(B)$",
     )
-    ax_lr.set_ylim(0, 1.05 / p["L"])
+    # headroom above the largest rate 1/L keeps the legend off the curves
+    ax_lr.set_ylim(0, 1.55 / p["L"])
     ax_lr.set_xlabel("batch size $B$")
     ax_lr.set_ylabel("learning rate")
-    ax_lr.legend(fontsize=8, loc="upper left")
+    ax_lr.legend(fontsize=10, loc="upper left")
     # Zero progress (B below 4σ̂²/ĝ²) has no place on a log axis: leave it out of the line.
     bound = np.where(state["per_example_bound"] > 0, state["per_example_bound"], np.nan)
     ax_pe.loglog(B, bound, color=COLORS["theory"], lw=2, label="guaranteed (bound)")
@@ -143,10 +144,11 @@ def optimal_batch_figure(fig, state: dict):
         B, state["per_example_expected"], color=COLORS["data"], lw=2, label="expected"
     )
     top = state["per_example_expected"][0]
-    ax_pe.set_ylim(state["per_example_at_B_star"] * 1e-3, top * 3)
+    # two decades of headroom keep the legend (upper right) off the curves
+    ax_pe.set_ylim(state["per_example_at_B_star"] * 1e-3, top * 100)
     ax_pe.set_xlabel("batch size $B$")
     ax_pe.set_ylabel("loss decrease per example")
-    ax_pe.legend(fontsize=8, loc="lower left")
+    ax_pe.legend(fontsize=10, loc="upper right")
     for ax in (ax_lr, ax_pe):
         ax.axvline(state["B_star"], color=COLORS["theory"], lw=1, ls=":")
         ax.axvline(state["B_noise"], color=COLORS["data"], lw=1, ls=":")
@@ -155,10 +157,10 @@ def optimal_batch_figure(fig, state: dict):
     ax_lr.set_title(
         f"B* = 16σ̂²/ĝ² = {state['B_star']:.4g},  B_noise = σ²/g² = "
         f"{state['B_noise']:.4g}",
-        fontsize=9,
+        fontsize=10,
     )
     ax_pe.set_title(
-        f"ĝ = {p['g_hat']:.3g}, σ̂ = {p['sigma_hat']:.3g}, L = {p['L']:.3g}", fontsize=9
+        f"ĝ = {p['g_hat']:.3g}, σ̂ = {p['sigma_hat']:.3g}, L = {p['L']:.3g}", fontsize=10
     )
     return ax_lr, ax_pe
 
