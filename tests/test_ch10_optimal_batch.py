@@ -317,7 +317,7 @@ def test_snr_B_star_grows_like_t_and_stays_below_16_sigma2_over_E_g2():
     run, _ = _snr_run(T=2000, chains=128, seed=9)
     t = list(run["t"])
     Bs = run["B_star"][..., 0]
-    g2 = run["sq_error"][..., 0]  # h = 1: g_t² = β_t²
+    g2 = run["sq_error"][..., 0]  # h = 1: g_t² = Φ_t²
     n = Bs.shape[1]
     i = t.index(500)
     # E g² at the upper end of its 4-s.e. interval; most runs below (binomial, 4 s.e.)
@@ -418,3 +418,36 @@ def test_digits_snr_ties_sgd_and_loses_to_adam_over_seeds():
     model = train.make_model(32, generator=lab.generator(0))
     initial = train.full_loss(model, data.X_train, data.y_train)[0]
     assert initial == pytest.approx(math.log(10), rel=0.1)
+
+
+def test_digits_snr_largest_step_is_a_learning_rate_unstable_at_1_5_diverging_at_2():
+    # The chapter's Key results: η_max = λ_ηλ_B/B trains at 0.5, is unstable at 1.5
+    # (loss more than 10 times that of η_max = 0.5) and diverges at 2 (loss above
+    # ln 10, the untrained network's), on seeds that are not the chapter's.
+    torch.set_num_threads(1)  # tiny tensors: one thread is faster
+    from lab import train
+
+    data = train.load_digits()
+
+    def final_loss(lambda_eta, lambda_B, seed):
+        model = train.make_model(32, generator=lab.generator(seed))
+        opt = optim.SNR(
+            model.parameters(),
+            batch_size=32,
+            lambda_eta=lambda_eta,
+            lambda_B=lambda_B,
+            K=10,
+        )
+        try:
+            hist = train.train(
+                model, opt, data, 400, 32, lab.generator(1000 + seed), eval_every=400
+            )
+        except FloatingPointError:
+            return math.inf
+        return hist["train_loss"][-1]
+
+    for seed in (20,):
+        trains = final_loss(1.0, 16.0, seed)  # η_max = 0.5
+        assert trains < 0.1
+        assert final_loss(3.0, 16.0, seed) > 10 * trains  # η_max = 1.5
+        assert final_loss(1.0, 64.0, seed) > math.log(10)  # η_max = 2

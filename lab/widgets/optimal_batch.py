@@ -115,7 +115,12 @@ def optimal_batch_figure(fig, state: dict):
     )
     B, p = state["B"], state["params"]
     ax_lr.semilogx(
-        B, state["lr_bound"], color=COLORS["theory"], lw=2, label=r"bound: $\eta^*(B)$"
+        B,
+        state["lr_bound"],
+        color=COLORS["theory"],
+        lw=2,
+        ls="-",
+        label=r"bound: $\eta^*(B)$",
     )
     ax_lr.semilogx(
         B,
@@ -130,6 +135,7 @@ def optimal_batch_figure(fig, state: dict):
         state["lr_expected"],
         color=COLORS["data"],
         lw=2,
+        ls="-",
         label=r"expectation: $\eta(B)$",
     )
     # headroom above the largest rate 1/L keeps the legend off the curves
@@ -139,9 +145,16 @@ def optimal_batch_figure(fig, state: dict):
     ax_lr.legend(fontsize=10, loc="upper left")
     # Zero progress (B below 4σ̂²/ĝ²) has no place on a log axis: leave it out of the line.
     bound = np.where(state["per_example_bound"] > 0, state["per_example_bound"], np.nan)
-    ax_pe.loglog(B, bound, color=COLORS["theory"], lw=2, label="guaranteed (bound)")
     ax_pe.loglog(
-        B, state["per_example_expected"], color=COLORS["data"], lw=2, label="expected"
+        B, bound, color=COLORS["theory"], lw=2, ls="--", label="guaranteed (bound)"
+    )
+    ax_pe.loglog(
+        B,
+        state["per_example_expected"],
+        color=COLORS["data"],
+        lw=2,
+        ls="-",
+        label="expected",
     )
     top = state["per_example_expected"][0]
     # two decades of headroom keep the legend (upper right) off the curves
