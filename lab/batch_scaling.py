@@ -267,20 +267,15 @@ def per_example_gradients(
 ) -> torch.Tensor:
     """The gradient of loss(Φ, x_j, y_j) for every example j, flattened: shape (n, P).
 
-    Uses ``torch.func``: ``vmap`` over examples of ``grad`` of the loss of a single
-    example under ``functional_call``. The mean over rows is the batch gradient ĝ.
-    Works on any device (that of ``X``).
+    :func:`lab.distributed.per_example_gradients` (``torch.func``: ``vmap`` over
+    examples of ``grad``), with each parameter's gradients flattened and concatenated
+    in the model's order. The mean over rows is the batch gradient ĝ. Works on any
+    device (that of ``X``).
     """
-    from torch.func import functional_call, grad, vmap
+    from lab import distributed
 
-    params = {k: v.detach() for k, v in model.named_parameters()}
-
-    def single(p, x, target):
-        out = functional_call(model, p, (x.unsqueeze(0),))
-        return loss(out, target.unsqueeze(0))
-
-    grads = vmap(grad(single), in_dims=(None, 0, 0))(params, X, y)
-    return torch.cat([grads[k].reshape(X.shape[0], -1) for k in params], dim=1)
+    grads = distributed.per_example_gradients(model, loss, X, y)
+    return torch.cat([g.reshape(X.shape[0], -1) for g in grads.values()], dim=1)
 
 
 def second_moment_estimates(
