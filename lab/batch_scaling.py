@@ -76,7 +76,7 @@ def nqm_second_moment(h, sigma, phi0, lr: float, batch_size: int, steps) -> np.n
         for n, v in (("h", h), ("sigma", sigma), ("phi0", phi0))
     )
     lr = _checks.nonnegative("lr", lr)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     t = _checks.real_array("steps", steps)
     if np.any(t < 0):
         raise ValueError("steps must be >= 0")
@@ -128,7 +128,7 @@ def nqm_loss_after_examples(
     E = _checks.real_array("examples", examples)
     rows = []
     for B in batch_sizes:
-        B = _checks.integer_at_least("batch_size", B, 1)
+        B = _checks.batch_size("batch_size", B)
         rows.append(nqm_expected_loss(problem, phi0, B * lr_1, B, np.floor(E / B)))
     return np.array(rows)
 
@@ -200,7 +200,7 @@ def nqm_stationary_noise_scale(h, sigma, lr: float, batch_size: int) -> float:
     """
     h, sigma = _curvatures_and_noise(h, sigma)
     lr = _checks.positive("lr", lr)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     if lr * h.max() >= 2:
         raise ValueError(
             f"lr must be < 2/h_max = {2 / h.max():.4g} for a stationary point, got {lr}"
@@ -229,7 +229,7 @@ def scaled_momentum_N(N_1: float, batch_size: int) -> float:
     there the rule is meaningless and momentum should be switched off (N = 1).
     """
     N_1 = _checks.real_in("N_1", N_1, 1.0)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     N_B = N_1 / B
     if N_B < 1:
         raise ValueError(
@@ -250,7 +250,7 @@ def running_average_memory(N: float, batch_size: int) -> dict:
     and ``variance_factor`` (1/(B(2N − 1)), to multiply by σ²).
     """
     N = _checks.real_in("N", N, 1.0)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     return {
         "examples": N * B,
         "age_batches": N - 1.0,
@@ -291,7 +291,7 @@ def second_moment_estimates(
     normalisation), the per-coordinate standard errors ``*_se`` of both estimates and
     the standard errors ``*_total_se`` of their sums over coordinates.
     """
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     K = _checks.integer_at_least("batches", batches, 2)
     G = per_example
     n = G.shape[0]
@@ -358,7 +358,7 @@ def smith_schedules(
     with fewer examples than the largest batch.
     """
     lr = _checks.positive("lr", lr)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     E = _checks.integer_at_least("examples_per_phase", examples_per_phase, 1)
     k = _checks.integer_at_least("factor", factor, 2)
     n = _checks.integer_at_least("phases", phases, 1)
@@ -429,7 +429,7 @@ def nqm_schedule_sgd(
     from .simulate import run_nqm
 
     phases = _check_schedule(schedule)
-    C = _checks.integer_at_least("chains", chains, 1)
+    C = _checks.chains("chains", chains)
     phi = _checks.real_in("phi0", phi0)
     end = {}
 

@@ -17,8 +17,6 @@ moments of SGD under them.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
@@ -46,11 +44,11 @@ def power_schedule(c: float, p: float, steps: int) -> torch.Tensor:
     """η_t = c / t^p for t = 1..steps, shape (steps, 1), float64 (a schedule for SGD).
 
     p = 0 is a constant rate; p = 1 the classical c/t. Raises ``ValueError`` for c <= 0,
-    p < 0 or steps < 1.
+    p < 0, or steps outside [1, 10⁷].
     """
     c = _checks.positive("c", c)
     p = _checks.nonnegative("p", p)
-    T = _checks.integer_at_least("steps", steps, 1)
+    T = _checks.steps("steps", steps)
     t = torch.arange(1, T + 1, dtype=torch.float64)
     return (c / t**p).reshape(T, 1)
 
@@ -64,15 +62,15 @@ def quadratic_moments(lr, noise_variance: float, e0: float, curvature: float = 1
     m_0 = δ_0 (``e0``), V_0 = 0. ``lr`` is a 1-D sequence of η_t (or a (steps, 1)
     schedule). Returns two float64 numpy arrays (m_t, V_t) of length steps + 1;
     𝔼 δ_t² = m_t² + V_t. Raises ``ValueError`` for a negative noise variance or
-    non-finite rates.
+    non-finite rates, more than 10⁷ of them, or moments
+    that overflow.
     """
 
     V = _checks.nonnegative("noise_variance", noise_variance)
     e0 = _checks.real_in("e0", e0)
     h = _checks.positive("curvature", curvature)
-    eta = np.asarray(lr, dtype=np.float64).reshape(-1)
-    if not np.all(np.isfinite(eta)):
-        raise ValueError("lr must be finite")
+    eta = _checks.array("lr", lr, ndim=(0, 1, 2), max_size=_checks.MAX_STEPS)
+    eta = eta.reshape(-1)
     m = np.empty(eta.size + 1)
     v = np.empty(eta.size + 1)
     m[0], v[0] = e0, 0.0
@@ -82,7 +80,19 @@ def quadratic_moments(lr, noise_variance: float, e0: float, curvature: float = 1
         a = 1.0 - h * et
         mt, vt = a * mt, a * a * vt + et * et * V
         m[t + 1], v[t + 1] = mt, vt
-    return m, v
+    names = "lr, noise_variance, e0, curvature"
+    return _checks.finite_result(m, names), _checks.finite_result(v, names)
+
+
+def _plane(name: str, phi) -> torch.Tensor:
+    """Points of the plane: a finite floating tensor whose last axis has size 2, with
+    coordinates below 10¹⁵⁰ (so that the quartic losses stay finite)."""
+    phi = _checks.tensor(name, phi)
+    if phi.dim() == 0 or phi.shape[-1] != 2:
+        raise ValueError(f"{name} must have a last axis of size 2, got {tuple(phi.shape)}")
+    if bool((phi.abs() > 1e75).any()):
+        raise ValueError(f"{name} must have coordinates in [-1e75, 1e75]")
+    return phi
 
 
 def _horizon(lr: float, steps: int) -> tuple[float, np.ndarray]:
@@ -219,6 +229,7 @@ def window_decades(peaks, errors, limit: float) -> float:
 def saddle_loss(phi: torch.Tensor) -> torch.Tensor:
     """f(x, y) = x²/2 + y⁴/4 − y²/2 over the last axis of ``phi``: a saddle at the
     origin (f = 0, curvatures +1 and −1) between two minima at (0, ±1) (f = −1/4)."""
+    phi = _plane("phi", phi)
     x, y = phi[..., 0], phi[..., 1]
     return 0.5 * x**2 + 0.25 * y**4 - 0.5 * y**2
 
@@ -226,6 +237,7 @@ def saddle_loss(phi: torch.Tensor) -> torch.Tensor:
 def saddle_gradient(phi: torch.Tensor) -> torch.Tensor:
     """∇f of :func:`saddle_loss`: (x, y³ − y). The x axis (y = 0) is the saddle's
     stable manifold: gradient descent started on it stays on it."""
+    phi = _plane("phi", phi)
     x, y = phi[..., 0], phi[..., 1]
     return torch.stack([x, y**3 - y], dim=-1)
 
@@ -233,6 +245,7 @@ def saddle_gradient(phi: torch.Tensor) -> torch.Tensor:
 def ring_loss(phi: torch.Tensor) -> torch.Tensor:
     """f(Φ) = (‖Φ‖ − 1)²/2 over the last axis of ``phi``: zero on the unit circle, a
     ring of minima."""
+    phi = _plane("phi", phi)
     return 0.5 * (phi.norm(dim=-1) - 1.0) ** 2
 
 
@@ -240,6 +253,7 @@ def ring_gradient(phi: torch.Tensor) -> torch.Tensor:
     """∇f of :func:`ring_loss`: (1 − 1/‖Φ‖)Φ, radial, with curvature 1 across the ring
     (so SGD with η < 2 cannot diverge; the origin, where f has a kink, is taken as
     ‖Φ‖ = 1e-300)."""
+    phi = _plane("phi", phi)
     r = phi.norm(dim=-1, keepdim=True).clamp_min(1e-300)
     return (1.0 - 1.0 / r) * phi
 
@@ -253,17 +267,21 @@ def noisy_descent_2d(gradient, start, lr, noise: float, chains: int, at, generat
     steps t (0..T) to record. Returns ``(phi, angle)``: Φ_t at those steps, shape
     (len(at), chains, 2), and the angle of Φ_t about the origin, unwrapped (it counts
     whole turns), shape (len(at), chains). float64, on ``generator``'s device. Raises
-    ``ValueError`` for a negative σ, chains < 1, a step outside 0..T or non-finite
-    rates, and ``FloatingPointError`` if a run leaves the finite numbers.
+    ``ValueError`` for a negative σ, chains outside [1, 10⁶], more than 10⁷ rates,
+    T × chains over 10⁹, a step outside 0..T or non-finite rates, and ``ValueError``
+    (also a ``FloatingPointError``) if a run leaves the finite numbers.
     """
+    gradient = _checks.function("gradient", gradient)
     noise = _checks.nonnegative("noise", noise)
-    chains = _checks.integer_at_least("chains", chains, 1)
+    chains = _checks.chains("chains", chains)
+    generator = _checks.generator("generator", generator)
     device = generator.device
-    eta = torch.as_tensor(lr, dtype=torch.float64).reshape(-1).tolist()
-    if not all(math.isfinite(e) for e in eta):
-        raise ValueError("lr must be finite")
+    lr = _checks.array("lr", lr, ndim=(1, 2), max_size=_checks.MAX_STEPS)
+    eta = lr.reshape(-1).tolist()
     T = len(eta)
-    at = [_checks.integer_at_least("at", t, 0, T) for t in at]
+    _checks.work("len(lr) × chains", T * chains)
+    at = _checks.array("at", at, 0, T, ndim=1)
+    at = [_checks.integer_at_least("at", t, 0, T) for t in at.tolist()]
     start = _checks.real_array("start", start)
     if start.shape != (2,):
         raise ValueError(f"start must hold two numbers, got shape {start.shape}")
@@ -283,12 +301,14 @@ def noisy_descent_2d(gradient, start, lr, noise: float, chains: int, at, generat
                 phi.shape, dtype=torch.float64, device=device, generator=generator
             )
         new = phi - eta[t] * g
+        if not bool(torch.isfinite(new).all()):
+            raise _checks.Diverged("lr, start, noise: a run diverged: lower them")
         # the turn from Φ_t to Φ_{t+1}, in (−π, π]: summed, it unwraps the angle
         cross = phi[:, 0] * new[:, 1] - phi[:, 1] * new[:, 0]
         angle = angle + torch.atan2(cross, (phi * new).sum(-1))
         phi = new
-    if not torch.isfinite(out_phi).all():
-        raise FloatingPointError("a run diverged: lower the learning rate")
+    if not (torch.isfinite(out_phi).all() and torch.isfinite(out_angle).all()):
+        raise _checks.Diverged("lr, start: a run diverged: lower the learning rate")
     return out_phi, out_angle
 
 
@@ -300,8 +320,10 @@ def ring_angle_variance(lr, noise: float) -> np.ndarray:
     walk whose variance is the running sum of η_k² σ². It stays bounded when
     Σ η_t² < ∞ (the angle converges) and grows without bound otherwise (the run
     circles the ring forever, while the loss tends to 0). Returns the values for
-    t = 0..T (length T + 1).
+    t = 0..T (length T + 1). Raises ``ValueError`` for σ < 0, non-finite rates, more
+    than 10⁷ of them, or a variance that overflows.
     """
     noise = _checks.nonnegative("noise", noise)
-    eta = np.asarray(lr, dtype=np.float64).reshape(-1)
-    return noise**2 * np.concatenate([[0.0], np.cumsum(eta**2)])
+    eta = _checks.array("lr", lr, ndim=(0, 1, 2), max_size=_checks.MAX_STEPS).reshape(-1)
+    out = noise * noise * np.concatenate([[0.0], np.cumsum(eta**2)])
+    return _checks.finite_result(out, "lr, noise")

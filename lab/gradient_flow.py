@@ -168,7 +168,7 @@ def quadratic_deviation_variance(
     """
     lr, h = _checks.positive("lr", lr), _checks.positive("h", h)
     sigma = _checks.positive("sigma", sigma)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     N = _checks.integer_at_least("N", N, 1)
     t = _checks.positive("t", t)
     if limit not in LIMITS:

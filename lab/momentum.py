@@ -203,7 +203,7 @@ def momentum_nqm_loss(
     Raises ``ValueError`` for ``lr < 0``, ``N < 1``, ``h <= 0``, a negative noise variance
     or ``steps < 1``.
     """
-    T = _checks.integer_at_least("steps", steps, 1)
+    T = _checks.steps("steps", steps)
     lr = _checks.real_array("lr", lr, 0.0, low_open=False)
     N = _checks.real_array("N", N, 1.0, low_open=False)
     lr, N = np.broadcast_arrays(lr, N)

@@ -179,7 +179,7 @@ def guarantee_trials(
     """
     g = _checks.real_in("g", g)
     sigma = _checks.positive("sigma", sigma)
-    B = _checks.integer_at_least("batch_size", batch_size, 2)
+    B = _checks.batch_size("batch_size", batch_size, 2)
     L = _checks.positive("L", L)
     h = L if h is None else _checks.real_in("h", h, 0.0, L, low_open=True)
     n = _checks.integer_at_least("trials", trials, 1)
@@ -224,7 +224,7 @@ def guarantee_failure_probability(g: float, sigma: float, batch_size: int) -> fl
 
     g = abs(_checks.real_in("g", g))
     sigma = _checks.positive("sigma", sigma)
-    B = _checks.integer_at_least("batch_size", batch_size, 2)
+    B = _checks.batch_size("batch_size", batch_size, 2)
     k = 2 * math.sqrt((B - 1) / B)
     over = stats.t.sf(k, B - 1)
     wrong_way = (
@@ -242,13 +242,13 @@ def guarantee_failure_probability(g: float, sigma: float, batch_size: int) -> fl
 
 def snr_lecture_lambda_eta(batch_size: int, L: float) -> float:
     """λ_η = B/(32L): the lecture's η_B = B g̃²/(32σ̃²L) in the form η = λ_η g̃²/σ̃²."""
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     return B / (32 * _checks.positive("L", L))
 
 
 def log_steps(steps: int, count: int = 60) -> np.ndarray:
     """About ``count`` log-spaced steps from 1 to ``steps`` (distinct integers)."""
-    S = _checks.integer_at_least("steps", steps, 1)
+    S = _checks.steps("steps", steps)
     return np.unique(np.geomspace(1, S, count).round().astype(int))
 
 

@@ -79,7 +79,7 @@ class Quadratic1D:
 
     def gradient_variance(self, batch_size: int) -> float:
         """Var ĝ = σ²/B, the same at every β (the noise does not depend on β here)."""
-        B = _checks.integer_at_least("batch_size", batch_size, 1)
+        B = _checks.batch_size("batch_size", batch_size)
         return self.sigma**2 / B
 
     def sgd_mean(self, beta0: float, lr: float, t: torch.Tensor) -> torch.Tensor:
@@ -156,7 +156,7 @@ class DoubleWell1D:
 
     def gradient_variance(self, batch_size: int) -> float:
         """Var ĝ = σ²/B at every β."""
-        return self.sigma**2 / _checks.integer_at_least("batch_size", batch_size, 1)
+        return self.sigma**2 / _checks.batch_size("batch_size", batch_size)
 
     def gibbs_density(self, grid, temperature: float):
         """The Gibbs density exp(−f(β)/T)/Z on an evenly spaced numpy ``grid``.
@@ -182,18 +182,24 @@ class NoisyQuadratic:
     orders of magnitude make it the standard test bed for momentum, RMSProp and Adam
     and for batch-size scaling. ``Phi`` may carry leading dimensions (chains or
     configurations) before the last one, of size d. ``h`` and ``sigma`` are sequences of
-    length d (or scalars with ``dim``). Raises ``ValueError`` for non-positive entries.
+    length d (or scalars with ``dim``, at most 10⁷). Raises ``ValueError`` for
+    non-positive curvatures, negative noise or non-finite entries.
     """
 
     def __init__(
         self, h, sigma, dim: int | None = None, dtype=torch.float64, device="cpu"
     ):
-        h = torch.as_tensor(h, dtype=dtype, device=device)
-        sigma = torch.as_tensor(sigma, dtype=dtype, device=device)
+        dtype = _checks.dtype("dtype", dtype)
+        device = _checks.device("device", device)
+        h = _checks.array("h", h, 0.0, low_open=True, ndim=(0, 1), max_size=10**7)
+        sigma = _checks.array("sigma", sigma, 0.0, ndim=(0, 1), max_size=10**7)
+        h, sigma = (torch.as_tensor(v, dtype=dtype).to(device) for v in (h, sigma))
         if dim is not None:
-            d = _checks.integer_at_least("dim", dim, 1)
+            d = _checks.size("dim", dim, 1, 10**7)
+            if h.numel() not in (1, d) or sigma.numel() not in (1, d):
+                raise ValueError(f"h and sigma must be scalars or have dim = {d} entries")
             h, sigma = h.expand(d).clone(), sigma.expand(d).clone()
-        h, sigma = torch.broadcast_tensors(h.reshape(-1), sigma.reshape(-1))
+        h, sigma = _checks.broadcast(h=h.reshape(-1), sigma=sigma.reshape(-1))
         if not (torch.isfinite(h).all() and (h > 0).all()):
             raise ValueError("h (curvatures) must be finite and > 0")
         if not (torch.isfinite(sigma).all() and (sigma >= 0).all()):
@@ -237,7 +243,7 @@ class NoisyQuadratic:
         at the cost of one draw per coordinate instead of B. Use it to set ``p.grad``
         before ``optimizer.step()``.
         """
-        B = _checks.integer_at_least("batch_size", batch_size, 1)
+        B = _checks.batch_size("batch_size", batch_size)
         z = torch.randn(
             Phi.shape, generator=generator, device=generator.device, dtype=Phi.dtype
         )
@@ -245,7 +251,7 @@ class NoisyQuadratic:
 
     def gradient_variance(self, batch_size: int) -> torch.Tensor:
         """Var ĝ_i = σ_i²/B, per coordinate."""
-        return self.sigma**2 / _checks.integer_at_least("batch_size", batch_size, 1)
+        return self.sigma**2 / _checks.batch_size("batch_size", batch_size)
 
 
 def scaled_nqm(
@@ -263,11 +269,11 @@ def scaled_nqm(
     :math:`p = 1`: coordinate :math:`i` is one and the same problem with its loss
     multiplied by :math:`h_i` (different *units* per coordinate). :math:`p = 1/2`: the
     gradient noise covariance is proportional to the Hessian (the Fisher ≈ Hessian
-    picture of a well-specified model). Raises ``ValueError`` for :math:`\\kappa < 1`,
-    ``dim < 1``, :math:`\\sigma \\le 0` or :math:`p` outside [0, 2].
+    picture of a well-specified model). Raises ``ValueError`` for :math:`\\kappa` outside
+    [1, 10¹²], ``dim`` outside [1, 10⁷], :math:`\\sigma \\le 0` or :math:`p` outside [0, 2].
     """
-    kappa = _checks.real_in("kappa", kappa, 1.0)
-    d = _checks.integer_at_least("dim", dim, 1)
+    kappa = _checks.real_in("kappa", kappa, 1.0, 1e12)
+    d = _checks.size("dim", dim, 1, 10**7)
     sigma = _checks.positive("sigma", sigma)
     power = _checks.real_in("power", power, 0.0, 2.0)
     h = np.logspace(0.0, -math.log10(kappa), d) if d > 1 else np.ones(1)
@@ -279,8 +285,9 @@ def hessian_noise_nqm(noise: float = 1.0, dim: int = 50) -> NoisyQuadratic:
 
     Noise proportional to curvature (σ_i² ∝ h_i) is the setting of Zhang et al. (2019),
     where the gradient covariance equals the Hessian. Start from Φ_0 = (1, …, 1).
+    Raises ``ValueError`` for noise ≤ 0 or ``dim`` outside [2, 10⁷].
     """
     noise = _checks.positive("noise", noise)
-    d = _checks.integer_at_least("dim", dim, 2)
+    d = _checks.size("dim", dim, 2, 10**7)
     h = np.logspace(-3, 0, d)
     return NoisyQuadratic(h, noise * np.sqrt(h))

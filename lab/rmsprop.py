@@ -49,7 +49,7 @@ def second_moment(g, sigma, batch_size: int):
     lecture's :math:`g^2 + \\sigma^2` holds for :math:`B = 1`). Numbers or numpy arrays
     (broadcast). Raises ``ValueError`` for ``batch_size < 1``.
     """
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     return np.asarray(g) ** 2 + np.asarray(sigma) ** 2 / B
 
 
@@ -63,7 +63,7 @@ def second_moment_variance(g, sigma, batch_size: int):
     :math:`s_t` and so the tolerance of any measurement of it. Raises ``ValueError`` for
     ``batch_size < 1``.
     """
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     v = np.asarray(sigma) ** 2 / B
     return 2 * v * v + 4 * np.asarray(g) ** 2 * v
 
@@ -157,8 +157,8 @@ def sgd_nqm_second_moments(
     ``lr < 0``, ``batch_size < 1`` or
     ``steps < 0``.
     """
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
-    T = _checks.integer_at_least("steps", steps, 0)
+    B = _checks.batch_size("batch_size", batch_size)
+    T = _checks.steps("steps", steps, 0)
     lrs = np.atleast_1d(np.asarray(lr, dtype=float))
     if not np.all(np.isfinite(lrs) & (lrs >= 0)):
         raise ValueError(f"lr must be finite and >= 0, got {lr!r}")
@@ -264,7 +264,7 @@ def rmsprop_nqm_error(
     error needs two runs), ``lr < 0``, :math:`N_s < 1`, ``phi0 == 0`` or the counts of
     :func:`lab.simulate.run_nqm`.
     """
-    C = _checks.integer_at_least("chains", chains, 2)
+    C = _checks.chains("chains", chains, 2)
     lr = _checks.nonnegative("lr", lr)
     N_s = _checks.real_in("N_s", N_s, 1.0)
     phi0 = _checks.real_in("phi0", phi0)

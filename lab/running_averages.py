@@ -29,6 +29,7 @@ import math
 import numpy as np
 import torch
 
+from lab import _checks
 from lab._checks import integer_at_least, nonnegative, real_in
 
 __all__ = [
@@ -55,9 +56,7 @@ CORRECTIONS = ("none", "cumulative", "min", "adam")
 
 
 def _check_correction(correction: str) -> str:
-    if correction not in CORRECTIONS:
-        raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
-    return correction
+    return _checks.choice("correction", correction, CORRECTIONS)
 
 
 def running_average_weight(t: int, N: float = 1, correction: str = "none") -> float:
@@ -68,9 +67,9 @@ def running_average_weight(t: int, N: float = 1, correction: str = "none") -> fl
     ``"adam"``: :math:`(1-\\beta)/(1-\\beta^t)` with :math:`\\beta = 1 - 1/N`, which makes
     the published debiased average :math:`m_t/(1-\\beta^t)` a running average too.
     ``t`` is the 1-based index of the value being added. Raises ``ValueError`` for
-    ``t < 1``, ``N < 1`` or an unknown ``correction``.
+    ``t`` outside [1, 10⁷], ``N < 1`` or an unknown ``correction``.
     """
-    t = integer_at_least("t", t, 1)
+    t = integer_at_least("t", t, 1, _checks.MAX_STEPS)
     N = _check_N("N", N)
     _check_correction(correction)
     if correction == "none":
@@ -97,24 +96,44 @@ def update_average_(average: torch.Tensor, x: torch.Tensor, weight) -> torch.Ten
 
     ``weight`` is a float or a tensor broadcastable to ``average`` (per-coordinate
     weights, as in the lecture's complete algorithm). Implemented as ``torch.lerp``,
-    which returns exactly ``x`` when ``w = 1``. Returns ``average``.
+    which returns exactly ``x`` when ``w = 1``. Returns ``average``. Raises
+    ``ValueError`` for a weight outside [0, 1] or values that do not broadcast.
     """
-    return average.lerp_(x, weight)
+    average = _checks.tensor("average", average)
+    x = _checks.tensor("x", torch.as_tensor(x) if not _checks._not_a_number(x) else x)
+    if isinstance(weight, torch.Tensor):
+        _checks.array("weight", weight, 0.0, 1.0)
+    else:
+        weight = real_in("weight", weight, 0.0, 1.0)
+    try:
+        if torch.broadcast_shapes(average.shape, x.shape) != average.shape:
+            raise RuntimeError
+    except RuntimeError:
+        raise ValueError(
+            f"x must broadcast to average's shape {tuple(average.shape)}, "
+            f"got {tuple(x.shape)}"
+        ) from None
+    return average.lerp_(x.to(average.dtype), weight)
 
 
 def _as_tensor(x):
-    """``x`` as a floating torch tensor and a function that converts results back."""
+    """``x`` as a floating torch tensor and a function that converts results back.
+
+    Checked finite, with at most 10⁷ values (the sequence is averaged in a loop)."""
     if isinstance(x, torch.Tensor):
         if not (x.is_floating_point() or x.is_complex()):
             x = x.to(torch.get_default_dtype())
+        _checks.tensor("x", x)
+        if x.numel() > _checks.MAX_STEPS:
+            raise ValueError(f"x must have at most 1e+07 values, got {x.numel()}")
         return x, lambda y: y
-    arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.floating):
-        arr = arr.astype(np.float64)
-    return torch.from_numpy(np.ascontiguousarray(arr)), lambda y: y.numpy()
+    arr = _checks.array("x", x, max_size=_checks.MAX_STEPS)
+    return torch.from_numpy(arr.copy()), lambda y: y.numpy()
 
 
 def _check_dim(x: torch.Tensor, dim: int) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+        raise TypeError(f"dim must be an integer, got {dim!r}")
     if x.dim() == 0:
         raise ValueError("x must have at least one dimension (the sequence)")
     if not -x.dim() <= dim < x.dim():
@@ -134,12 +153,12 @@ def weighted_running_average(x, weights, dim: int = 0):
     """
     xt, back = _as_tensor(x)
     dim = _check_dim(xt, dim)
-    w = [
-        float(v) for v in (weights.tolist() if hasattr(weights, "tolist") else weights)
-    ]
+    w = _checks.array("weights", weights, ndim=1, max_size=_checks.MAX_STEPS).tolist()
     S = xt.shape[dim]
     if len(w) != S:
-        raise ValueError(f"weights must have one entry per step ({S}), got {len(w)}")
+        raise ValueError(
+            f"weights must have one entry per step of x along dim ({S}), got {len(w)}"
+        )
     if any(not (0.0 <= v <= 1.0) for v in w):
         raise ValueError("weights must lie in [0, 1]")
     seq = xt.movedim(dim, 0)
@@ -156,7 +175,14 @@ def _weights(S: int, N: float, correction: str) -> list[float]:
 
 
 def _length(x, dim: int) -> int:
-    shape = x.shape if hasattr(x, "shape") else np.shape(x)
+    if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
+        raise TypeError(f"dim must be an integer, got {dim!r}")
+    if _checks._not_a_number(x):
+        raise TypeError(f"x must be a sequence (an array or tensor), got {x!r}")
+    try:
+        shape = x.shape if hasattr(x, "shape") else np.shape(x)
+    except ValueError:
+        raise ValueError("x must be a rectangular array") from None
     if len(shape) == 0:
         raise ValueError("x must have at least one dimension (the sequence)")
     if not -len(shape) <= dim < len(shape):
@@ -217,11 +243,13 @@ def window_average(x, N: int, dim: int = 0):
 
     For :math:`t < N` it is the mean of the :math:`t` values there are (so it equals
     :func:`corrected_average` there). ``x`` as in :func:`weighted_running_average`.
-    Raises ``ValueError`` unless ``N`` is an integer >= 1.
+    Raises ``ValueError`` unless ``N`` is an integer in [1, 10⁷] (and N × len(x) is
+    at most 10⁹).
     """
-    N = integer_at_least("N", N, 1)
     xt, back = _as_tensor(x)
     dim = _check_dim(xt, dim)
+    N = integer_at_least("N", N, 1, _checks.MAX_STEPS)
+    _checks.work("N × len(x)", N * xt.shape[dim])
     seq = xt.movedim(dim, -1)
     S = seq.shape[-1]
     padded = torch.nn.functional.pad(seq, (N - 1, 0))
@@ -235,10 +263,11 @@ def ema_weights(N: float, t: int) -> np.ndarray:
     :math:`\\frac1N(1-\\frac1N)^{t-s}`.
 
     Returns a float64 array of length ``t`` (index ``s - 1``); it sums to
-    :math:`1 - (1-1/N)^t`. Raises ``ValueError`` for ``N < 1`` or ``t < 1``.
+    :math:`1 - (1-1/N)^t`. Raises ``ValueError`` for ``N < 1`` or ``t`` outside
+    [1, 10⁷].
     """
     N = _check_N("N", N)
-    t = integer_at_least("t", t, 1)
+    t = integer_at_least("t", t, 1, _checks.MAX_STEPS)
     s = np.arange(1, t + 1)
     return (1.0 / N) * (1.0 - 1.0 / N) ** (t - s)
 
@@ -257,11 +286,15 @@ def half_life(N: float) -> float:
 def expected_running_average(mu, N: float, t):
     """:math:`\\E\\hat\\mu_t = (1 - (1-1/N)^t)\\,\\mu` for values with mean :math:`\\mu`.
 
-    ``mu`` and ``t`` may be numbers or numpy arrays (broadcast). Raises ``ValueError``
-    for ``N < 1``.
+    ``mu`` and ``t`` (``t >= 0``) may be numbers or numpy arrays (broadcast). Raises
+    ``ValueError`` for ``N < 1``, non-finite or non-broadcasting input, or overflow.
     """
     N = _check_N("N", N)
-    return (1.0 - (1.0 - 1.0 / N) ** np.asarray(t)) * mu
+    mu = _checks.array("mu", mu)
+    t = _checks.array("t", t, 0.0)
+    mu, t = _checks.broadcast(mu=mu, t=t)
+    out = (1.0 - (1.0 - 1.0 / N) ** t) * mu
+    return _checks.finite_result(out, "mu")
 
 
 def running_average_variance(sigma2, N: float, t=None):
@@ -269,13 +302,15 @@ def running_average_variance(sigma2, N: float, t=None):
     for independent values.
 
     With ``t=None`` the stationary limit :math:`\\sigma^2/(2N-1)`. Raises ``ValueError``
-    for ``N < 1``.
+    for ``N < 1``, ``sigma2 < 0``, ``t < 0``, non-finite or non-broadcasting input.
     """
     N = _check_N("N", N)
-    stationary = np.asarray(sigma2) / (2.0 * N - 1.0)
+    stationary = _checks.array("sigma2", sigma2, 0.0) / (2.0 * N - 1.0)
     if t is None:
         return stationary
-    return stationary * (1.0 - (1.0 - 1.0 / N) ** (2 * np.asarray(t)))
+    t = _checks.array("t", t, 0.0)
+    stationary, t = _checks.broadcast(sigma2=stationary, t=t)
+    return stationary * (1.0 - (1.0 - 1.0 / N) ** (2 * t))
 
 
 def drift_tracking_mse(N: float, r, sigma2):
@@ -284,10 +319,15 @@ def drift_tracking_mse(N: float, r, sigma2):
     variance.
 
     ``r`` and ``sigma2`` (:math:`\\sigma^2`) may be numbers or numpy arrays (broadcast).
-    Raises ``ValueError`` for ``N < 1``.
+    Raises ``ValueError`` for ``N < 1``, ``sigma2 < 0``, non-finite or
+    non-broadcasting input, or a result that overflows.
     """
     N = _check_N("N", N)
-    return (N - 1.0) ** 2 * np.asarray(r) ** 2 + running_average_variance(sigma2, N)
+    r = _checks.array("r", r)
+    sigma2 = _checks.array("sigma2", sigma2, 0.0)
+    r, sigma2 = _checks.broadcast(r=r, sigma2=sigma2)
+    out = (N - 1.0) * (N - 1.0) * r * r + running_average_variance(sigma2, N)
+    return _checks.finite_result(out, "N, r, sigma2")
 
 
 def best_memory(r: float, sigma2: float) -> float:
@@ -301,7 +341,9 @@ def best_memory(r: float, sigma2: float) -> float:
     r = real_in("r", r)
     if r == 0:
         raise ValueError("r must be nonzero: without drift the longest memory is best")
-    ratio = nonnegative("sigma2", sigma2) / r**2
+    ratio = nonnegative("sigma2", sigma2) / (r * r)
+    if not math.isfinite(ratio) or ratio > 1e300:
+        raise ValueError("r, sigma2: sigma2/r² overflows; use a larger |r|")
     lo, hi = 1.0, 2.0 + ratio ** (1 / 3)  # (hi-1)(2hi-1)^2 > 4(hi-1)^3 > ratio
     for _ in range(100):
         mid = 0.5 * (lo + hi)

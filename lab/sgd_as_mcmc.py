@@ -27,8 +27,8 @@ def temperature(lr: float, sigma: float, batch_size: int) -> float:
     """
     lr = _checks.positive("lr", lr)
     sigma = _checks.positive("sigma", sigma)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
-    return lr * sigma**2 / (2 * B)
+    B = _checks.batch_size("batch_size", batch_size)
+    return _checks.finite_result(lr * sigma * sigma / (2 * B), "lr, sigma")
 
 
 def sgd_stationary_density(problem, lr: float, batch_size: int, grid):
@@ -38,12 +38,15 @@ def sgd_stationary_density(problem, lr: float, batch_size: int, grid):
     on the evenly spaced numpy ``grid`` gives a column-stochastic matrix K; the
     stationary density p solves K p = p with Σ p Δβ = 1. The grid must resolve the step
     noise (spacing below η σ/√B / 3) and contain the bulk of the mass. Returns a numpy
-    array the shape of ``grid``. Raises ``ValueError`` for a grid too coarse for the noise.
+    array the shape of ``grid``. Raises ``ValueError`` for a grid too coarse for the
+    noise, one that is not evenly spaced or has more than 4001 points, or a density
+    that is not finite.
     """
 
+    problem = _checks.problem_1d("problem", problem)
     lr = _checks.positive("lr", lr)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
-    x = np.asarray(grid, dtype=np.float64)
+    B = _checks.batch_size("batch_size", batch_size)
+    x = _checks.grid("grid", grid)
     dx = x[1] - x[0]
     s = lr * problem.gradient_variance(B) ** 0.5
     if dx > s / 3:
@@ -59,8 +62,9 @@ def sgd_stationary_density(problem, lr: float, batch_size: int, grid):
     A[-1, :] = dx  # replace one (redundant) balance equation by the normalisation
     rhs = np.zeros(n)
     rhs[-1] = 1.0
-    p = np.linalg.solve(A, rhs)
-    return np.clip(p, 0.0, None)
+    with np.errstate(all="ignore"):
+        p = np.linalg.solve(A, rhs)
+    return _checks.finite_result(np.clip(p, 0.0, None), "lr, grid")
 
 
 def coordinate_temperatures(lr: float, h, sigma, batch_size: int) -> np.ndarray:
@@ -76,7 +80,7 @@ def coordinate_temperatures(lr: float, h, sigma, batch_size: int) -> np.ndarray:
     η h_i ≥ 2 (SGD diverges along that coordinate).
     """
     lr = _checks.positive("lr", lr)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     h = _checks.real_array("h", h, 0.0, low_open=True)
     sigma = _checks.real_array("sigma", sigma, 0.0)
     try:
@@ -90,4 +94,4 @@ def coordinate_temperatures(lr: float, h, sigma, batch_size: int) -> np.ndarray:
             f"lr must be below 2/max(h) = {2 / h.max():.4g}: SGD diverges along the "
             "stiffest coordinate"
         )
-    return lr * sigma**2 / (B * (2 - lr * h))
+    return _checks.finite_result(lr * sigma**2 / (B * (2 - lr * h)), "lr, sigma")

@@ -57,16 +57,23 @@ def sgd_quadratic_1d(
     Gaussian population and costs B times less.
 
     Returns β_t for t = 0..steps, shape (steps + 1, chains), on the generator's device.
-    Raises ``ValueError`` for a batch size, step or chain count < 1, a negative or
-    non-finite learning rate, or a schedule of the wrong length.
+    Raises ``ValueError`` for a batch size, step or chain count < 1, steps > 10⁷,
+    chains > 10⁶, steps × chains × B (with ``sample_batches``) over 10⁹, a negative or
+    non-finite learning rate, a schedule of the wrong length, or a run that overflows.
     """
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
-    T = _checks.integer_at_least("steps", steps, 1)
-    C = _checks.integer_at_least("chains", chains, 1)
+    problem = _checks.instance("problem", problem, Quadratic1D)
+    B = _checks.batch_size("batch_size", batch_size)
+    T = _checks.steps("steps", steps)
+    C = _checks.chains("chains", chains)
+    generator = _checks.generator("generator", generator)
+    dtype = _checks.dtype("dtype", dtype)
+    sample_batches = _checks.flag("sample_batches", sample_batches)
+    _checks.work("steps × chains × batch_size", T * C * (B if sample_batches else 1))
     dev = generator.device
-    lr_t = torch.as_tensor(lr, dtype=dtype, device=dev)
-    if not torch.isfinite(lr_t).all() or (lr_t < 0).any():
-        raise ValueError(f"lr must be finite and >= 0, got {lr!r}")
+    lr_t = torch.as_tensor(_checks.array("lr", lr, 0.0, ndim=(0, 1, 2)), dtype=dtype)
+    lr_t = lr_t.to(dev)
+    if lr_t.dim() == 1 and lr_t.shape[0] != C:
+        raise ValueError(f"lr as a tensor must have shape ({C},), got {tuple(lr_t.shape)}")
     if lr_t.dim() == 2:
         if lr_t.shape[0] != T or lr_t.shape[1] not in (1, C):
             raise ValueError(
@@ -78,9 +85,10 @@ def sgd_quadratic_1d(
         schedule = (
             lr_t.reshape(1, -1).expand(T, -1) if lr_t.dim() else lr_t.expand(T, 1)
         )
+    beta0 = _checks.array("beta0", beta0, ndim=(0, 1))
+    if beta0.ndim == 1 and beta0.shape[0] != C:
+        raise ValueError(f"beta0 must be a number or hold {C} numbers, got {beta0.shape}")
     beta = torch.as_tensor(beta0, dtype=dtype, device=dev).expand(C).clone()
-    if not torch.isfinite(beta).all():
-        raise ValueError(f"beta0 must be finite, got {beta0!r}")
     path = torch.empty((T + 1, C), dtype=dtype, device=dev)
     path[0] = beta
     rows = path.unbind(0)
@@ -101,7 +109,7 @@ def sgd_quadratic_1d(
         )  # unbind once: per-step indexing costs more than the math
         for k in range(n):
             torch.addcmul(drive[k], keep[k], rows[start + k], out=rows[start + k + 1])
-    return path
+    return _checks.finite_result(path, "lr, beta0", "SGD diverged: lower lr")
 
 
 def sgd_1d(
@@ -123,17 +131,25 @@ def sgd_1d(
     populations such as :class:`~lab.problems.Quadratic1D` and
     :class:`~lab.problems.DoubleWell1D`. Returns β at t = 0, k, 2k, … (k =
     ``record_every``), shape (steps // k + 1, chains). Raises ``ValueError`` for counts
-    < 1 or a learning rate that is not > 0.
+    < 1, steps > 10⁷, chains > 10⁶, steps × chains > 10⁹ or a learning rate that is not
+    > 0, and ``ValueError`` (also a ``FloatingPointError``) if a run diverges.
     """
+    problem = _checks.provides(
+        "problem", problem, ("gradient", "gradient_variance"), "a 1-D problem"
+    )
     lr = _checks.positive("lr", lr)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
-    T = _checks.integer_at_least("steps", steps, 1)
-    C = _checks.integer_at_least("chains", chains, 1)
-    k = _checks.integer_at_least("record_every", record_every, 1)
+    B = _checks.batch_size("batch_size", batch_size)
+    T = _checks.steps("steps", steps)
+    C = _checks.chains("chains", chains)
+    generator = _checks.generator("generator", generator)
+    k = _checks.integer_at_least("record_every", record_every, 1, T)
+    dtype = _checks.dtype("dtype", dtype)
+    _checks.work("steps × chains", T * C)
     dev = generator.device
+    beta0 = _checks.array("beta0", beta0, ndim=(0, 1))
+    if beta0.ndim == 1 and beta0.shape[0] != C:
+        raise ValueError(f"beta0 must be a number or hold {C} numbers, got {beta0.shape}")
     beta = torch.as_tensor(beta0, dtype=dtype, device=dev).expand(C).clone()
-    if not torch.isfinite(beta).all():
-        raise ValueError(f"beta0 must be finite, got {beta0!r}")
     noise_sd = problem.gradient_variance(B) ** 0.5
     out = torch.empty((T // k + 1, C), dtype=dtype, device=dev)
     out[0] = beta
@@ -149,7 +165,7 @@ def sgd_1d(
             if t % k == 0:
                 out[t // k] = beta
     if not torch.isfinite(out).all():
-        raise FloatingPointError("SGD diverged (non-finite β): lower lr")
+        raise _checks.Diverged("lr, beta0: SGD diverged (non-finite β): lower lr")
     return out
 
 
@@ -162,12 +178,14 @@ def variance_tolerance(variance: float, samples: int, z: float = 5.0) -> float:
     """
     v = _checks.nonnegative("variance", variance)
     n = _checks.integer_at_least("samples", samples, 2)
-    return _checks.positive("z", z) * v * (2.0 / (n - 1)) ** 0.5
+    tol = _checks.positive("z", z) * v * (2.0 / (n - 1)) ** 0.5
+    return _checks.finite_result(tol, "variance, z")
 
 
 def record_loss(problem: NoisyQuadratic):
     """An ``observe`` hook for :func:`run_nqm`: the population loss :math:`f(\\Phi_t)` of
     every chain, at every step (``{"loss": (chains,)}``)."""
+    problem = _checks.instance("problem", problem, NoisyQuadratic)
 
     def observe(t, p, optimizer):
         return {"loss": problem.population_loss(p.detach())}
@@ -177,7 +195,8 @@ def record_loss(problem: NoisyQuadratic):
 
 def at_steps(steps, observe):
     """``observe`` called only at the steps in ``steps`` (other steps record nothing)."""
-    wanted = {int(t) for t in steps}
+    observe = _checks.function("observe", observe)
+    wanted = {int(t) for t in _checks.array("steps", steps, 0, ndim=(0, 1)).reshape(-1)}
 
     def sparse(t, p, optimizer):
         return observe(t, p, optimizer) if t in wanted else None
@@ -212,11 +231,22 @@ def run_nqm(
     of tensors (or arrays) it returns is recorded, and ``None`` records nothing. The
     default, :func:`record_loss`, records every chain's loss at every step. Returns numpy
     arrays, each with a leading axis over the recorded steps, and ``t``, those steps.
-    Runs on ``generator``'s device. Raises ``ValueError`` for counts < 1.
+    Runs on ``generator``'s device. Raises ``ValueError`` for counts < 1, steps > 10⁷,
+    chains > 10⁶ or steps × chains × d over 10⁹ (× B with ``examples``).
     """
-    T = _checks.integer_at_least("steps", steps, 1)
-    C = _checks.integer_at_least("chains", chains, 1)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    problem = _checks.instance("problem", problem, NoisyQuadratic)
+    make_optimizer = _checks.function("make_optimizer", make_optimizer)
+    T = _checks.steps("steps", steps)
+    C = _checks.chains("chains", chains)
+    B = _checks.batch_size("batch_size", batch_size)
+    generator = _checks.generator("generator", generator)
+    examples = _checks.flag("examples", examples)
+    if observe is not None:
+        observe = _checks.function("observe", observe)
+    phi0 = _checks.array("phi0", phi0, ndim=(0, 1))
+    if phi0.ndim == 1 and phi0.shape[0] != problem.dim:
+        raise ValueError(f"phi0 must be a number or hold d = {problem.dim} numbers")
+    _checks.work("steps × chains × d", T * C * problem.dim * (B if examples else 1))
     dev, dtype = generator.device, problem.h.dtype
     if problem.h.device != dev:
         problem = NoisyQuadratic(
@@ -241,6 +271,9 @@ def run_nqm(
             records.setdefault(key, []).append(value)
 
     record(0)
+    _checks.finite_result(
+        problem.population_loss(p.detach()), "phi0", "f(phi0) overflows: lower |phi0|"
+    )
     for t in range(1, T + 1):
         if examples:
             y = problem.sample((C, B), generator)
@@ -257,7 +290,13 @@ def run_nqm(
 def mean_and_se(x, axis: int = 1):
     """The mean over chains (``axis``) and its standard error, :math:`s/\\sqrt n` (0 for
     one chain): the tolerance every Monte Carlo curve of the book is drawn with."""
-    x = np.asarray(x, dtype=np.float64)
+    x = _checks.array("x", x)
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension (the chains)")
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis must be in [{-x.ndim}, {x.ndim - 1}], got {axis!r}")
     n = x.shape[axis]
     se = x.std(axis, ddof=1) / math.sqrt(n) if n > 1 else np.zeros_like(x.mean(axis))
     return x.mean(axis), se

@@ -132,8 +132,8 @@ def train(
     ``test_loss``, ``test_accuracy``. Raises ``ValueError`` for counts < 1 and
     ``FloatingPointError`` if the loss becomes non-finite.
     """
-    T = _checks.integer_at_least("steps", steps, 1)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    T = _checks.steps("steps", steps)
+    B = _checks.batch_size("batch_size", batch_size)
     every = _checks.integer_at_least("eval_every", eval_every, 1)
     history = {"step": [], "train_loss": [], "test_loss": [], "test_accuracy": []}
 
@@ -197,8 +197,8 @@ def digits_sweep(
     """
     from lab import train as _train
 
-    T = _checks.integer_at_least("steps", steps, 1)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    T = _checks.steps("steps", steps)
+    B = _checks.batch_size("batch_size", batch_size)
     last = _checks.integer_at_least("average_last", average_last, 1)
     configs = [dict(c) for c in configs]
     if not configs:

@@ -31,10 +31,15 @@ def gradient_estimates(
 
     Returns a tensor of shape (samples,) on the generator's device. Every batch is
     really drawn (B examples each), so the spread of the result is an experiment, not
-    the formula σ²/B. Raises ``ValueError`` for ``batch_size`` or ``samples`` < 1.
+    the formula σ²/B. Raises ``ValueError`` for ``batch_size`` or ``samples`` < 1 or
+    samples × batch_size over 10⁹.
     """
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    problem = _checks.instance("problem", problem, Quadratic1D)
+    B = _checks.batch_size("batch_size", batch_size)
     n = _checks.integer_at_least("samples", samples, 1)
+    generator = _checks.generator("generator", generator)
+    dtype = _checks.dtype("dtype", dtype)
+    _checks.work("samples × batch_size", n * B)
     phi = _checks.real_in("phi", phi)
     y = problem.sample((n, B), generator, dtype=dtype)
     return problem.batch_gradient(torch.as_tensor(phi, dtype=dtype, device=y.device), y)

@@ -76,7 +76,7 @@ def convergence_state(
     """
     c = _checks.real_in("c", c, 0.0, 2.0, low_open=True, high_open=True)
     p = _checks.nonnegative("p", p)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     problem = Quadratic1D(mean=0.0, sigma=sigma)
     schedule = power_schedule(c, p, steps)
     mean, var = quadratic_moments(

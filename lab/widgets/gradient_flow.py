@@ -84,7 +84,7 @@ def gradient_flow_state(
     unknown ``limit``.
     """
     N = _checks.integer_at_least("N", N, 1)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     if limit not in LIMITS:
         raise ValueError(f"limit must be one of {LIMITS}, got {limit!r}")
     problem = DoubleWell1D(tilt=tilt, sigma=sigma)

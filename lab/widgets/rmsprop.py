@@ -88,7 +88,7 @@ def rmsprop_state(
     """
     lr = _checks.real_in("lr", lr, 1e-4, 0.3)
     N_s = _checks.real_in("N_s", N_s, 1.0)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     problem = scaled_nqm(kappa, dim, sigma, power)
     sgd_lr, sgd_worst = sgd_best_lr(problem, B, 1.0, steps, SGD_LRS)
     sgd_final = sgd_nqm_second_moments(problem, sgd_lr, B, 1.0, steps)[-1]

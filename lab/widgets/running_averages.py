@@ -125,7 +125,7 @@ def running_averages_state(
     drift = _checks.real_in("drift", drift, -5.0, 5.0)
     if correction not in CORRECTIONS:
         raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
-    S = _checks.integer_at_least("steps", steps, 2)
+    S = _checks.steps("steps", steps, 2)
     t = np.arange(1, S + 1)
     m = start + drift * t / 100.0
     x = m + sigma * np.random.default_rng(seed).standard_normal(S)

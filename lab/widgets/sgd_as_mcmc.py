@@ -78,7 +78,7 @@ def sgd_as_mcmc_state(
     size < 1 or a non-finite tilt.
     """
     lr = _checks.real_in("lr", lr, 0.001, 0.06)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     problem = DoubleWell1D(tilt=tilt, sigma=sigma)
     T = temperature(lr, problem.sigma, B)
     grid = np.linspace(-2.2, 2.2, 441)

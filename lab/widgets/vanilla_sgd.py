@@ -89,7 +89,7 @@ def vanilla_sgd_state(
     Raises ``ValueError`` naming the parameter for a batch size < 1, η outside (0, 2)
     (SGD on this problem diverges for η ≥ 2), σ ≤ 0 or a non-finite Φ₀.
     """
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     lr = _checks.real_in("lr", lr, 0.0, 2.0, low_open=True, high_open=True)
     phi0 = _checks.real_in("phi0", phi0)
     problem = Quadratic1D(mean=mean, sigma=sigma)
