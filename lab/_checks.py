@@ -74,6 +74,7 @@ def integer_at_least(name: str, value, low: int = 1, high: int | None = None) ->
 # results that overflow. One wording for every parameter that many functions share.
 # --------------------------------------------------------------------------------------
 
+
 class Diverged(ValueError, FloatingPointError):
     """A run left the finite numbers: a ``ValueError`` naming the arguments to lower
     (and a ``FloatingPointError``, as code that catches divergence expects)."""

@@ -50,16 +50,14 @@ def adam_constant_gradient_step(
     """
     N_g = _checks.real_in("N_g", N_g, 1.0)
     N_s = _checks.real_in("N_s", N_s, 1.0)
-    t = np.asarray(t)
-    if not np.issubdtype(t.dtype, np.integer) or np.any(t < 1):
-        raise ValueError(f"t must be an integer (array) >= 1, got {t!r}")
+    bias_correction = _checks.choice(
+        "bias_correction", bias_correction, ("min", "adam", "none")
+    )
+    t = _checks.array("t", t, 1.0)
+    if np.any(t != np.round(t)):
+        raise ValueError(f"t must be an integer (array) >= 1, got {t!r:.80}")
     if bias_correction in ("min", "adam"):
         return np.ones(t.shape)
-    if bias_correction != "none":
-        raise ValueError(
-            "bias_correction must be one of ('min', 'adam', 'none'), "
-            f"got {bias_correction!r}"
-        )
     t = t.astype(np.float64)
     num = -np.expm1(t * np.log1p(-1.0 / N_g)) if N_g > 1 else np.ones_like(t)
     den = -np.expm1(t * np.log1p(-1.0 / N_s)) if N_s > 1 else np.ones_like(t)
@@ -77,13 +75,16 @@ def adam_stationary_step(lr, g, noise_variance, eps: float = 0.0):
     ``ValueError`` for ``lr < 0``, a negative variance or ``eps < 0``.
     """
     lr = _checks.real_array("lr", lr, 0.0, low_open=False)
-    g = np.asarray(g, dtype=np.float64)
+    g = _checks.real_array("g", g)
     s = _checks.real_array("noise_variance", noise_variance, 0.0, low_open=False)
     eps = _checks.nonnegative("eps", eps)
-    den = np.sqrt(g * g + s) + eps
-    return lr * np.divide(
-        g, den, out=np.zeros(np.broadcast(g, den).shape), where=den > 0
-    )
+    lr, g, s = _checks.broadcast(lr=lr, g=g, noise_variance=s)
+    # scaled by max |g|, √s so that g² cannot overflow: g/√(g² + s) is scale-free
+    scale = np.maximum(np.abs(g), np.sqrt(s))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        den = np.sqrt((g / scale) ** 2 + s / scale**2) + eps / scale
+        out = lr * np.divide(g / scale, den, out=np.zeros(g.shape), where=scale > 0)
+    return _checks.finite_result(out, "lr, g")
 
 
 def memory_weights(t: int, N: float, bias_correction: str = "none") -> np.ndarray:
@@ -98,9 +99,10 @@ def memory_weights(t: int, N: float, bias_correction: str = "none") -> np.ndarra
     ``"adam"``: :math:`(1-\\beta)\\beta^{t-k}/(1-\\beta^t)`, :math:`\\beta = 1-1/N`; both
     sum to 1. ``"none"``: :math:`\\beta^{t-k}/N`, summing to :math:`1-\\beta^t`. Returns a
     float64 array of length ``t`` (index ``k - 1``). Raises ``ValueError`` for
-    ``t < 1``, ``N < 1`` or an unknown correction.
+    ``t`` outside [1, 10⁶], ``N < 1`` or an unknown correction.
     """
-    t = _checks.integer_at_least("t", t, 1)
+    t = _checks.integer_at_least("t", t, 1, 10**6)
+    _checks.choice("bias_correction", bias_correction, ("min", "adam", "none"))
     w = np.array(
         [running_average_weight(k, N, bias_correction) for k in range(1, t + 1)]
     )
@@ -142,6 +144,12 @@ def record_adam_state(problem):
     return observe
 
 
+def _per_coordinate(name, value, d):
+    if value.ndim > 1 or value.size not in (1, d):
+        raise ValueError(f"{name} must be a number or hold d = {d} numbers")
+    return np.broadcast_to(value.reshape(-1), (d,))
+
+
 def adam_nqm(
     h,
     noise_sd,
@@ -173,14 +181,17 @@ def adam_nqm(
     N_g = _checks.real_in("N_g", N_g, 1.0)
     N_s = _checks.real_in("N_s", N_s, 1.0)
     eps = _checks.nonnegative("eps", eps)
-    z = np.asarray(z, dtype=np.float64)
-    if z.ndim != 3:
-        raise ValueError("z must have shape (T, chains, d)")
+    z = _checks.array("z", z, ndim=3, max_size=10**7)
     T, C, d = z.shape
-    h = np.broadcast_to(_checks.real_array("h", h, 0.0, low_open=False), (d,))
-    sd = np.broadcast_to(
-        _checks.real_array("noise_sd", noise_sd, 0.0, low_open=False), (d,)
+    corrections = tuple(
+        _checks.choice("corrections", c, ("min", "adam", "none"))
+        for c in _checks.instance("corrections", corrections, (tuple, list), "a tuple")
     )
+    h = _per_coordinate("h", _checks.real_array("h", h, 0.0, low_open=False), d)
+    sd = _per_coordinate(
+        "noise_sd", _checks.real_array("noise_sd", noise_sd, 0.0, low_open=False), d
+    )
+    phi0 = _per_coordinate("phi0", _checks.array("phi0", phi0), d)
     K = len(corrections)
     wg = np.array(
         [
@@ -212,6 +223,7 @@ def adam_nqm(
             first = delta.copy()
         step[:, t] = np.abs(delta).mean(1)
         loss_chains[:, t + 1] = 0.5 * (h * Phi * Phi).sum(-1)
+    _checks.finite_result(loss_chains, "phi0, lr, h, noise_sd", "the run overflowed")
     return {
         "loss": loss_chains.mean(-1),
         "loss_chains": loss_chains,

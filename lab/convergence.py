@@ -89,7 +89,9 @@ def _plane(name: str, phi) -> torch.Tensor:
     coordinates below 10¹⁵⁰ (so that the quartic losses stay finite)."""
     phi = _checks.tensor(name, phi)
     if phi.dim() == 0 or phi.shape[-1] != 2:
-        raise ValueError(f"{name} must have a last axis of size 2, got {tuple(phi.shape)}")
+        raise ValueError(
+            f"{name} must have a last axis of size 2, got {tuple(phi.shape)}"
+        )
     if bool((phi.abs() > 1e75).any()):
         raise ValueError(f"{name} must have coordinates in [-1e75, 1e75]")
     return phi
@@ -324,6 +326,8 @@ def ring_angle_variance(lr, noise: float) -> np.ndarray:
     than 10⁷ of them, or a variance that overflows.
     """
     noise = _checks.nonnegative("noise", noise)
-    eta = _checks.array("lr", lr, ndim=(0, 1, 2), max_size=_checks.MAX_STEPS).reshape(-1)
+    eta = _checks.array("lr", lr, ndim=(0, 1, 2), max_size=_checks.MAX_STEPS).reshape(
+        -1
+    )
     out = noise * noise * np.concatenate([[0.0], np.cumsum(eta**2)])
     return _checks.finite_result(out, "lr, noise")

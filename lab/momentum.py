@@ -105,7 +105,7 @@ def heavy_ball_matrix(lr, N, h) -> np.ndarray:
     lr = _checks.real_array("lr", lr, 0.0, low_open=False)
     N = _checks.real_array("N", N, 1.0, low_open=False)
     h = _checks.real_array("h", h, 0.0, low_open=True)
-    lr, N, h = np.broadcast_arrays(lr, N, h)
+    lr, N, h = _checks.broadcast(lr=lr, N=N, h=h)
     beta = 1.0 - 1.0 / N
     A = np.empty(lr.shape + (2, 2))
     A[..., 0, 0] = 1.0 - lr * h
@@ -130,11 +130,13 @@ def heavy_ball_rate(lr, N, h) -> np.ndarray:
     lr = _checks.real_array("lr", lr, 0.0, low_open=False)
     N = _checks.real_array("N", N, 1.0, low_open=False)
     h = _checks.real_array("h", h, 0.0, low_open=True)
+    lr, N, h = _checks.broadcast(lr=lr, N=N, h=h)
     beta = 1.0 - 1.0 / N
     a = 1.0 + beta - lr * h
     disc = a * a - 4.0 * beta
     real = (np.abs(a) + np.sqrt(np.maximum(disc, 0.0))) / 2.0
-    return np.where(disc < 0, np.sqrt(beta) + 0.0 * a, real)
+    out = np.where(disc < 0, np.sqrt(beta) + 0.0 * a, real)
+    return _checks.finite_result(out, "lr, h")
 
 
 def optimal_heavy_ball(h_min: float, h_max: float) -> dict:
@@ -206,15 +208,15 @@ def momentum_nqm_loss(
     T = _checks.steps("steps", steps)
     lr = _checks.real_array("lr", lr, 0.0, low_open=False)
     N = _checks.real_array("N", N, 1.0, low_open=False)
-    lr, N = np.broadcast_arrays(lr, N)
+    lr, N = _checks.broadcast(lr=lr, N=N)
     h = _checks.real_array("h", h, 0.0, low_open=True).reshape(-1)
-    s = np.broadcast_to(
-        _checks.real_array("noise_variance", noise_variance, 0.0, low_open=False),
-        h.shape,
-    )
-    phi0 = np.broadcast_to(np.asarray(phi0, dtype=np.float64), h.shape)
-    if not np.all(np.isfinite(phi0)):
-        raise ValueError("phi0 must be finite")
+    s = _checks.real_array("noise_variance", noise_variance, 0.0, low_open=False)
+    phi0 = _checks.array("phi0", phi0)
+    for name, v in (("noise_variance", s), ("phi0", phi0)):
+        if v.ndim > 1 or v.size not in (1, h.size):
+            raise ValueError(f"{name} must be a number or hold d = {h.size} numbers")
+    s, phi0 = np.broadcast_to(s.reshape(-1), h.shape), np.broadcast_to(phi0, h.shape)
+    _checks.work("configurations × steps × d", lr.size * T * h.size)
     e = lr[..., None]
     beta = (1.0 - 1.0 / N)[..., None]
     a11, a12, a21, a22 = 1.0 - e * h, -beta + 0 * h, e * h, beta + 0 * h
@@ -253,9 +255,11 @@ def momentum_stationary_variance(lr, N, h, noise_variance):
     N = _checks.real_array("N", N, 1.0, low_open=False)
     h = _checks.real_array("h", h, 0.0, low_open=True)
     s = _checks.real_array("noise_variance", noise_variance, 0.0, low_open=False)
+    lr, N, h, s = _checks.broadcast(lr=lr, N=N, h=h, noise_variance=s)
     beta = 1.0 - 1.0 / N
     if np.any(lr * h >= 2 * (1 + beta)):
         raise ValueError(
             "lr is too large: momentum is unstable where lr*h >= 2(2 - 1/N)"
         )
-    return lr * s * (1 + beta) / (h * (1 - beta) * (2 * (1 + beta) - lr * h))
+    out = lr * s * (1 + beta) / (h * (1 - beta) * (2 * (1 + beta) - lr * h))
+    return _checks.finite_result(out, "lr, N, h, noise_variance")

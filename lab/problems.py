@@ -197,7 +197,9 @@ class NoisyQuadratic:
         if dim is not None:
             d = _checks.size("dim", dim, 1, 10**7)
             if h.numel() not in (1, d) or sigma.numel() not in (1, d):
-                raise ValueError(f"h and sigma must be scalars or have dim = {d} entries")
+                raise ValueError(
+                    f"h and sigma must be scalars or have dim = {d} entries"
+                )
             h, sigma = h.expand(d).clone(), sigma.expand(d).clone()
         h, sigma = _checks.broadcast(h=h.reshape(-1), sigma=sigma.reshape(-1))
         if not (torch.isfinite(h).all() and (h > 0).all()):

@@ -50,7 +50,10 @@ def second_moment(g, sigma, batch_size: int):
     (broadcast). Raises ``ValueError`` for ``batch_size < 1``.
     """
     B = _checks.batch_size("batch_size", batch_size)
-    return np.asarray(g) ** 2 + np.asarray(sigma) ** 2 / B
+    g, sigma = _checks.broadcast(
+        g=_checks.array("g", g), sigma=_checks.array("sigma", sigma, 0.0)
+    )
+    return _checks.finite_result(g**2 + sigma**2 / B, "g, sigma")
 
 
 def second_moment_variance(g, sigma, batch_size: int):
@@ -64,8 +67,11 @@ def second_moment_variance(g, sigma, batch_size: int):
     ``batch_size < 1``.
     """
     B = _checks.batch_size("batch_size", batch_size)
-    v = np.asarray(sigma) ** 2 / B
-    return 2 * v * v + 4 * np.asarray(g) ** 2 * v
+    g, sigma = _checks.broadcast(
+        g=_checks.array("g", g), sigma=_checks.array("sigma", sigma, 0.0)
+    )
+    v = sigma**2 / B
+    return _checks.finite_result(2 * v * v + 4 * g**2 * v, "g, sigma")
 
 
 def s_at_fixed_phi(
@@ -130,7 +136,8 @@ def sgd_stationary_snr(lr, h):
     numpy arrays. Raises ``ValueError`` unless every :math:`\\eta h` is in (0, 2)
     (where SGD is stable).
     """
-    r = np.asarray(lr, dtype=float) * np.asarray(h, dtype=float)
+    lr, h = _checks.broadcast(lr=_checks.array("lr", lr), h=_checks.array("h", h))
+    r = lr * h
     if not np.all((r > 0) & (r < 2)):
         raise ValueError(f"lr * h must be in (0, 2) (SGD stable), got {r!r}")
     return r / (2 - r)
@@ -155,23 +162,26 @@ def sgd_nqm_second_moments(
     ``(len(lr), T + 1, d)``; with ``times`` (non-negative integers) it is evaluated at
     those steps instead of 0..T (``steps`` is then ignored). Raises ``ValueError`` for
     ``lr < 0``, ``batch_size < 1`` or
-    ``steps < 0``.
+    ``steps`` outside [0, 10⁷], more than 10⁸ numbers in the result, or a result that
+    overflows.
     """
+    problem = _checks.instance("problem", problem, NoisyQuadratic)
     B = _checks.batch_size("batch_size", batch_size)
     T = _checks.steps("steps", steps, 0)
-    lrs = np.atleast_1d(np.asarray(lr, dtype=float))
-    if not np.all(np.isfinite(lrs) & (lrs >= 0)):
-        raise ValueError(f"lr must be finite and >= 0, got {lr!r}")
+    lr = _checks.array("lr", lr, 0.0, ndim=(0, 1))
+    lrs = np.atleast_1d(lr)
     h = problem.h.cpu().numpy()
     v = problem.gradient_variance(B).cpu().numpy()
-    phi0 = np.broadcast_to(np.asarray(phi0, dtype=float), h.shape)
+    phi0 = _phi0(phi0, h)
+    if times is not None:
+        times = _checks.array("times", times, 0.0, _checks.MAX_STEPS, ndim=1)
+    n_t = T + 1 if times is None else times.size
+    _checks.work("len(lr) × steps × d", lrs.size * n_t * h.size, _checks.MAX_ELEMENTS)
     eta = lrs[:, None, None]
     rho = (1.0 - eta * h) ** 2
     t = (np.arange(T + 1) if times is None else np.asarray(times, dtype=float))[
         None, :, None
     ]
-    if times is not None and not np.all(t >= 0):
-        raise ValueError("times must be >= 0")
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rho_t = rho**t
         geometric = np.where(
@@ -180,7 +190,28 @@ def sgd_nqm_second_moments(
             (1.0 - rho_t) / (1.0 - rho),
         )
     out = rho_t * phi0**2 + eta**2 * v * geometric
+    out = _checks.finite_result(out, "lr, phi0, steps", "SGD diverges there: lower lr")
     return out if np.ndim(lr) else out[0]
+
+
+def _unbounded_moments(problem, lrs, batch_size, phi0, steps):
+    """:func:`sgd_nqm_second_moments` for each rate, +inf for a rate that overflows."""
+    rows = []
+    for lr in lrs:
+        try:
+            rows.append(sgd_nqm_second_moments(problem, lr, batch_size, phi0, steps))
+        except ValueError as err:
+            if "overflows" not in str(err):
+                raise
+            rows.append(np.full((steps + 1, problem.dim), np.inf))
+    return np.array(rows)
+
+
+def _phi0(phi0, h):
+    phi0 = _checks.array("phi0", phi0, ndim=(0, 1))
+    if phi0.ndim == 1 and phi0.shape != h.shape:
+        raise ValueError(f"phi0 must be a number or have d = {h.size} entries")
+    return np.broadcast_to(phi0, h.shape)
 
 
 def sgd_best_lr(
@@ -191,19 +222,24 @@ def sgd_best_lr(
     ``objective``: ``"worst"``, :math:`\\max_i E\\Phi_T[i]^2/\\Phi_0[i]^2` (every coordinate
     must converge), or ``"loss"``, :math:`E f(\\Phi_T) = \\frac12\\sum_i h_i E\\Phi_T[i]^2`.
     Returns ``(lr, curve)`` with ``curve`` the objective at every step for that rate.
-    Raises ``ValueError`` for an unknown objective.
+    Raises ``ValueError`` for an unknown objective, ``phi0`` with a zero entry (for
+    ``"worst"``) or the errors of :func:`sgd_nqm_second_moments`.
     """
-    curves = _objective(
-        problem,
-        sgd_nqm_second_moments(
-            problem, np.asarray(lrs, float), batch_size, phi0, steps
-        ),
-        phi0,
-        objective,
-    )
+    objective = _checks.choice("objective", objective, ("worst", "loss"))
+    lrs = _checks.array("lrs", lrs, 0.0, ndim=1)
+    if lrs.size == 0:
+        raise ValueError("lrs must hold at least one learning rate")
+    phi0 = _phi0(phi0, _checks.instance("problem", problem, NoisyQuadratic).h.numpy())
+    if objective == "worst" and np.any(phi0 == 0):
+        raise ValueError("phi0 must be nonzero in every coordinate for 'worst'")
+    steps = _checks.steps("steps", steps, 0)
+    moments = _unbounded_moments(problem, lrs, batch_size, phi0, steps)
+    curves = _objective(problem, moments, phi0, objective)
     final = np.where(np.isfinite(curves[:, -1]), curves[:, -1], np.inf)
+    if not np.isfinite(final).any():
+        raise ValueError("lrs: SGD diverges at every rate; offer smaller ones")
     k = int(np.argmin(final))
-    return float(np.asarray(lrs, float)[k]), curves[k]
+    return float(lrs[k]), curves[k]
 
 
 def _objective(problem, second_moments, phi0, objective):
@@ -219,18 +255,38 @@ def _objective(problem, second_moments, phi0, objective):
 def steps_to_reach(curve, target: float, t=None):
     """The first step at which ``curve`` is at or below ``target`` (``inf`` if never).
 
-    ``t`` gives the step of each entry (default 0, 1, 2, ...).
+    ``t`` gives the step of each entry (default 0, 1, 2, ...). Raises ``ValueError``
+    for a curve that is not 1-D, NaN entries (inf, a diverged run, never reaches the
+    target), a non-finite target or ``t`` of another length.
     """
-    curve = np.asarray(curve)
-    t = np.arange(len(curve)) if t is None else np.asarray(t)
+    curve = _checks.array("curve", np.nan_to_num(_curve(curve), nan=np.nan), ndim=1)
+    target = _checks.real("target", target)
+    t = np.arange(len(curve)) if t is None else _checks.array("t", t, ndim=1)
+    if t.shape != curve.shape:
+        raise ValueError(f"t must have one entry per curve entry ({curve.size})")
     hit = np.nonzero(curve <= target)[0]
     return float(t[hit[0]]) if hit.size else math.inf
+
+
+def _curve(curve):
+    """``curve`` with +inf entries (diverged runs) replaced by the largest float."""
+    if _checks._not_a_number(curve):
+        raise TypeError(f"curve must be a 1-D array, got {curve!r}")
+    try:
+        c = np.array(curve, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"curve must be a 1-D array of numbers, got {curve!r:.80}"
+        ) from None
+    return np.where(c == np.inf, np.finfo(np.float64).max, c)
 
 
 def rmsprop_moments(t, p, optimizer) -> dict:
     """An ``observe`` hook for :func:`lab.simulate.run_nqm` with :class:`lab.optim.RMSProp`:
     :math:`\\Phi_t[i]^2` (``phi_sq``) and the running average :math:`s_t[i]` (``s``) of
     every chain and coordinate, shape (chains, d) each."""
+    p = _checks.instance("p", p, torch.Tensor)
+    optimizer = _checks.instance("optimizer", optimizer, RMSProp)
     state = optimizer.state.get(p)
     s = state["s"] if state else torch.zeros_like(p)
     return {"phi_sq": p.detach() ** 2, "s": s.detach().clone()}
@@ -261,8 +317,8 @@ def rmsprop_nqm_error(
     (:math:`T + 1`,), :math:`\\max_i` of the mean and the standard error of the
     coordinate that attains it, and ``s`` (:math:`T + 1`, d), the chain mean of
     RMSProp's :math:`s_t`. Raises ``ValueError`` for ``chains < 2`` (a standard
-    error needs two runs), ``lr < 0``, :math:`N_s < 1`, ``phi0 == 0`` or the counts of
-    :func:`lab.simulate.run_nqm`.
+    error needs two runs), ``lr < 0``, :math:`N_s < 1`, ``phi0 == 0``, the counts of
+    :func:`lab.simulate.run_nqm` or a run that overflows.
     """
     C = _checks.chains("chains", chains, 2)
     lr = _checks.nonnegative("lr", lr)
@@ -270,16 +326,20 @@ def rmsprop_nqm_error(
     phi0 = _checks.real_in("phi0", phi0)
     if phi0 == 0:
         raise ValueError("phi0 must be nonzero (the error is relative to it)")
-    run = run_nqm(
-        problem,
-        lambda ps: RMSProp(ps, lr=lr, N_s=N_s, eps=eps),
-        steps,
-        C,
-        generator,
-        batch_size=batch_size,
-        phi0=phi0,
-        observe=rmsprop_moments,
-    )
+    try:
+        run = run_nqm(
+            problem,
+            lambda ps: RMSProp(ps, lr=lr, N_s=N_s, eps=eps),
+            steps,
+            C,
+            generator,
+            batch_size=batch_size,
+            phi0=phi0,
+            observe=rmsprop_moments,
+        )
+    except FloatingPointError as err:
+        raise _checks.Diverged(f"lr, N_s, phi0: the run diverged ({err})") from err
+    _checks.finite_result(run["phi_sq"], "lr, N_s, phi0", "the run overflowed")
     error, se = mean_and_se(run["phi_sq"] / phi0**2)
     s = mean_and_se(run["s"])[0]
     k = error.argmax(-1)

@@ -96,24 +96,11 @@ def update_average_(average: torch.Tensor, x: torch.Tensor, weight) -> torch.Ten
 
     ``weight`` is a float or a tensor broadcastable to ``average`` (per-coordinate
     weights, as in the lecture's complete algorithm). Implemented as ``torch.lerp``,
-    which returns exactly ``x`` when ``w = 1``. Returns ``average``. Raises
-    ``ValueError`` for a weight outside [0, 1] or values that do not broadcast.
+    which returns exactly ``x`` when ``w = 1``. Returns ``average``. Unchecked on
+    purpose: the optimizers call it on every step, and pass non-finite values through
+    it that they mask afterwards.
     """
-    average = _checks.tensor("average", average)
-    x = _checks.tensor("x", torch.as_tensor(x) if not _checks._not_a_number(x) else x)
-    if isinstance(weight, torch.Tensor):
-        _checks.array("weight", weight, 0.0, 1.0)
-    else:
-        weight = real_in("weight", weight, 0.0, 1.0)
-    try:
-        if torch.broadcast_shapes(average.shape, x.shape) != average.shape:
-            raise RuntimeError
-    except RuntimeError:
-        raise ValueError(
-            f"x must broadcast to average's shape {tuple(average.shape)}, "
-            f"got {tuple(x.shape)}"
-        ) from None
-    return average.lerp_(x.to(average.dtype), weight)
+    return average.lerp_(x, weight)
 
 
 def _as_tensor(x):

@@ -73,7 +73,9 @@ def sgd_quadratic_1d(
     lr_t = torch.as_tensor(_checks.array("lr", lr, 0.0, ndim=(0, 1, 2)), dtype=dtype)
     lr_t = lr_t.to(dev)
     if lr_t.dim() == 1 and lr_t.shape[0] != C:
-        raise ValueError(f"lr as a tensor must have shape ({C},), got {tuple(lr_t.shape)}")
+        raise ValueError(
+            f"lr as a tensor must have shape ({C},), got {tuple(lr_t.shape)}"
+        )
     if lr_t.dim() == 2:
         if lr_t.shape[0] != T or lr_t.shape[1] not in (1, C):
             raise ValueError(
@@ -87,7 +89,9 @@ def sgd_quadratic_1d(
         )
     beta0 = _checks.array("beta0", beta0, ndim=(0, 1))
     if beta0.ndim == 1 and beta0.shape[0] != C:
-        raise ValueError(f"beta0 must be a number or hold {C} numbers, got {beta0.shape}")
+        raise ValueError(
+            f"beta0 must be a number or hold {C} numbers, got {beta0.shape}"
+        )
     beta = torch.as_tensor(beta0, dtype=dtype, device=dev).expand(C).clone()
     path = torch.empty((T + 1, C), dtype=dtype, device=dev)
     path[0] = beta
@@ -142,13 +146,15 @@ def sgd_1d(
     T = _checks.steps("steps", steps)
     C = _checks.chains("chains", chains)
     generator = _checks.generator("generator", generator)
-    k = _checks.integer_at_least("record_every", record_every, 1, T)
+    k = _checks.integer_at_least("record_every", record_every, 1, _checks.MAX_STEPS)
     dtype = _checks.dtype("dtype", dtype)
     _checks.work("steps × chains", T * C)
     dev = generator.device
     beta0 = _checks.array("beta0", beta0, ndim=(0, 1))
     if beta0.ndim == 1 and beta0.shape[0] != C:
-        raise ValueError(f"beta0 must be a number or hold {C} numbers, got {beta0.shape}")
+        raise ValueError(
+            f"beta0 must be a number or hold {C} numbers, got {beta0.shape}"
+        )
     beta = torch.as_tensor(beta0, dtype=dtype, device=dev).expand(C).clone()
     noise_sd = problem.gradient_variance(B) ** 0.5
     out = torch.empty((T // k + 1, C), dtype=dtype, device=dev)
@@ -243,9 +249,14 @@ def run_nqm(
     examples = _checks.flag("examples", examples)
     if observe is not None:
         observe = _checks.function("observe", observe)
-    phi0 = _checks.array("phi0", phi0, ndim=(0, 1))
-    if phi0.ndim == 1 and phi0.shape[0] != problem.dim:
-        raise ValueError(f"phi0 must be a number or hold d = {problem.dim} numbers")
+    phi0 = _checks.array("phi0", phi0, ndim=(0, 1, 2))
+    try:
+        np.broadcast_to(phi0, (C, problem.dim))
+    except ValueError:
+        raise ValueError(
+            f"phi0 must be a number, hold d = {problem.dim} numbers or have shape "
+            f"(chains, d) = ({C}, {problem.dim}), got {phi0.shape}"
+        ) from None
     _checks.work("steps × chains × d", T * C * problem.dim * (B if examples else 1))
     dev, dtype = generator.device, problem.h.dtype
     if problem.h.device != dev:
@@ -296,7 +307,10 @@ def mean_and_se(x, axis: int = 1):
     if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
         raise TypeError(f"axis must be an integer, got {axis!r}")
     if not -x.ndim <= axis < x.ndim:
-        raise ValueError(f"axis must be in [{-x.ndim}, {x.ndim - 1}], got {axis!r}")
+        raise ValueError(
+            f"axis must be in [{-x.ndim}, {x.ndim - 1}] for x of shape {x.shape}, "
+            f"got {axis!r}"
+        )
     n = x.shape[axis]
     se = x.std(axis, ddof=1) / math.sqrt(n) if n > 1 else np.zeros_like(x.mean(axis))
     return x.mean(axis), se

@@ -402,7 +402,7 @@ def test_update_average_accepts_per_coordinate_weights():
         ),
         (
             lambda: running_averages.running_average_weight(0, 2),
-            "t must be an integer >= 1",
+            r"t must be an integer in \[1, 10000000\]",
         ),
         (
             lambda: running_averages.RunningAverage(2, "median"),
