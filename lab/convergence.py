@@ -279,6 +279,8 @@ def noisy_descent_2d(gradient, start, lr, noise: float, chains: int, at, generat
     generator = _checks.generator("generator", generator)
     device = generator.device
     lr = _checks.array("lr", lr, ndim=(1, 2), max_size=_checks.MAX_STEPS)
+    if lr.size == 0:
+        raise ValueError("lr must hold at least one rate η_t, got an empty schedule")
     eta = lr.reshape(-1).tolist()
     T = len(eta)
     _checks.work("len(lr) × chains", T * chains)

@@ -90,25 +90,7 @@ EXEMPT = {
 
 #: Not yet validated (issue 15 is open for them): these are enumerated but not called
 #: here. Remove a prefix once its module passes; the test then holds it to the rule.
-PENDING = (
-    "lab.device",
-    "lab.generator",
-    "lab.seed_everything",
-    "lab.batch_scaling.",
-    "lab.optimal_batch.",
-    "lab.gradient_flow.",
-    "lab.train.",
-    "lab.pages.",
-    "lab.plots.",
-    "lab.widgets.",
-    "lab.derivations.",
-    "lab.rmsprop.sgd_best_lr",
-    "lab.rmsprop.rmsprop_nqm_error",
-    "lab.rmsprop.rmsprop_moments",
-    "lab.momentum.optimal_heavy_ball",
-    "lab.momentum.momentum_nqm_loss",
-    "lab.adam.adam_nqm",
-)
+PENDING: tuple = ()  # filled from tests/hostile/*.py (below)
 
 
 def pending(key: str) -> bool:
@@ -408,6 +390,36 @@ OVERRIDES = {
 }
 
 
+#: Each module group keeps its own tables in ``tests/hostile/<group>.py`` (``VALID``,
+#: ``OVERRIDES``, ``EXEMPT``, ``INF_SENTINEL``, ``PENDING``), merged here: a group's
+#: validation is finished when its ``PENDING`` is empty.
+def _load_group_tables() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    global PENDING
+    for path in sorted((Path(__file__).parent / "hostile").glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"hostile_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        for name, table in (
+            ("VALID", VALID),
+            ("OVERRIDES", OVERRIDES),
+            ("EXEMPT", EXEMPT),
+            ("INF_SENTINEL", INF_SENTINEL),
+        ):
+            clash = set(table) & set(getattr(module, name, {}))
+            if clash and name != "VALID":
+                raise RuntimeError(
+                    f"{path.name}: {name} entries defined twice: {clash}"
+                )
+            table.update(getattr(module, name, {}))
+        PENDING += tuple(getattr(module, "PENDING", ()))
+
+
+_load_group_tables()
+
+
 def _fields_of_an_erratum_claim(cls_name: str) -> dict:
     """The fields of a claim of that class among the errata (a ready valid example)."""
     for erratum in lab.derivations.errata():
@@ -591,6 +603,8 @@ def _skip_value(param, label: str, value) -> bool:
 def test_every_required_parameter_has_a_valid_example():
     missing = {}
     for key, fn in public_callables().items():
+        if pending(key):
+            continue  # its module's helper table is not written yet
         try:
             _valid_kwargs(key, fn)
         except KeyError as err:
@@ -613,7 +627,7 @@ def valid_call_failures() -> dict:
     (lazy imports inside lab, torch and scipy happen here, never under an alarm)."""
     failures = {}
     for key, fn in public_callables().items():
-        if key in EXEMPT or key in _factories():
+        if key in EXEMPT or key in _factories() or pending(key):
             continue  # an explorer factory builds a whole view; its mode is tested
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

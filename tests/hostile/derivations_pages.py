@@ -1,0 +1,7 @@
+"""lab.derivations, lab.pages and lab.plots."""
+
+PENDING = (
+    "lab.derivations.",
+    "lab.pages.",
+    "lab.plots.",
+)

@@ -1,0 +1,3 @@
+"""lab.widgets: states, figures, explorer classes, explorer_mode."""
+
+PENDING = ("lab.widgets.",)
