@@ -20,9 +20,35 @@ gradients (the lecture's "augment backpropagation to compute an average of
   data-parallel step (compute proportional to the examples per worker, a ring
   all-reduce of the gradient's bytes).
 
-``lab`` starts no process and no process group: it works inside one the user set up
-(``torchrun``, or ``torch.multiprocessing.spawn`` and ``torch.distributed.
-init_process_group`` as the book does in :func:`digits_worker`).
+``lab`` starts no process and no process group: it works inside one the user set up.
+Two ways:
+
+- ``torchrun`` starts the workers and sets ``RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and
+  ``MASTER_PORT``; the script joins the group and trains. For example, saved as
+  ``train_dp.py`` and run with ``torchrun --nproc_per_node=2 train_dp.py``::
+
+      import torch
+      import torch.distributed as dist
+      from torch.nn.parallel import DistributedDataParallel
+
+      from lab import distributed, optim, train
+
+      dist.init_process_group("gloo")  # "nccl" with one GPU per worker
+      data = train.load_digits()
+      net = train.make_model(32, torch.Generator().manual_seed(0))
+      model = DistributedDataParallel(net)
+      opt = optim.SNR(model.parameters(), batch_size=64, lambda_eta=0.5,
+                      second_moment="examples")
+      distributed.data_parallel_train(
+          model, opt, data.X_train, data.y_train, steps=100, global_batch=64,
+          generator=torch.Generator().manual_seed(1), second_moment=True)
+      dist.destroy_process_group()
+
+- From a notebook or a test, ``torch.multiprocessing.spawn`` starts fresh interpreters
+  that run an importable function, which joins the group itself: the book spawns
+  :func:`digits_worker` this way (``mp.spawn(digits_worker, nprocs=2, args=(2,
+  init_file, job, out))``), with a group timeout so that a failing worker cannot leave
+  the others waiting.
 """
 
 from __future__ import annotations
