@@ -8,6 +8,8 @@ __all__ = [
     "markdown_table",
     "show_table",
     "show_source",
+    "source_excerpt",
+    "documented_name",
     "check",
     "glue",
     "reading_minutes",

@@ -36,6 +36,7 @@ from lab.derivations.convergence import convergence_conditions
 from lab.derivations.errata import Erratum, Verdict, errata, errata_markdown
 from lab.derivations.gradient_flow import fokker_planck, gradient_flow_limits
 from lab.derivations.momentum import (
+    heavy_ball_system,
     heavy_ball_tuning,
     momentum_reparameterization,
     stationary_variance,
@@ -61,6 +62,7 @@ __all__ = [
     "convergence_conditions",
     "running_average",
     "rmsprop_second_moment",
+    "heavy_ball_system",
     "momentum_reparameterization",
     "stationary_variance",
     "heavy_ball_tuning",
