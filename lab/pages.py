@@ -48,6 +48,7 @@ def documented_name(obj) -> str:
     """
     import sys
 
+    _named("obj", obj)
     name = obj.__qualname__
     owners = [
         mod_name
@@ -67,7 +68,47 @@ def _top(obj):
     import sys
 
     head = obj.__qualname__.split(".")[0]
-    return getattr(sys.modules[obj.__module__], head, None)
+    return getattr(sys.modules.get(obj.__module__), head, None)
+
+
+def _named(name: str, obj):
+    """``obj``, checked to be a function, method, class or module (what has a name)."""
+    if not (
+        inspect.isfunction(obj)
+        or inspect.ismethod(obj)
+        or inspect.isclass(obj)
+        or inspect.ismodule(obj)
+    ):
+        raise TypeError(
+            f"{name} must be a function, method, class or module, got {obj!r:.80}"
+        )
+    return obj
+
+
+def _source(name: str, obj) -> str:
+    """The source of ``obj``; an error naming ``name`` when it has none."""
+    _named(name, obj)
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        raise ValueError(
+            f"{name} has no Python source to show, got {obj!r:.80}"
+        ) from None
+
+
+def _lines(value) -> tuple[int, int] | None:
+    """``value``: None, or a ``(first, last)`` pair of integers."""
+    if value is None:
+        return None
+    if (
+        not isinstance(value, tuple | list)
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+    ):
+        raise TypeError(
+            f"lines must be None or a (first, last) pair of integers, got {value!r:.80}"
+        )
+    return int(value[0]), int(value[1])
 
 
 def source_excerpt(obj, *, lines=None, docstring: bool = False) -> str:
@@ -75,12 +116,17 @@ def source_excerpt(obj, *, lines=None, docstring: bool = False) -> str:
 
     Without its docstring (unless ``docstring``); with ``lines`` a ``(first, last)`` pair of
     1-based line numbers of the remaining text, only those lines (an elided line ``...``
-    marks what was cut). Raises ``ValueError`` for lines outside the source.
+    marks what was cut). Raises ``ValueError`` for lines outside the source, and an error
+    naming the argument for an ``obj`` without source or a ``lines`` that is not a pair.
     """
     import ast
     import textwrap
 
-    text = textwrap.dedent(inspect.getsource(obj))
+    from lab import _checks
+
+    text = textwrap.dedent(_source("obj", obj))
+    lines = _lines(lines)
+    docstring = _checks.flag("docstring", docstring)
     if not docstring:
         tree = ast.parse(text)
         node = tree.body[0]
@@ -121,6 +167,9 @@ def show_source(obj, *, lines=None, docstring: bool = False, link: bool = True) 
     """
     from IPython.display import Markdown, display
 
+    from lab import _checks
+
+    link = _checks.flag("link", link)
     text = f"```python\n{source_excerpt(obj, lines=lines, docstring=docstring)}```"
     if link:
         name = documented_name(obj)
@@ -137,17 +186,35 @@ def check(passed, claim: str, detail: str = "") -> None:
     ``AssertionError`` with ``claim`` and ``detail`` stops the build, so a page can never
     show a verdict its numbers do not support. Put the check's cell under
     ``:tags: [hide-input]``: the reader sees the verdict, and the code on request.
-    Returns None, so that a cell may end with it without printing a value.
+    Returns None, so that a cell may end with it without printing a value. Any other
+    ``passed`` (None, a number, a string, an array of several values) is a
+    ``TypeError``: a verdict is one truth value.
     """
     from IPython.display import Markdown, display
 
+    passed = _truth("passed", passed)
     if not isinstance(claim, str) or not claim.strip():
         raise ValueError(f"claim must be a non-empty string, got {claim!r}")
-    if not bool(passed):
+    if not passed:
         raise AssertionError(
             f"check failed: {claim}" + (f" ({detail})" if detail else "")
         )
     display(Markdown(f"✓ {claim}"))
+
+
+def _truth(name: str, value) -> bool:
+    """``value`` as a bool: a bool, a numpy bool, or a one-element boolean array or
+    tensor (what ``np.all``, ``torch.all`` and comparisons return)."""
+    import numpy as np
+
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, np.ndarray) and value.dtype == bool and value.size == 1:
+        return bool(value.reshape(-1)[0])
+    if hasattr(value, "detach") and str(value.dtype) == "torch.bool":
+        if value.numel() == 1:  # a torch tensor holding one truth value
+            return bool(value.reshape(-1)[0])
+    raise TypeError(f"{name} must be True or False, got {value!r:.80}")
 
 
 def glue(name: str, value, *, display: bool = False):
@@ -159,8 +226,11 @@ def glue(name: str, value, *, display: bool = False):
     ``value`` when ``display`` is true. A number that reports a result is glued, never
     typed into the prose.
     """
+    from lab import _checks
+
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier, got {name!r}")
+    display = _checks.flag("display", display)
     if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         # numpy and torch scalars: their repr ("np.float64(0.5)") is not a number
         # that {glue:text}`name:.2f` can format; a Python number is.
@@ -184,12 +254,21 @@ def reading_minutes(page, *, words_per_minute: float = 180.0) -> int:
     one minute per display equation and per code cell the page shows (a reader stops at
     each: a figure, an explorer, a verdict). ``page`` is the path of the ``.md`` source.
     The exercises are not included (a reading plan budgets them on their own).
+    Raises ``TypeError``/``ValueError`` naming ``page`` when it is not the path of a
+    file, and naming ``words_per_minute`` unless it is a positive number.
     """
     import math
+    import os
     import re
     from pathlib import Path
 
+    from lab import _checks
+
     words_per_minute = _positive_real("words_per_minute", words_per_minute)
+    if isinstance(page, bool) or not isinstance(page, str | os.PathLike):
+        raise TypeError(f"page must be a path (a string or a Path), got {page!r:.80}")
+    if not Path(page).is_file():
+        raise ValueError(f"page must be the path of an existing file, got {page!r:.80}")
     text = Path(page).read_text()
     text = text.split("\n## Exercises", 1)[0]
     cells = re.findall(r"```\{code-cell\}[^\n]*\n(.*?)```", text, flags=re.S)
@@ -201,6 +280,7 @@ def reading_minutes(page, *, words_per_minute: float = 180.0) -> int:
     prose = re.sub(r"\$\$.*?\$\$", " ", prose, flags=re.S)
     words = len(re.findall(r"[A-Za-z][A-Za-z'-]*", prose))
     minutes = words / words_per_minute + equations + visible
+    _checks.finite_result(minutes, "words_per_minute", "use a larger rate")
     return int(5 * math.ceil(minutes / 5))
 
 

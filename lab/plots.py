@@ -10,6 +10,8 @@ import math
 
 import numpy as np
 
+from lab import _checks
+
 __all__ = [
     "COLORS",
     "SERIES",
@@ -55,11 +57,13 @@ def series_style(i: int) -> dict:
 def ordered_colors(n: int, *, cmap: str = "viridis") -> list:
     """``n`` colours for series with a natural order (a batch size, a rate, a time):
     steps along ``cmap`` from dark to light (stopping short of viridis' pale yellow), so
-    the order reads in grey scale too."""
+    the order reads in grey scale too. ``cmap`` names a matplotlib colormap."""
     import matplotlib
 
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 256:
         raise ValueError(f"n must be an integer in [1, 256], got {n!r}")
+    if _checks.text("cmap", cmap) not in matplotlib.colormaps:
+        raise ValueError(f"cmap must name a matplotlib colormap, got {cmap!r}")
     colormap = matplotlib.colormaps[cmap]
     if n == 1:
         return [tuple(float(c) for c in colormap(0.0))]
@@ -104,17 +108,38 @@ def use_style() -> None:
 
 
 def normal_pdf(x: np.ndarray, mean: float, variance: float) -> np.ndarray:
-    """The N(mean, variance) density at ``x``."""
-    return np.exp(-((x - mean) ** 2) / (2 * variance)) / math.sqrt(
-        2 * math.pi * variance
-    )
+    """The N(mean, variance) density at ``x`` (finite numbers; ``variance`` > 0)."""
+    x = _checks.array("x", x)
+    mean = _checks.real("mean", mean)
+    variance = _checks.positive("variance", variance)
+    with np.errstate(over="ignore", under="ignore"):
+        pdf = np.exp(-((x - mean) ** 2) / (2 * variance)) / math.sqrt(
+            2 * math.pi * variance
+        )
+    return _checks.finite_result(pdf, "x, mean, variance")
+
+
+#: Most bins of :func:`gradient_histogram` (each is a patch matplotlib draws).
+MAX_BINS = 10**4
+
+
+def _axes(name: str, ax):
+    """``ax``, checked to be matplotlib axes."""
+    from matplotlib.axes import Axes
+
+    return _checks.instance(name, ax, Axes, "matplotlib axes")
 
 
 def gradient_histogram(
     ax, samples: np.ndarray, variance: float, *, label: str = "", bins: int = 50
 ):
-    """Histogram of ĝ samples against the N(0, variance) density."""
-    samples = np.asarray(samples)
+    """Histogram of ĝ samples (a 1-D array of finite numbers) against the N(0, variance)
+    density, in ``bins`` bins (an integer in [1, 10⁴])."""
+    _axes("ax", ax)
+    samples = _checks.array("samples", samples, ndim=1)
+    variance = _checks.positive("variance", variance)
+    label = _checks.text("label", label)
+    bins = _checks.integer_between("bins", bins, 1, MAX_BINS)
     sd = math.sqrt(variance)
     ax.hist(
         samples,
@@ -148,7 +173,29 @@ def trajectory_bundle(
     optimum: float,
     stationary_sd: float | None = None,
 ):
-    """SGD paths Φ_t (thin), their exact mean (thick) and a ±2 sd band around it."""
+    """SGD paths Φ_t (thin), their exact mean (thick) and a ±2 sd band around it.
+
+    ``t``: the steps (1-D); ``paths``: one row per step (1-D or 2-D, a column per
+    run); ``mean``, ``sd`` (>= 0): one value per step; ``stationary_sd``: None, a
+    number >= 0 (dotted lines at ±2 of it around ``optimum``) or ``inf`` (none). All
+    finite, else an error naming the argument.
+    """
+    _axes("ax", ax)
+    t = _checks.array("t", t, ndim=1)
+    paths = _checks.array("paths", paths, ndim=(1, 2))
+    mean = _checks.array("mean", mean, ndim=1)
+    sd = _checks.array("sd", sd, 0.0, ndim=1)
+    for name, value in (("paths", paths), ("mean", mean), ("sd", sd)):
+        if len(value) != len(t):
+            raise ValueError(
+                f"{name} must have one row per step (len(t) = {len(t)}), "
+                f"got shape {value.shape}"
+            )
+    optimum = _checks.real("optimum", optimum)
+    if stationary_sd is not None and not (
+        isinstance(stationary_sd, float) and stationary_sd == math.inf
+    ):
+        stationary_sd = _checks.nonnegative("stationary_sd", stationary_sd)
     ax.plot(t, paths, color=COLORS["data"], lw=0.6, alpha=0.35)
     ax.fill_between(
         t,
@@ -201,8 +248,14 @@ def panels(fig, *, width_ratios=(1.0, 1.0), **adjust):
     more than half of a redraw (each axis makes its tick artists anew), so when ``fig``
     already holds the panels of the same layout, they are kept and only what was drawn
     on them is removed (lines, patches, collections, texts, legends, titles, labels,
-    scales and limits). Returns the two axes.
+    scales and limits). Returns the two axes. ``width_ratios`` are two positive numbers.
     """
+    from matplotlib.figure import Figure
+
+    _checks.instance("fig", fig, Figure, "a matplotlib Figure")
+    ratios = _checks.array("width_ratios", width_ratios, 0.0, low_open=True, ndim=1)
+    if ratios.size != 2:
+        raise ValueError(f"width_ratios must be two numbers, got {width_ratios!r:.80}")
     key = (tuple(width_ratios), tuple(sorted(adjust.items())))
     kept = getattr(fig, "_lab_panels", None)
     if kept is not None and kept[0] == key and all(a.figure is fig for a in fig.axes):
@@ -218,6 +271,7 @@ def panels(fig, *, width_ratios=(1.0, 1.0), **adjust):
 
 def twin(ax):
     """``ax.twinx()``, kept with ``ax`` between redraws (see :func:`panels`)."""
+    _axes("ax", ax)
     existing = getattr(ax, "_lab_twin", None)
     if existing is not None and existing in ax.figure.axes:
         return existing

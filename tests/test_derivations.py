@@ -261,3 +261,37 @@ def test_no_claim_is_displayed_as_x_equals_x():
             c = D.claims._as_claim(claim)
             if isinstance(c, D.Identity) and not c.tex:
                 assert sp.latex(c.lhs) != sp.latex(c.rhs), (d.title, name)
+
+
+# ---- bad input: an error naming the argument (issue 15) --------------------------------
+
+
+def test_the_engine_rejects_bad_input_by_name():
+    from lab.derivations.claims import eq, expect_iid
+    from lab.derivations.momentum import heavy_ball_covariance
+    from lab.derivations.running_averages import ema_closed_form
+
+    x, y = sp.symbols("x y", real=True)
+    with pytest.raises(TypeError, match="lhs"):
+        eq(None, x)
+    with pytest.raises(ValueError, match="rhs"):
+        eq(x, math.nan)
+    with pytest.raises(ValueError, match="family"):
+        expect_iid(x**2, (x,), "cauchy")  # was silently Bernoulli
+    with pytest.raises(ValueError, match="expr"):
+        expect_iid(x**5, (x,), "normal")  # degree > 4: work grows fast
+    with pytest.raises(ValueError, match="draws"):
+        expect_iid(x, sp.symbols("y_0:17"), "normal")
+    with pytest.raises(ValueError, match="trials"):
+        D.claims_markdown(D.running_average(), trials=10**18)
+    with pytest.raises(ValueError, match="exact_batch_sizes"):
+        D.one_dim_example((1, 17))
+    assert D.one_dim_example([1, 2, 3, 4]) is D.one_dim_example()  # cached as before
+    with pytest.raises(ValueError, match="eta, h, beta, s2"):
+        heavy_ball_covariance(sp.Symbol("eta"), 0, sp.Symbol("beta"), 1)
+    with pytest.raises(ValueError, match="N"):
+        ema_closed_form(3, 0, sp.IndexedBase("x"), sp.Symbol("s"))
+    with pytest.raises(ValueError, match="sense"):
+        D.Inequality(x**2, sense=">")
+    with pytest.raises(TypeError, match="items"):
+        D.errata_markdown("bogus")

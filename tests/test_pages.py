@@ -121,3 +121,27 @@ def test_reading_minutes_grows_with_prose_equations_and_cells(tmp_path):
     assert pages.reading_minutes(page) == 10  # 5 + 3 equations + 1 cell, rounded up
     with pytest.raises(ValueError, match="words_per_minute"):
         pages.reading_minutes(page, words_per_minute=0)
+
+
+def test_check_and_the_figures_name_a_bad_argument():
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from lab import plots
+
+    for bad in (None, "yes", 1.0, np.array([True, False])):
+        with pytest.raises(TypeError, match="passed"):
+            pages.check(bad, "holds")
+    pages.check(np.array([True]), "a one-element verdict is one truth value")
+    with pytest.raises(ValueError, match="page"):
+        pages.reading_minutes("no/such/page.md")
+    with pytest.raises(ValueError, match="obj"):
+        pages.source_excerpt(int)  # a built-in: no Python source
+    ax = Figure().subplots()
+    with pytest.raises(ValueError, match="variance"):
+        plots.gradient_histogram(ax, np.zeros(4), float("nan"))
+    with pytest.raises(ValueError, match="cmap"):
+        plots.ordered_colors(3, cmap="no-such-map")
+    with pytest.raises(ValueError, match="paths"):
+        t, three = np.arange(3.0), np.zeros(3)
+        plots.trajectory_bundle(ax, t, np.zeros(4), three, three, 0.0)

@@ -26,7 +26,9 @@ by sympy (:func:`lab.derivations.errata`).
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import numbers
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,7 +37,9 @@ import mpmath
 import numpy as np
 import sympy as sp
 from sympy import stats as sps
-from sympy.core.function import AppliedUndef
+from sympy.core.function import AppliedUndef, UndefinedFunction
+
+from lab import _checks
 
 # ---------------------------------------------------------------------------------------
 # Claims
@@ -58,16 +62,93 @@ __all__ = [
 ]
 
 
+#: Bounds of :func:`expect_iid` (a polynomial in at most 16 draws, of degree at most
+#: 4: at most 3 876 monomials, a few seconds): and so of the exact batch sizes.
+MAX_DRAWS = 16
+MAX_DEGREE = 4
+#: Random points per claim in :func:`claims_markdown` (each costs sympy evaluations).
+MAX_TRIALS = 100
+
+
+def _expression(name: str, value, *, matrix: bool = True):
+    """``value``, checked to be something sympy reads as one expression: a sympy
+    expression (or, with ``matrix``, a sympy matrix) or a finite real number. ``None``,
+    bools, strings, arrays, tensors and ``nan``/``zoo`` get an error naming ``name``."""
+    kinds = "a sympy expression" + (", a sympy matrix" if matrix else "")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+        if not math.isfinite(float(value)):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        return value
+    if isinstance(value, sp.MatrixBase) and matrix:
+        bad = any(e.has(sp.nan, sp.zoo) for e in value)
+    elif isinstance(value, sp.Expr):
+        bad = value.has(sp.nan, sp.zoo)
+    else:
+        raise TypeError(f"{name} must be {kinds} or a real number, got {value!r:.80}")
+    if bad:
+        raise ValueError(f"{name} must not contain nan or zoo, got {value!r:.80}")
+    return value
+
+
+def _symbol(name: str, value) -> sp.Symbol:
+    """``value``, checked to be a ``sympy.Symbol``."""
+    return _checks.instance(name, value, sp.Symbol, "a sympy Symbol")
+
+
+def _mapping(name: str, value, *, optional: bool = False) -> dict | None:
+    """``value``, checked to be a dict (or ``None`` when ``optional``)."""
+    if value is None and optional:
+        return None
+    return _checks.instance(name, value, dict, "a dict" + (" or None" * optional))
+
+
+def _batch_sizes(name: str, value) -> tuple[int, ...]:
+    """``value``, checked to be a tuple or list of 1 to 16 batch sizes, each an integer
+    in [1, 16] (the exact expectations of :func:`expect_iid`), as a tuple of ints."""
+    if not isinstance(value, tuple | list) or not 1 <= len(value) <= MAX_DRAWS:
+        raise TypeError(
+            f"{name} must be a tuple of 1 to {MAX_DRAWS} integers, got {value!r:.80}"
+        )
+    return tuple(_checks.integer_between(name, b, 1, MAX_DRAWS) for b in value)
+
+
+def _cached(**checks):
+    """``functools.cache``, with the named arguments checked first (and made hashable):
+    ``@_cached(exact_batch_sizes=_batch_sizes)`` calls ``_batch_sizes(name, value)``."""
+
+    def decorate(fn):
+        cached = functools.cache(fn)
+        signature = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for name, check in checks.items():
+                bound.arguments[name] = check(name, bound.arguments[name])
+            return cached(*bound.args, **bound.kwargs)
+
+        return checked
+
+    return decorate
+
+
 def eq(lhs, rhs) -> sp.Eq:
-    """An unevaluated equation, so that a claim that already holds stays inspectable."""
+    """An unevaluated equation, so that a claim that already holds stays inspectable.
+
+    ``lhs`` and ``rhs`` are sympy expressions, sympy matrices or finite real numbers
+    (``TypeError``/``ValueError`` naming the side otherwise).
+    """
+    lhs, rhs = _expression("lhs", lhs), _expression("rhs", rhs)
     return sp.Eq(sp.sympify(lhs), sp.sympify(rhs), evaluate=False)
 
 
 def identity(lhs, rhs, tex: str) -> Identity:
     """``lhs == rhs`` displayed as ``tex``: for a claim whose left side sympy has already
     evaluated (an expectation, a sum, a ratio), so that the page shows what was computed
-    rather than ``x = x``."""
-    return Identity(sp.sympify(lhs), sp.sympify(rhs), tex=tex)
+    rather than ``x = x``. The sides are checked as by :func:`eq`; ``tex`` is a string."""
+    lhs, rhs = _expression("lhs", lhs), _expression("rhs", rhs)
+    return Identity(sp.sympify(lhs), sp.sympify(rhs), tex=_checks.text("tex", tex))
 
 
 def _is_zero(expr) -> bool:
@@ -272,6 +353,13 @@ class Identity(Claim):
         ""  # how to display the claim, when the expanded sides would be unreadable
     )
 
+    def __post_init__(self):
+        _expression("lhs", self.lhs)
+        _expression("rhs", self.rhs)
+        _mapping("where", self.where)
+        _mapping("witness", self.witness, optional=True)
+        _checks.text("tex", self.tex)
+
     def _sides(self):
         lhs, rhs = sp.sympify(self.lhs), sp.sympify(self.rhs)
         if self.where:
@@ -323,6 +411,11 @@ class Counterexample(Claim):
     rhs: object
     at: dict
 
+    def __post_init__(self):
+        _expression("lhs", self.lhs)
+        _expression("rhs", self.rhs)
+        _mapping("at", self.at)
+
     def _values(self):
         return [
             sp.simplify(sp.sympify(x).subs(self.at).doit())
@@ -358,6 +451,14 @@ class Limit(Claim):
     value: object
     direction: str = "+"
     where: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        _expression("expr", self.expr, matrix=False)
+        _symbol("var", self.var)
+        _expression("point", self.point, matrix=False)
+        _expression("value", self.value, matrix=False)
+        _checks.choice("direction", self.direction, ("+", "-", "+-"))
+        _mapping("where", self.where)
 
     def _expr(self):
         e = sp.sympify(self.expr)
@@ -435,6 +536,17 @@ class Series(Claim):
     start: int = 0
     value: object = None
     where: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        _expression("term", self.term, matrix=False)
+        _symbol("n", self.n)
+        if isinstance(self.start, bool) or not isinstance(
+            self.start, numbers.Integral | sp.Integer
+        ):
+            raise TypeError(f"start must be an integer, got {self.start!r:.80}")
+        if self.value is not None:
+            _expression("value", self.value, matrix=False)
+        _mapping("where", self.where)
 
     def _term(self):
         e = sp.sympify(self.term)
@@ -555,6 +667,12 @@ class Inequality(Claim):
     where: dict = field(default_factory=dict)
     witness: dict | None = None
 
+    def __post_init__(self):
+        _expression("expr", self.expr, matrix=False)
+        _checks.choice("sense", self.sense, (">=", "<="))
+        _mapping("where", self.where)
+        _mapping("witness", self.witness, optional=True)
+
     def _expr(self):
         e = sp.sympify(self.expr)
         e = e.subs(self.where) if self.where else e
@@ -616,6 +734,22 @@ class Induction(Claim):
     inputs: tuple = ()
     where: dict = field(default_factory=dict)
     text: str = ""
+
+    def __post_init__(self):
+        _checks.instance("seq", self.seq, UndefinedFunction, "a sympy Function")
+        _checks.function("rhs", self.rhs)
+        _mapping("recursions", self.recursions)
+        for f, r in self.recursions.items():
+            _checks.instance("recursions", f, UndefinedFunction, "keyed by Functions")
+            _checks.function("recursions", r)
+        _mapping("initial", self.initial)
+        if self.seq not in self.recursions or self.seq not in self.initial:
+            raise ValueError("recursions and initial must both give seq")
+        _symbol("t", self.t)
+        _expression("t0", self.t0, matrix=False)
+        _checks.instance("inputs", self.inputs, tuple, "a tuple")
+        _mapping("where", self.where)
+        _checks.text("text", self.text)
 
     def _sub(self, e):
         return sp.sympify(e).subs(self.where) if self.where else sp.sympify(e)
@@ -747,6 +881,11 @@ class WellTyped(Claim):
     rhs: Callable
     text: str
 
+    def __post_init__(self):
+        _checks.function("lhs", self.lhs)
+        _checks.function("rhs", self.rhs)
+        _checks.text("text", self.text)
+
     def _build(self):
         try:
             return self.lhs(), self.rhs(), None
@@ -802,6 +941,27 @@ class Derivation:
     label: str = ""
     notes: str = ""
 
+    def __post_init__(self):
+        _checks.text("title", self.title)
+        _mapping("symbols", self.symbols)
+        _checks.instance("steps", self.steps, list | tuple, "a list of (text, expr)")
+        for step in self.steps:
+            if not (
+                isinstance(step, tuple | list)
+                and len(step) == 2
+                and isinstance(step[0], str)
+            ):
+                raise TypeError(f"steps must hold (text, expr) pairs, got {step!r:.80}")
+        _mapping("claims", self.claims)
+        for name, claim in self.claims.items():
+            _checks.text("claims", name)
+            if not isinstance(claim, Claim | sp.Equality):
+                raise TypeError(
+                    f"claims must map names to a Claim or sympy.Eq, got {claim!r:.80}"
+                )
+        _checks.text("label", self.label)
+        _checks.text("notes", self.notes)
+
     def check(self) -> dict[str, bool]:
         """Each claim's verdict (identities: ``simplify(lhs - rhs) == 0``)."""
         return {name: bool(_as_claim(c).check()) for name, c in self.claims.items()}
@@ -844,8 +1004,11 @@ def claims_markdown(
     """The claims of ``derivation`` in markdown: for each, its name, kind, symbolic
     verdict and numerical verdict (``trials`` random points), then its statement as
     display math. A list rather than a table, so that long statements get the page's
-    full width; a failed check shows as ✗.
+    full width; a failed check shows as ✗. ``trials`` is an integer in [1, 100].
     """
+    _checks.instance("derivation", derivation, Derivation, "a Derivation")
+    numerically = _checks.flag("numerically", numerically)
+    trials = _checks.integer_between("trials", trials, 1, MAX_TRIALS)
     symbolic = derivation.check()
     numeric = derivation.check_numerically(trials=trials) if numerically else {}
     items = []
@@ -877,7 +1040,27 @@ def expect_iid(expr, draws, family: str):
 
     Independence makes the expectation of a monomial the product of raw moments, so a
     batch of size B costs one ``sympy.stats`` moment per power, not a B-fold integral.
+    ``draws`` are 1 to 16 distinct sympy Symbols, ``expr`` a polynomial in them of
+    total degree at most 4, ``family`` ``"normal"`` (N(μ, σ²)) or ``"bernoulli"`` (p).
     """
+    expr = _expression("expr", expr, matrix=False)
+    if isinstance(draws, sp.Symbol) or not isinstance(draws, tuple | list):
+        raise TypeError(
+            f"draws must be a tuple or list of sympy Symbols, got {draws!r:.80}"
+        )
+    for d in draws:
+        _symbol("draws", d)
+    if not 1 <= len(set(draws)) == len(draws) <= MAX_DRAWS:
+        raise ValueError(
+            f"draws must be 1 to {MAX_DRAWS} distinct Symbols, got {len(draws)}"
+        )
+    _checks.choice("family", family, ("normal", "bernoulli"))
+    degree = _degree(sp.sympify(expr), set(draws))
+    if degree is None or degree > MAX_DEGREE:
+        raise ValueError(
+            f"expr must be a polynomial of degree at most {MAX_DEGREE} in draws, "
+            f"got {expr!r:.80}"
+        )
     poly = sp.Poly(sp.expand(expr), *draws)
     total = 0
     for monom, coeff in poly.terms():
@@ -887,3 +1070,22 @@ def expect_iid(expr, draws, family: str):
                 term *= _raw_moment(family, k)
         total += term
     return sp.expand(total)
+
+
+def _degree(expr, draws: set) -> int | None:
+    """An upper bound on the total degree of ``expr`` in ``draws`` without expanding it;
+    ``None`` when ``expr`` is not a polynomial in them (a draw under a function, a
+    negative or symbolic power)."""
+    if not expr.free_symbols & draws:
+        return 0
+    if expr in draws:
+        return 1
+    if isinstance(expr, sp.Add | sp.Mul):
+        parts = [_degree(a, draws) for a in expr.args]
+        if any(p is None for p in parts):
+            return None
+        return max(parts) if isinstance(expr, sp.Add) else sum(parts)
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp >= 0:
+        base = _degree(expr.base, draws)
+        return None if base is None else base * int(expr.exp)
+    return None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from lab import _checks
 from lab.derivations.claims import (
     Claim,
     Identity,
@@ -36,6 +37,11 @@ class Verdict:
     printed_holds: bool
     reason: str
     corrected_holds: bool
+
+    def __post_init__(self):
+        _checks.flag("printed_holds", self.printed_holds)
+        _checks.text("reason", self.reason)
+        _checks.flag("corrected_holds", self.corrected_holds)
 
     @property
     def confirmed(self) -> bool:
@@ -71,10 +77,13 @@ class Erratum:
     corrected_check: str = "the corrected form"
 
     def __post_init__(self):
-        if self.category not in CATEGORIES:
-            raise ValueError(
-                f"category must be one of {CATEGORIES}, got {self.category!r}"
-            )
+        for name in ("key", "slide", "kind", "printed_tex", "corrected_tex"):
+            _checks.text(name, getattr(self, name), empty=False)
+        _checks.instance("printed", self.printed, Claim, "a lab.derivations Claim")
+        _checks.instance("corrected", self.corrected, Claim, "a lab.derivations Claim")
+        for name in ("explanation", "printed_check", "corrected_check"):
+            _checks.text(name, getattr(self, name))
+        _checks.choice("category", self.category, CATEGORIES)
 
     @property
     def caveat(self) -> bool:
@@ -378,8 +387,15 @@ def errata_markdown(items=None) -> str:
 
     One short row per erratum, narrow enough for a page; the printed and corrected forms
     and sympy's reason are in each entry's full record (:meth:`Erratum.verdict`).
+    ``items``: a tuple or list of :class:`Erratum` (default: :func:`errata`).
     """
     items = errata() if items is None else items
+    if not isinstance(items, tuple | list):
+        raise TypeError(f"items must be a tuple or list of Errata, got {items!r:.80}")
+    for item in items:
+        _checks.instance(
+            "items", item, Erratum, "a sequence of lab.derivations.Erratum"
+        )
     rows = [
         "| # | slide | category | what | printed form | corrected form |",
         "|---|---|---|---|---|---|",

@@ -14,6 +14,7 @@ from lab.derivations.claims import (
     Inequality,
     Limit,
     Series,
+    _expression,
     eq,
     identity,
 )
@@ -92,7 +93,9 @@ def heavy_ball_system(eta, h, beta):
     are read off as the Jacobians of the two right-hand sides (so nothing is typed in).
     Returns ``(A, b, updates, state, xi)``: the 2×2 and 2×1 sympy matrices, the column of
     right-hand sides (δ_{t+1}, v_t), the state column and the kick symbol.
+    ``eta``, ``h``, ``beta`` are sympy expressions or finite real numbers.
     """
+    eta, h, beta = _scalars(eta=eta, h=h, beta=beta)
     delta, v_prev, xi = sp.symbols(r"\delta_t v_{t-1} \xi_t")
     v_t = beta * v_prev + eta * (h * delta + xi)
     updates = sp.Matrix([delta - v_t, v_t])  # (δ_{t+1}, v_t)
@@ -105,13 +108,29 @@ def heavy_ball_system(eta, h, beta):
 def heavy_ball_covariance(eta, h, beta, s2):
     """Stationary covariance Σ of (δ_t, v_{t−1}) for v_t = β v_{t−1} + η(h δ_t + ξ_t),
     δ_{t+1} = δ_t − v_t, Var ξ = s2: the solution of Σ = A Σ Aᵀ + b bᵀ s2, with A and b
-    from :func:`heavy_ball_system`."""
+    from :func:`heavy_ball_system`. The arguments are sympy expressions or finite real
+    numbers; ``ValueError`` naming them when no stationary covariance exists (``h = 0``,
+    ``β = 1``: the iteration does not forget its start)."""
+    eta, h, beta, s2 = _scalars(eta=eta, h=h, beta=beta, s2=s2)
     A, b, *_ = heavy_ball_system(eta, h, beta)
     p11, p12, p22 = sp.symbols("p_11 p_12 p_22")
     P = sp.Matrix([[p11, p12], [p12, p22]])
     eqs = A * P * A.T + b * b.T * s2 - P
-    sol = sp.solve([eqs[0, 0], eqs[0, 1], eqs[1, 1]], [p11, p12, p22], dict=True)[0]
-    return A, b, P.subs(sol).applyfunc(sp.factor)
+    sol = sp.solve([eqs[0, 0], eqs[0, 1], eqs[1, 1]], [p11, p12, p22], dict=True)
+    if not sol or any(
+        not sol[0].get(p, p).free_symbols.isdisjoint({p11, p12, p22})
+        for p in (p11, p12, p22)
+    ):
+        raise ValueError(
+            "eta, h, beta, s2: no stationary covariance at these values (the "
+            "Lyapunov equation has no unique solution)"
+        )
+    return A, b, P.subs(sol[0]).applyfunc(sp.factor)
+
+
+def _scalars(**values) -> list:
+    """Each value checked by :func:`lab.derivations.claims._expression` (one scalar)."""
+    return [sp.sympify(_expression(k, v, matrix=False)) for k, v in values.items()]
 
 
 @functools.cache

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
-from lab.derivations.claims import Derivation, eq, expect_iid, identity
+from lab.derivations.claims import (
+    Derivation,
+    _batch_sizes,
+    _cached,
+    eq,
+    expect_iid,
+    identity,
+)
 
 # ---------------------------------------------------------------------------------------
 # 4. RMSProp
@@ -15,13 +20,15 @@ from lab.derivations.claims import Derivation, eq, expect_iid, identity
 __all__ = ["rmsprop_second_moment"]
 
 
-@functools.cache
+@_cached(exact_batch_sizes=_batch_sizes)
 def rmsprop_second_moment(exact_batch_sizes: tuple[int, ...] = (1, 2, 3)) -> Derivation:
     """E ĝ² = g² + Var ĝ, and Var ĝ = σ²/B when σ is the per-example standard deviation.
 
     Per-example gradients g_i = g + ξ_i with E ξ = 0, Var ξ = σ²; ĝ is their mean over B.
     So s_t of RMSProp tracks g² + σ²/B: with σ per example the slide's g² + σ² holds only
     for B = 1. Averaging per-example squares instead tracks g² + σ² for every B.
+    Confirmed exactly for the batch sizes in ``exact_batch_sizes`` (1 to 16 of them,
+    each in [1, 16]).
     """
     g = sp.Symbol("g", real=True)
     sigma = sp.Symbol("sigma", positive=True)

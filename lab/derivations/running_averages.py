@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import functools
+import numbers
 
 import sympy as sp
 
-from lab.derivations.claims import Derivation, Induction, Limit, Series, eq, identity
+from lab import _checks
+from lab.derivations.claims import (
+    Derivation,
+    Induction,
+    Limit,
+    Series,
+    _expression,
+    eq,
+    identity,
+)
 
 # ---------------------------------------------------------------------------------------
 # 2. Running averages and their bias corrections
@@ -27,8 +37,35 @@ def running_average_symbols():
 
 
 def ema_closed_form(t, N, x, s, sign: int = 1):
-    """μ̂_t = (1/N) Σ_{s=1}^t (1 − 1/N)^{sign·(t−s)} x_s (sign = −1: the slide's print)."""
+    """μ̂_t = (1/N) Σ_{s=1}^t (1 − 1/N)^{sign·(t−s)} x_s (sign = −1: the slide's print).
+
+    ``t`` and ``N`` are sympy expressions or numbers (a number ``t``: an integer in
+    [0, 10⁷]; a number ``N``: > 0), ``x`` a ``sympy.IndexedBase``, ``s`` the summation
+    index (a ``sympy.Symbol``), ``sign`` 1 or −1.
+    """
+    t = _expression("t", t, matrix=False)
+    if isinstance(t, numbers.Number) or getattr(t, "is_number", False):
+        t = sp.Integer(_checks.steps("t", _as_number("t", t), low=0))
+    N = _expression("N", N, matrix=False)
+    if isinstance(N, numbers.Number) or getattr(N, "is_number", False):
+        _checks.positive("N", _as_number("N", N))
+    _checks.instance("x", x, sp.IndexedBase, "a sympy IndexedBase")
+    _checks.instance("s", s, sp.Symbol, "a sympy Symbol")
+    _checks.choice("sign", sign, (1, -1))
     return sp.Sum((1 - 1 / N) ** (sign * (t - s)) * x[s], (s, 1, t)) / N
+
+
+def _as_number(name: str, value):
+    """A number that sympy states (``sp.Integer(3)``, ``sp.Rational(1, 2)``, ...) as a
+    Python number, for the range checks of :mod:`lab._checks`."""
+    if isinstance(value, numbers.Number):
+        return value
+    value = sp.sympify(value)
+    if value.is_integer:
+        return int(value)
+    if value.is_real and value.is_finite:
+        return float(value)
+    raise ValueError(f"{name} must be a real number, got {value!r:.80}")
 
 
 @functools.cache

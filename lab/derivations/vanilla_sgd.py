@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import functools
-
 import sympy as sp
 
-from lab.derivations.claims import Derivation, eq, expect_iid, identity
+from lab.derivations.claims import (
+    Derivation,
+    _batch_sizes,
+    _cached,
+    eq,
+    expect_iid,
+    identity,
+)
 
 # ---------------------------------------------------------------------------------------
 # 1. The one-dimensional example
@@ -15,7 +20,7 @@ from lab.derivations.claims import Derivation, eq, expect_iid, identity
 __all__ = ["one_dim_example"]
 
 
-@functools.cache
+@_cached(exact_batch_sizes=_batch_sizes)
 def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Derivation:
     """The lecture's one-dimensional example: loss(Φ, y) = ½(Φ − y)².
 
@@ -24,7 +29,8 @@ def one_dim_example(exact_batch_sizes: tuple[int, ...] = (1, 2, 3, 4)) -> Deriva
     ĝ = Φ − ȳ with ȳ the mean of B draws.
     Claims: E ĝ = g; at Φ* = μ, E ĝ = 0; Var ĝ = σ²/B for every B ≥ 1. The variance
     is derived for symbolic B from E ȳ² (independent draws: E y_i y_j = μ² for i ≠ j)
-    and confirmed exactly for the batch sizes in ``exact_batch_sizes``, for Gaussian
+    and confirmed exactly for the batch sizes in ``exact_batch_sizes`` (1 to 16 of
+    them, each in [1, 16]), for Gaussian
     and for Bernoulli populations (the claim does not depend on the distribution), by
     expanding ĝ² and taking each draw's moments with ``sympy.stats``.
     """
