@@ -72,12 +72,14 @@ def _top(obj):
 
 
 def _named(name: str, obj):
-    """``obj``, checked to be a function, method, class or module (what has a name)."""
+    """``obj``, checked to be a function, method, class or module (what has a name),
+    possibly wrapped (``functools.cache``, ``functools.wraps``)."""
+    inner = inspect.unwrap(obj)
     if not (
-        inspect.isfunction(obj)
-        or inspect.ismethod(obj)
-        or inspect.isclass(obj)
-        or inspect.ismodule(obj)
+        inspect.isfunction(inner)
+        or inspect.ismethod(inner)
+        or inspect.isclass(inner)
+        or inspect.ismodule(inner)
     ):
         raise TypeError(
             f"{name} must be a function, method, class or module, got {obj!r:.80}"

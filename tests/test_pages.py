@@ -137,6 +137,9 @@ def test_check_and_the_figures_name_a_bad_argument():
         pages.reading_minutes("no/such/page.md")
     with pytest.raises(ValueError, match="obj"):
         pages.source_excerpt(int)  # a built-in: no Python source
+    from lab.derivations import running_average  # functools.cache: still shown
+
+    assert "def running_average" in pages.source_excerpt(running_average)
     ax = Figure().subplots()
     with pytest.raises(ValueError, match="variance"):
         plots.gradient_histogram(ax, np.zeros(4), float("nan"))
