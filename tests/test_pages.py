@@ -128,6 +128,7 @@ def test_check_and_the_figures_name_a_bad_argument():
     from matplotlib.figure import Figure
 
     from lab import plots
+    from lab.derivations import running_average
 
     for bad in (None, "yes", 1.0, np.array([True, False])):
         with pytest.raises(TypeError, match="passed"):
@@ -137,14 +138,13 @@ def test_check_and_the_figures_name_a_bad_argument():
         pages.reading_minutes("no/such/page.md")
     with pytest.raises(ValueError, match="obj"):
         pages.source_excerpt(int)  # a built-in: no Python source
-    from lab.derivations import running_average  # functools.cache: still shown
-
+    # a builder under functools.cache still shows its source
     assert "def running_average" in pages.source_excerpt(running_average)
     ax = Figure().subplots()
     with pytest.raises(ValueError, match="variance"):
         plots.gradient_histogram(ax, np.zeros(4), float("nan"))
     with pytest.raises(ValueError, match="cmap"):
         plots.ordered_colors(3, cmap="no-such-map")
+    t, three = np.arange(3.0), np.zeros(3)
     with pytest.raises(ValueError, match="paths"):
-        t, three = np.arange(3.0), np.zeros(3)
         plots.trajectory_bundle(ax, t, np.zeros(4), three, three, 0.0)
