@@ -133,17 +133,26 @@ def _axes(name: str, ax):
 def gradient_histogram(
     ax, samples: np.ndarray, variance: float, *, label: str = "", bins: int = 50
 ):
-    """Histogram of ĝ samples (a 1-D array of finite numbers) against the N(0, variance)
-    density, in ``bins`` bins (an integer in [1, 10⁴])."""
+    """Histogram of ĝ samples (a non-empty 1-D array of finite numbers) against the
+    N(0, variance) density, in ``bins`` bins (an integer in [1, 10⁴])."""
     _axes("ax", ax)
     samples = _checks.array("samples", samples, ndim=1)
+    if samples.size == 0:
+        raise ValueError("samples must hold at least one value, got none")
     variance = _checks.positive("variance", variance)
     label = _checks.text("label", label)
     bins = _checks.integer_between("bins", bins, 1, MAX_BINS)
     sd = math.sqrt(variance)
+    try:
+        edges = np.histogram_bin_edges(samples, bins=bins)
+    except ValueError:  # one value so large that its unit-wide range has no bins
+        raise ValueError(
+            f"samples, bins: cannot make {bins} bins of the samples' range "
+            f"(the values are too large for their spread)"
+        ) from None
     ax.hist(
         samples,
-        bins=bins,
+        bins=edges,
         density=True,
         color=COLORS["data"],
         alpha=0.55,
