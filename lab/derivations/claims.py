@@ -105,9 +105,11 @@ def _mapping(name: str, value, *, optional: bool = False) -> dict | None:
 def _batch_sizes(name: str, value) -> tuple[int, ...]:
     """``value``, checked to be a tuple or list of 1 to 16 batch sizes, each an integer
     in [1, 16] (the exact expectations of :func:`expect_iid`), as a tuple of ints."""
-    if not isinstance(value, tuple | list) or not 1 <= len(value) <= MAX_DRAWS:
-        raise TypeError(
-            f"{name} must be a tuple of 1 to {MAX_DRAWS} integers, got {value!r:.80}"
+    if not isinstance(value, tuple | list):
+        raise TypeError(f"{name} must be a tuple of integers, got {value!r:.80}")
+    if not 1 <= len(value) <= MAX_DRAWS:
+        raise ValueError(
+            f"{name} must hold 1 to {MAX_DRAWS} batch sizes, got {len(value)}"
         )
     return tuple(_checks.integer_between(name, b, 1, MAX_DRAWS) for b in value)
 
