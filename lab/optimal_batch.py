@@ -58,53 +58,74 @@ def bound_lr(batch_size, g_hat, sigma_hat, L):
 
     The maximiser over η of the guaranteed decrease (:func:`guaranteed_decrease`).
     Broadcasts over arrays; ``batch_size`` > 0 (real, for plotting), ``sigma_hat`` ≥ 0,
-    ``L`` > 0. Where ĝ = 0 the result is 0. Raises ``ValueError`` otherwise.
+    ``L`` > 0. Where ĝ = 0 the result is 0. Raises ``ValueError`` otherwise (and for
+    shapes that do not broadcast, or a result that overflows).
     """
     B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
     g = np.abs(_checks.real_array("g_hat", g_hat))
     s = _checks.real_array("sigma_hat", sigma_hat, 0)
     L = _checks.real_array("L", L, 0, low_open=True)
-    margin = g - 2 * s / np.sqrt(B)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    _checks.broadcast(batch_size=B, g_hat=g, sigma_hat=s, L=L)
+    with np.errstate(over="ignore"):
+        margin = g - 2 * s / np.sqrt(B)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         eta = np.where(margin > 0, margin / np.where(g > 0, g, 1.0), 0.0) / L
-    return eta
+    return _checks.finite_result(eta, "L", "raise L")
 
 
 def guaranteed_decrease(lr, batch_size, g_hat, sigma_hat, L):
     """The lecture's guarantee: loss(Φ) − loss(Φ − ηĝ) ≥ ``η(|ĝ| − 2σ̂/√B)|ĝ|`` − ½Lη²ĝ².
 
     The slide writes ĝ for ``|ĝ|`` (it takes ĝ > 0; the sign-symmetric form is this one).
-    At η = η*(B) the value is (L/2)η*(B)²ĝ². Broadcasts; ``lr`` ≥ 0.
+    At η = η*(B) the value is (L/2)η*(B)²ĝ². Broadcasts; ``lr`` ≥ 0. Raises
+    ``ValueError`` for shapes that do not broadcast or a result that overflows.
     """
     eta = _checks.real_array("lr", lr, 0)
     B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
     g = np.abs(_checks.real_array("g_hat", g_hat))
     s = _checks.real_array("sigma_hat", sigma_hat, 0)
     L = _checks.real_array("L", L, 0, low_open=True)
-    return eta * (g - 2 * s / np.sqrt(B)) * g - 0.5 * L * eta**2 * g**2
+    _checks.broadcast(lr=eta, batch_size=B, g_hat=g, sigma_hat=s, L=L)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = eta * (g - 2 * s / np.sqrt(B)) * g - 0.5 * L * eta**2 * g**2
+    return _checks.finite_result(out, "lr, batch_size, g_hat, sigma_hat, L")
 
 
 def bound_batch_size_star(g_hat, sigma_hat):
     """B* = 16σ̂²/ĝ², the batch size maximising the guaranteed decrease per example.
 
-    Infinite where ĝ = 0. Broadcasts; raises ``ValueError`` for non-finite input.
+    Infinite where ĝ = 0. Broadcasts; raises ``ValueError`` for non-finite input,
+    shapes that do not broadcast, or an overflow where ĝ ≠ 0.
     """
     g = _checks.real_array("g_hat", g_hat)
     s = _checks.real_array("sigma_hat", sigma_hat, 0)
-    with np.errstate(divide="ignore"):
-        return np.where(g != 0, 16 * s**2 / np.where(g != 0, g, 1.0) ** 2, np.inf)
+    _checks.broadcast(g_hat=g, sigma_hat=s)
+    return _ratio_or_inf(16, s, g, "g_hat, sigma_hat")
+
+
+def _ratio_or_inf(factor, s, g, names: str):
+    """factor · s²/g², inf where g = 0 (the documented sentinel); a ``ValueError``
+    naming ``names`` where g ≠ 0 and it overflows."""
+    with np.errstate(divide="ignore", over="ignore"):
+        out = np.where(g != 0, factor * s**2 / np.where(g != 0, g, 1.0) ** 2, np.inf)
+    _checks.finite_result(np.where(g != 0, out, 0.0), names)
+    return out
 
 
 def lecture_lr_B(batch_size, g_hat, sigma_hat, L):
     """η_B = (B/B*) η* = B ĝ²/(32 σ̂² L): the lecture's learning rate for B ≪ B*.
 
-    Raises ``ValueError`` for σ̂ ≤ 0 (η_B is then unbounded) or other bad input.
+    Raises ``ValueError`` for σ̂ ≤ 0 (η_B is then unbounded) or other bad input
+    (shapes that do not broadcast, a result that overflows).
     """
     B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
     g = _checks.real_array("g_hat", g_hat)
     s = _checks.real_array("sigma_hat", sigma_hat, 0, low_open=True)
     L = _checks.real_array("L", L, 0, low_open=True)
-    return B * g**2 / (32 * s**2 * L)
+    _checks.broadcast(batch_size=B, g_hat=g, sigma_hat=s, L=L)
+    with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
+        out = B * g**2 / (32 * s**2 * L)
+    return _checks.finite_result(out, "batch_size, g_hat, sigma_hat, L")
 
 
 # --------------------------------------------------------------------------------------
@@ -115,40 +136,52 @@ def lecture_lr_B(batch_size, g_hat, sigma_hat, L):
 def noise_scale(g, sigma):
     """B_noise = σ²/g², the simple noise scale of McCandlish et al. (one dimension).
 
-    Equals B*/16 for the lecture's B* with ĝ = g, σ̂ = σ. Infinite where g = 0.
+    Equals B*/16 for the lecture's B* with ĝ = g, σ̂ = σ. Infinite where g = 0;
+    ``ValueError`` where g ≠ 0 and it overflows, or for shapes that do not broadcast.
     """
     g = _checks.real_array("g", g)
     s = _checks.real_array("sigma", sigma, 0)
-    with np.errstate(divide="ignore"):
-        return np.where(g != 0, s**2 / np.where(g != 0, g, 1.0) ** 2, np.inf)
+    _checks.broadcast(g=g, sigma=s)
+    return _ratio_or_inf(1, s, g, "g, sigma")
 
 
 def expected_lr(batch_size, g, sigma, L):
     """η(B) = (1/L) · B/(B + B_noise): the maximiser of the expected decrease.
 
     From E loss(Φ − ηĝ) ≤ loss(Φ) − ηg² + ½Lη²(g² + σ²/B). Broadcasts; 0 where g = 0.
+    Raises ``ValueError`` for shapes that do not broadcast or a result that overflows.
     """
     B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
     g = _checks.real_array("g", g)
     s = _checks.real_array("sigma", sigma, 0)
     L = _checks.real_array("L", L, 0, low_open=True)
-    num, den = B * g**2, B * g**2 + s**2
-    # den = 0 only where g = σ = 0: no gradient, no step.
-    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0) / L
+    _checks.broadcast(batch_size=B, g=g, sigma=s, L=L)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        num, den = B * g**2, B * g**2 + s**2
+        # den = 0 only where g = σ = 0: no gradient, no step.
+        out = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0) / L
+    return _checks.finite_result(out, "batch_size, g, sigma, L")
 
 
 def expected_decrease(batch_size, g, sigma, L, lr=None):
     """The bound on the expected decrease, ηg² − ½Lη²(g² + σ²/B); at η = η(B) (``lr=None``)
     it is (g²/2L) · B/(B + B_noise).
 
-    On a quadratic of curvature exactly L the bound is an equality.
+    On a quadratic of curvature exactly L the bound is an equality. Broadcasts; raises
+    ``ValueError`` for shapes that do not broadcast or a result that overflows.
     """
     B = _checks.real_array("batch_size", batch_size, 0, low_open=True)
     g = _checks.real_array("g", g)
     s = _checks.real_array("sigma", sigma, 0)
     L = _checks.real_array("L", L, 0, low_open=True)
-    eta = expected_lr(B, g, s, L) if lr is None else _checks.real_array("lr", lr, 0)
-    return eta * g**2 - 0.5 * L * eta**2 * (g**2 + s**2 / B)
+    arrays = {"batch_size": B, "g": g, "sigma": s, "L": L}
+    if lr is not None:
+        arrays["lr"] = _checks.real_array("lr", lr, 0)
+    _checks.broadcast(**arrays)
+    eta = expected_lr(B, g, s, L) if lr is None else arrays["lr"]
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = eta * g**2 - 0.5 * L * eta**2 * (g**2 + s**2 / B)
+    return _checks.finite_result(out, "batch_size, g, sigma, L, lr")
 
 
 # --------------------------------------------------------------------------------------
@@ -175,17 +208,18 @@ def guarantee_trials(
     ``η(|ĝ| − 2σ̂/√B)|ĝ|`` − ½Lη²ĝ². Returns numpy arrays ``g_hat``, ``sigma_hat``, ``lr``,
     ``actual``, ``guaranteed`` and the boolean ``holds`` (actual ≥ guaranteed, with a
     float64 round-off allowance). Raises ``ValueError`` for B < 2 (σ̂ needs two
-    examples), σ ≤ 0, L ≤ 0 or h outside (0, L].
+    examples), σ ≤ 0, L ≤ 0, h outside (0, L], trials × B over 10⁸ (the numbers drawn,
+    all held at once) or sizes whose products overflow.
     """
-    g = _checks.real_in("g", g)
-    sigma = _checks.positive("sigma", sigma)
-    B = _checks.batch_size("batch_size", batch_size, 2)
-    L = _checks.positive("L", L)
-    h = L if h is None else _checks.real_in("h", h, 0.0, L, low_open=True)
-    n = _checks.integer_at_least("trials", trials, 1)
+    g, sigma, B, L, h, n = _trials_arguments(g, sigma, batch_size, L, trials, h)
+    generator = _checks.generator("generator", generator)
     z = torch.randn(
         (n, B), generator=generator, device=generator.device, dtype=torch.float64
     )
+    # Every number below is at most about 8 m² max(B, 1/L), m the largest |g + σz|.
+    m = abs(g) + sigma * float(z.abs().max())
+    scale = 8 * max(m * m, 1.0) * max(B, 1 / L)
+    _checks.finite_result(scale, "g, sigma, L", "lower g or sigma, or raise L")
     x = (g + sigma * z).cpu().numpy()
     g_hat = x.mean(axis=1)
     sigma_hat = x.std(axis=1)  # divisor B: the slide's E over the batch
@@ -205,6 +239,18 @@ def guarantee_trials(
     }
 
 
+def _trials_arguments(g, sigma, batch_size, L, trials, h):
+    """:func:`guarantee_trials`' numbers, checked."""
+    g = _checks.real_in("g", g)
+    sigma = _checks.positive("sigma", sigma)
+    B = _checks.batch_size("batch_size", batch_size, 2)
+    L = _checks.positive("L", L)
+    h = L if h is None else _checks.real_in("h", h, 0.0, L, low_open=True)
+    n = _checks.size("trials", trials)
+    _checks.work("trials × batch_size", n * B, _checks.MAX_ELEMENTS)
+    return g, sigma, B, L, h, n
+
+
 def guarantee_failure_probability(g: float, sigma: float, batch_size: int) -> float:
     """P(the guarantee fails) for one step at η*(B) on a quadratic of curvature exactly L.
 
@@ -218,7 +264,8 @@ def guarantee_failure_probability(g: float, sigma: float, batch_size: int) -> fl
         P = 1 - F_{t_{B-1}}(k) + F_{t_{B-1}, \\delta}(-k), \\qquad \\delta = g\\sqrt B/\\sigma,
 
     Student's t and the noncentral t (scipy). Independent of L. Raises ``ValueError``
-    for B < 2 or σ ≤ 0.
+    for B < 2 or σ ≤ 0. Far in the tail (δ ≥ 8) scipy's noncentral t can fail (NaN);
+    the wrong-way term is then at most Φ(−δ) < 10⁻¹⁵ and is taken as 0.
     """
     from scipy import stats
 
@@ -227,12 +274,12 @@ def guarantee_failure_probability(g: float, sigma: float, batch_size: int) -> fl
     B = _checks.batch_size("batch_size", batch_size, 2)
     k = 2 * math.sqrt((B - 1) / B)
     over = stats.t.sf(k, B - 1)
-    wrong_way = (
-        stats.nct.cdf(-k, B - 1, g * math.sqrt(B) / sigma)
-        if g > 0
-        else stats.t.cdf(-k, B - 1)
-    )
-    return float(over + wrong_way)
+    delta = g * math.sqrt(B) / sigma
+    with np.errstate(all="ignore"):
+        wrong_way = stats.nct.cdf(-k, B - 1, delta) if g > 0 else stats.t.cdf(-k, B - 1)
+    if not math.isfinite(wrong_way) and delta >= 8:
+        wrong_way = 0.0  # P(T < −k) ≤ P(Z + δ < 0) = Φ(−δ)
+    return float(_checks.finite_result(over + wrong_way, "g, sigma, batch_size"))
 
 
 # --------------------------------------------------------------------------------------
@@ -243,12 +290,14 @@ def guarantee_failure_probability(g: float, sigma: float, batch_size: int) -> fl
 def snr_lecture_lambda_eta(batch_size: int, L: float) -> float:
     """λ_η = B/(32L): the lecture's η_B = B g̃²/(32σ̃²L) in the form η = λ_η g̃²/σ̃²."""
     B = _checks.batch_size("batch_size", batch_size)
-    return B / (32 * _checks.positive("L", L))
+    return _checks.finite_result(B / (32 * _checks.positive("L", L)), "batch_size, L")
 
 
 def log_steps(steps: int, count: int = 60) -> np.ndarray:
-    """About ``count`` log-spaced steps from 1 to ``steps`` (distinct integers)."""
+    """About ``count`` log-spaced steps from 1 to ``steps`` (distinct integers);
+    ``steps`` ≤ 10⁷ and ``count`` in [1, 10⁶]."""
     S = _checks.steps("steps", steps)
+    count = _checks.integer_at_least("count", count, 1, 10**6)
     return np.unique(np.geomspace(1, S, count).round().astype(int))
 
 
@@ -259,8 +308,12 @@ def snr_observer(problem: NoisyQuadratic, record_at, *, sum_eta: bool = True):
     ``eta``, ``g_tilde``, ``sigma2`` (:math:`\\tilde\\sigma^2`,
     :func:`lab.optim.snr_variance`) and, with ``sum_eta``, :math:`\\sum_{s \\le t}\\eta_s`
     (accumulated at every step, so it costs a little every step), each (chains, d).
+    ``record_at`` holds steps ≥ 0 (a number or a 1-D array).
     """
-    wanted = {int(t) for t in record_at}
+    problem = _checks.instance("problem", problem, NoisyQuadratic)
+    steps = _checks.array("record_at", record_at, 0, ndim=(0, 1))
+    wanted = {int(t) for t in steps.reshape(-1)}
+    sum_eta = _checks.flag("sum_eta", sum_eta)
     total = {}
 
     def observe(t, p, optimizer):

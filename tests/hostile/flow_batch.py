@@ -4,4 +4,4 @@ VALID = {
     "Phi0": lambda c: 0.5,
 }
 
-PENDING = ("lab.optimal_batch.",)
+PENDING = ()
