@@ -146,7 +146,10 @@ def record_adam_state(problem):
 
 def _per_coordinate(name, value, d):
     if value.ndim > 1 or value.size not in (1, d):
-        raise ValueError(f"{name} must be a number or hold d = {d} numbers")
+        raise ValueError(
+            f"{name} must be a number or hold d = {d} numbers (the last axis of z), "
+            f"got shape {value.shape}"
+        )
     return np.broadcast_to(value.reshape(-1), (d,))
 
 
@@ -175,7 +178,8 @@ def adam_nqm(
     ``(K, T + 1, chains)`` (the same, per chain), ``step`` ``(K, T, d)``
     (:math:`|\\Delta\\Phi_t|` averaged over chains), ``first_step`` ``(K, chains, d)``
     (the signed :math:`\\Delta\\Phi_1`) and the state after step T, ``Phi``, ``mu`` and
-    ``s``, each ``(K, chains, d)``. Raises ``ValueError`` out of range.
+    ``s``, each ``(K, chains, d)``. Raises ``ValueError`` out of range, for ``z`` of
+    more than 10⁷ numbers (T × chains × d), and for a run that overflows.
     """
     lr = _checks.nonnegative("lr", lr)
     N_g = _checks.real_in("N_g", N_g, 1.0)
@@ -183,10 +187,16 @@ def adam_nqm(
     eps = _checks.nonnegative("eps", eps)
     z = _checks.array("z", z, ndim=3, max_size=10**7)
     T, C, d = z.shape
+    if C == 0 or d == 0:
+        raise ValueError(
+            f"z must have at least one chain and coordinate, got {z.shape}"
+        )
     corrections = tuple(
         _checks.choice("corrections", c, ("min", "adam", "none"))
         for c in _checks.instance("corrections", corrections, (tuple, list), "a tuple")
     )
+    if not corrections:
+        raise ValueError("corrections must name at least one bias correction")
     h = _per_coordinate("h", _checks.real_array("h", h, 0.0, low_open=False), d)
     sd = _per_coordinate(
         "noise_sd", _checks.real_array("noise_sd", noise_sd, 0.0, low_open=False), d
@@ -223,8 +233,7 @@ def adam_nqm(
             first = delta.copy()
         step[:, t] = np.abs(delta).mean(1)
         loss_chains[:, t + 1] = 0.5 * (h * Phi * Phi).sum(-1)
-    _checks.finite_result(loss_chains, "phi0, lr, h, noise_sd", "the run overflowed")
-    return {
+    out = {
         "loss": loss_chains.mean(-1),
         "loss_chains": loss_chains,
         "step": step,
@@ -233,3 +242,7 @@ def adam_nqm(
         "mu": mu,
         "s": s,
     }
+    for value in out.values():
+        if value is not None:  # first_step is None for T = 0
+            _checks.finite_result(value, "phi0, lr, h, noise_sd", "the run overflowed")
+    return out

@@ -99,11 +99,12 @@ def _plane(name: str, phi) -> torch.Tensor:
 
 def _horizon(lr: float, steps: int) -> tuple[float, np.ndarray]:
     lr = _checks.positive("lr", lr)
-    S = _checks.integer_at_least("steps", steps, 1)
+    S = _checks.steps("steps", steps)
     return lr, np.arange(1, S + 1, dtype=np.float64)
 
 
 def _as_schedule(eta: np.ndarray) -> torch.Tensor:
+    _checks.finite_result(eta, "lr", "the rates overflow: lower lr")
     return torch.as_tensor(eta, dtype=torch.float64).reshape(-1, 1)
 
 
@@ -115,14 +116,25 @@ def step_decay_schedule(
     ``milestones`` are fractions of S (torch's ``MultiStepLR`` with milestones at
     those steps): the default drops the rate tenfold at S/2 and again at 3S/4. Returns
     a (steps, 1) float64 schedule for t = 1..S. Raises ``ValueError`` for lr <= 0,
-    steps < 1, γ outside (0, 1] or milestones outside (0, 1).
+    steps outside [1, 10⁷], γ outside (0, 1], milestones outside (0, 1) or more
+    than 1000 of them.
     """
     lr, t = _horizon(lr, steps)
     gamma = _checks.real_in("gamma", gamma, 0.0, 1.0, low_open=True)
-    fractions = [
-        _checks.real_in("milestones", m, 0.0, 1.0, low_open=True, high_open=True)
-        for m in milestones
-    ]
+    fractions = (
+        _checks.array(
+            "milestones",
+            milestones,
+            0.0,
+            1.0,
+            low_open=True,
+            high_open=True,
+            ndim=(0, 1),
+            max_size=1000,
+        )
+        .reshape(-1)
+        .tolist()
+    )
     drops = sum((t > m * t.size).astype(np.float64) for m in fractions)
     return _as_schedule(lr * gamma**drops)
 
@@ -134,11 +146,12 @@ def cosine_schedule(lr: float, steps: int, warmup: int = 0) -> torch.Tensor:
     η_t = lr · (1 + cos(π (t − W − 1)/(S − W)))/2: lr at the first step after the
     warm-up, falling to nearly 0 at t = S (torch's ``CosineAnnealingLR`` with
     T_max = S − W). Returns a (steps, 1) float64 schedule. Raises ``ValueError`` for
-    lr <= 0, steps < 1 or a warm-up outside 0..steps − 1.
+    lr <= 0, steps outside [1, 10⁷] or a warm-up outside 0..steps − 1.
     """
     lr, t = _horizon(lr, steps)
     W = _checks.integer_at_least("warmup", warmup, 0, t.size - 1)
-    decay = lr * (1 + np.cos(np.pi * (t - W - 1) / (t.size - W))) / 2
+    # (1 + cos)/2 first: the same number (halving is exact) and no overflow
+    decay = lr * ((1 + np.cos(np.pi * (t - W - 1) / (t.size - W))) / 2)
     return _as_schedule(np.where(t <= W, lr * t / max(W, 1), decay))
 
 
@@ -148,7 +161,7 @@ def warmup_linear_schedule(lr: float, steps: int, warmup: int = 0) -> torch.Tens
     η_t = lr · min(t/W, (S − t + 1)/(S − W)): the schedule of most transformer
     training recipes (warm-up, then linear decay). The last step has η_S = lr/(S − W).
     Returns a (steps, 1) float64 schedule. Raises ``ValueError`` for lr <= 0,
-    steps < 1 or a warm-up outside 0..steps − 1.
+    steps outside [1, 10⁷] or a warm-up outside 0..steps − 1.
     """
     lr, t = _horizon(lr, steps)
     W = _checks.integer_at_least("warmup", warmup, 0, t.size - 1)
@@ -170,22 +183,36 @@ def final_errors(
     σ²/B per step, start δ_0 = ``e0``; :func:`quadratic_moments`) for every peak rate
     (or constant c) in ``peaks``: a sweep of one schedule over its one knob. Returns a
     float64 array shaped like ``peaks``. Raises ``ValueError`` for an empty or
-    non-positive ``peaks``, or a schedule whose length is not ``steps``.
+    non-positive ``peaks``, ``steps`` outside [1, 10⁷], len(peaks) × steps over 10⁸,
+    a schedule whose length is not ``steps`` or whose rates are not finite numbers,
+    the errors of :func:`quadratic_moments`, or errors that overflow.
     """
-    S = _checks.integer_at_least("steps", steps, 1)
+    make_schedule = _checks.function("make_schedule", make_schedule)
+    S = _checks.steps("steps", steps)
     peaks = _checks.real_array("peaks", peaks, 0.0, low_open=True)
     if peaks.size == 0:
         raise ValueError("peaks must hold at least one rate")
+    _checks.work("len(peaks) × steps", peaks.size * S, _checks.MAX_ELEMENTS)
+    _checks.nonnegative("noise_variance", noise_variance)
+    _checks.real_in("e0", e0)
+    _checks.positive("curvature", curvature)
+    names = "peaks, noise_variance, e0, curvature"
     out = np.empty(peaks.shape)
     for i, peak in np.ndenumerate(peaks):
-        eta = np.asarray(make_schedule(float(peak), S), dtype=np.float64).reshape(-1)
+        eta = _checks.array(
+            "make_schedule(peak, steps)", make_schedule(float(peak), S)
+        ).reshape(-1)
         if eta.size != S:
             raise ValueError(
                 f"make_schedule must return {S} rates (steps), got {eta.size}"
             )
-        m, v = quadratic_moments(eta, noise_variance, e0, curvature)
-        out[i] = m[-1] ** 2 + v[-1]
-    return out
+        try:
+            m, v = quadratic_moments(eta, noise_variance, e0, curvature)
+        except ValueError as err:  # the inputs are checked: only overflow is left
+            raise ValueError(f"{names}: {err}") from None
+        with np.errstate(over="ignore"):
+            out[i] = m[-1] ** 2 + v[-1]
+    return _checks.finite_result(out, names)
 
 
 def optimal_final_error(steps: int, noise_variance: float, e0: float) -> float:
@@ -197,14 +224,18 @@ def optimal_final_error(steps: int, noise_variance: float, e0: float) -> float:
     a_0 = a_t σ²/(B δ_0²): a running mean that counts the start as σ²/(B δ_0²)
     examples, η_t = 1/(t + σ²/(B δ_0²)). About σ²/(BS) for large S
     (the c/t schedule with c = 1 gives σ²/(BS) exactly). Raises ``ValueError`` for
-    steps < 1, a noise variance <= 0 or δ_0 = 0.
+    steps outside [1, 10¹⁵] (a closed form: no work grows with it), a noise variance
+    <= 0 or δ_0 = 0.
     """
-    S = _checks.integer_at_least("steps", steps, 1)
+    S = _checks.steps("steps", steps, 1, 10**15)
     V = _checks.positive("noise_variance", noise_variance)
     e0 = _checks.real_in("e0", e0)
     if e0 == 0:
         raise ValueError("e0 must be nonzero (from the optimum, no step can help)")
-    return 1.0 / (1.0 / e0**2 + S / V)
+    e0_sq = e0 * e0  # e0**2, but inf (not OverflowError) past the floats
+    if e0_sq == 0.0:
+        return 0.0  # δ_0² underflows: the bound, about δ_0², is 0 in floats
+    return float(_checks.finite_result(1.0 / (1.0 / e0_sq + S / V), "noise_variance"))
 
 
 def window_decades(peaks, errors, limit: float) -> float:
@@ -225,7 +256,12 @@ def window_decades(peaks, errors, limit: float) -> float:
     if np.any(np.diff(peaks) <= 0):
         raise ValueError("peaks must be increasing")
     inside = peaks[errors <= limit]
-    return float(np.log10(inside.max() / inside.min())) if inside.size > 1 else 0.0
+    if inside.size <= 1:
+        return 0.0
+    ratio = inside.max() / inside.min()
+    if not np.isfinite(ratio):  # the ratio overflows; its logarithm does not
+        return float(np.log10(inside.max()) - np.log10(inside.min()))
+    return float(np.log10(ratio))
 
 
 def saddle_loss(phi: torch.Tensor) -> torch.Tensor:
@@ -284,7 +320,11 @@ def noisy_descent_2d(gradient, start, lr, noise: float, chains: int, at, generat
     eta = lr.reshape(-1).tolist()
     T = len(eta)
     _checks.work("len(lr) × chains", T * chains)
-    at = _checks.array("at", at, 0, T, ndim=1)
+    at = _checks.array("at", at, ndim=1)
+    if np.any((at < 0) | (at > T)):
+        raise ValueError(
+            f"at must hold steps in [0, T] with T = len(lr) = {T}, got {at.tolist()!r:.80}"
+        )
     at = [_checks.integer_at_least("at", t, 0, T) for t in at.tolist()]
     start = _checks.real_array("start", start)
     if start.shape != (2,):
@@ -299,7 +339,7 @@ def noisy_descent_2d(gradient, start, lr, noise: float, chains: int, at, generat
             out_phi[wanted[t]], out_angle[wanted[t]] = phi, angle
         if t == T:
             break
-        g = gradient(phi)
+        g = _gradient_at(gradient, phi, t)
         if noise > 0:
             g = g + noise * torch.randn(
                 phi.shape, dtype=torch.float64, device=device, generator=generator
@@ -314,6 +354,22 @@ def noisy_descent_2d(gradient, start, lr, noise: float, chains: int, at, generat
     if not (torch.isfinite(out_phi).all() and torch.isfinite(out_angle).all()):
         raise _checks.Diverged("lr, start: a run diverged: lower the learning rate")
     return out_phi, out_angle
+
+
+def _gradient_at(gradient, phi: torch.Tensor, t: int) -> torch.Tensor:
+    """``gradient(phi)``, checked to be a tensor shaped like ``phi``; an error it raises
+    at Φ_t names the arguments that brought the run there."""
+    try:
+        g = gradient(phi)
+    except ValueError as err:
+        raise ValueError(
+            f"start, lr, noise: gradient rejected Φ_t at step {t} ({err})"
+        ) from err
+    if not isinstance(g, torch.Tensor) or g.shape != phi.shape:
+        raise TypeError(
+            f"gradient must map a (chains, 2) tensor to one of that shape, got {g!r:.80}"
+        )
+    return g
 
 
 def ring_angle_variance(lr, noise: float) -> np.ndarray:

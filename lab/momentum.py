@@ -65,9 +65,10 @@ def momentum_trajectory(lr, N, h, phi0, steps: int) -> np.ndarray:
     (configurations, shape ``C``); ``h`` (curvatures, :math:`> 0`) and ``phi0`` (the start,
     a scalar or one value per coordinate) have ``d`` entries; ``steps`` is
     :math:`S \\ge 1`. Returns an array of shape ``(*C, S + 1, d)``. Raises ``ValueError``
-    out of range.
+    out of range, for ``steps`` over 10⁷ or a path of more than 10⁸ numbers, and for a
+    path that overflows.
     """
-    S = _checks.integer_at_least("steps", steps, 1)
+    S = _checks.steps("steps", steps)
     lr = _checks.real_array("lr", lr, 0.0, low_open=False)
     N = _checks.real_array("N", N, 1.0, low_open=False)
     lr, N = np.broadcast_arrays(lr, N)
@@ -78,16 +79,20 @@ def momentum_trajectory(lr, N, h, phi0, steps: int) -> np.ndarray:
             f"phi0 must be a scalar or have one entry per curvature ({h.size}), "
             f"got shape {phi0.shape}"
         )
+    _checks.work("configurations × (steps + 1) × d", lr.size * (S + 1) * h.size)
     eta, beta = lr[..., None], (1.0 - 1.0 / N)[..., None]
     phi = np.broadcast_to(phi0, lr.shape + h.shape).astype(np.float64)
     v = np.zeros_like(phi)
     path = np.empty(lr.shape + (S + 1,) + h.shape)
     path[..., 0, :] = phi
-    for t in range(1, S + 1):
-        v = beta * v + eta * h * phi
-        phi = phi - v
-        path[..., t, :] = phi
-    return path
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(1, S + 1):
+            v = beta * v + eta * h * phi
+            phi = phi - v
+            path[..., t, :] = phi
+    return _checks.finite_result(
+        path, "lr, N, h, phi0", "the path overflows (momentum diverges): lower lr"
+    )
 
 
 def heavy_ball_matrix(lr, N, h) -> np.ndarray:
@@ -154,7 +159,8 @@ def optimal_heavy_ball(h_min: float, h_max: float) -> dict:
     interval; plain gradient descent's best is :math:`\\eta = 2/(h_{\\min} + h_{\\max})`,
     rate :math:`(\\kappa - 1)/(\\kappa + 1)`. Returns a dict with keys ``lr``, ``N``,
     ``lr_prime``, ``beta``, ``rate``, ``sgd_lr``, ``sgd_rate``, ``kappa``. Raises
-    ``ValueError`` unless :math:`0 < h_{\\min} \\le h_{\\max}`.
+    ``ValueError`` unless :math:`0 < h_{\\min} \\le h_{\\max}`, and where
+    :math:`\\kappa` is too large for floats (:math:`\\beta^*` rounds to 1).
     """
     h_min = _checks.positive("h_min", h_min)
     h_max = _checks.positive("h_max", h_max)
@@ -164,6 +170,11 @@ def optimal_heavy_ball(h_min: float, h_max: float) -> dict:
     sk = math.sqrt(kappa)
     rate = (sk - 1) / (sk + 1)
     beta = rate * rate
+    if not math.isfinite(kappa) or beta == 1.0:
+        raise ValueError(
+            f"h_min, h_max: kappa = h_max/h_min = {kappa:g} is too large for float64 "
+            "(the optimal beta rounds to 1)"
+        )
     lr = 4.0 / (math.sqrt(h_max) + math.sqrt(h_min)) ** 2
     N = 1.0 / (1.0 - beta)
     return {
@@ -202,14 +213,17 @@ def momentum_nqm_loss(
     (``noise_variance`` and ``phi0`` may be scalars). Returns ``(loss, diverged)``:
     ``loss`` of shape ``(*C, T + 1)`` and a boolean array of shape ``C``, True where a
     second moment exceeded 1e30 (the loss is then capped there, so arrays stay finite).
-    Raises ``ValueError`` for ``lr < 0``, ``N < 1``, ``h <= 0``, a negative noise variance
-    or ``steps < 1``.
+    Raises ``ValueError`` for ``lr < 0``, ``N < 1``, ``h <= 0``, a negative noise variance,
+    ``steps`` outside [1, 10⁷], configurations × steps × d over 10⁹, or inputs so large
+    that even one step overflows the floats (the cap cannot hold it).
     """
     T = _checks.steps("steps", steps)
     lr = _checks.real_array("lr", lr, 0.0, low_open=False)
     N = _checks.real_array("N", N, 1.0, low_open=False)
     lr, N = _checks.broadcast(lr=lr, N=N)
     h = _checks.real_array("h", h, 0.0, low_open=True).reshape(-1)
+    if h.size == 0:
+        raise ValueError("h must hold at least one curvature (d >= 1)")
     s = _checks.real_array("noise_variance", noise_variance, 0.0, low_open=False)
     phi0 = _checks.array("phi0", phi0)
     for name, v in (("noise_variance", s), ("phi0", phi0)):
@@ -225,15 +239,19 @@ def momentum_nqm_loss(
     m12 = np.zeros_like(m11)
     m22 = np.zeros_like(m11)
     out = np.empty(lr.shape + (T + 1,))
-    out[..., 0] = 0.5 * (h * m11).sum(-1)
-    for t in range(1, T + 1):
-        n11 = a11 * a11 * m11 + 2 * a11 * a12 * m12 + a12 * a12 * m22 + q
-        n12 = a11 * a21 * m11 + (a11 * a22 + a12 * a21) * m12 + a12 * a22 * m22 - q
-        n22 = a21 * a21 * m11 + 2 * a21 * a22 * m12 + a22 * a22 * m22 + q
-        m11 = np.minimum(n11, _CAP)
-        m22 = np.minimum(n22, _CAP)
-        m12 = np.clip(n12, -_CAP, _CAP)
-        out[..., t] = 0.5 * (h * m11).sum(-1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        out[..., 0] = 0.5 * (h * m11).sum(-1)
+        for t in range(1, T + 1):
+            n11 = a11 * a11 * m11 + 2 * a11 * a12 * m12 + a12 * a12 * m22 + q
+            n12 = a11 * a21 * m11 + (a11 * a22 + a12 * a21) * m12 + a12 * a22 * m22 - q
+            n22 = a21 * a21 * m11 + 2 * a21 * a22 * m12 + a22 * a22 * m22 + q
+            m11 = np.minimum(n11, _CAP)
+            m22 = np.minimum(n22, _CAP)
+            m12 = np.clip(n12, -_CAP, _CAP)
+            out[..., t] = 0.5 * (h * m11).sum(-1)
+    _checks.finite_result(
+        out, "lr, h, noise_variance, phi0", "a step overflows float64 (past the cap)"
+    )
     diverged = (out >= 0.5 * _CAP * h.min()).any(-1)
     return out, diverged
 

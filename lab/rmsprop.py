@@ -96,34 +96,47 @@ def s_at_fixed_phi(
     (``chains``,), every chain's :math:`s_T`. By
     :func:`lab.running_averages.expected_running_average`,
     :math:`E s_t = (1 - (1 - 1/N_s)^t)(g^2 + \\sigma^2/B)`. Raises ``ValueError`` for
-    ``sigma < 0``, :math:`N_s < 1`, or counts below 1 (``chains`` below 2).
+    ``sigma < 0``, :math:`N_s < 1`, ``batch_size`` outside [1, 10¹²], ``steps``
+    outside [1, 10⁷], ``chains`` outside [2, 10⁶], steps × chains over 10⁹, or
+    :math:`\\hat g^2` or :math:`s_t` overflowing (``g`` or ``sigma`` too large).
     """
     g = _checks.real_in("g", g)
     sigma = _checks.nonnegative("sigma", sigma)
-    B = _checks.integer_at_least("batch_size", batch_size, 1)
+    B = _checks.batch_size("batch_size", batch_size)
     N_s = _checks.real_in("N_s", N_s, 1.0)
-    T = _checks.integer_at_least("steps", steps, 1)
-    C = _checks.integer_at_least("chains", chains, 2)
+    T = _checks.steps("steps", steps)
+    C = _checks.chains("chains", chains, 2)
+    generator = _checks.generator("generator", generator)
+    _checks.work("steps × chains", T * C)
     problem = NoisyQuadratic([1.0], [sigma])
     Phi = torch.full(
         (C, 1), g, dtype=torch.float64, device=generator.device
     )  # g = hΦ with h = 1
     opt = RMSProp([Phi], lr=0.0, N_s=N_s)
     s_mean, s_chain, ghat_sq = [0.0], [0.0], []
-    for _ in range(T):
-        Phi.grad = problem.stochastic_gradient(Phi, B, generator)
-        ghat_sq.append(Phi.grad[0, 0].item() ** 2)
-        opt.step()
-        s = opt.state[Phi]["s"]
-        s_mean.append(s.mean().item())
-        s_chain.append(s[0, 0].item())
-    return {
+    try:
+        for _ in range(T):
+            Phi.grad = problem.stochastic_gradient(Phi, B, generator)
+            ghat = Phi.grad[0, 0].item()
+            ghat_sq.append(ghat * ghat)  # inf (not OverflowError) past the floats
+            opt.step()
+            s = opt.state[Phi]["s"]
+            s_mean.append(s.mean().item())
+            s_chain.append(s[0, 0].item())
+    except FloatingPointError as err:
+        raise _checks.Diverged(
+            f"g, sigma: the squared gradient overflows ({err})"
+        ) from err
+    out = {
         "t": np.arange(T + 1),
         "s_mean": np.array(s_mean),
         "s_chain": np.array(s_chain),
         "ghat_sq": np.array(ghat_sq),
         "s_final": opt.state[Phi]["s"][:, 0].cpu().numpy(),
     }
+    for value in out.values():
+        _checks.finite_result(value, "g, sigma", "ĝ² overflows: use smaller magnitudes")
+    return out
 
 
 def sgd_stationary_snr(lr, h):
@@ -237,7 +250,10 @@ def sgd_best_lr(
     curves = _objective(problem, moments, phi0, objective)
     final = np.where(np.isfinite(curves[:, -1]), curves[:, -1], np.inf)
     if not np.isfinite(final).any():
-        raise ValueError("lrs: SGD diverges at every rate; offer smaller ones")
+        raise ValueError(
+            "lrs, phi0: SGD diverges (or its moments overflow) at every rate; offer "
+            "smaller rates or a smaller phi0"
+        )
     k = int(np.argmin(final))
     return float(lrs[k]), curves[k]
 
@@ -284,12 +300,14 @@ def _curve(curve):
 def rmsprop_moments(t, p, optimizer) -> dict:
     """An ``observe`` hook for :func:`lab.simulate.run_nqm` with :class:`lab.optim.RMSProp`:
     :math:`\\Phi_t[i]^2` (``phi_sq``) and the running average :math:`s_t[i]` (``s``) of
-    every chain and coordinate, shape (chains, d) each."""
-    p = _checks.instance("p", p, torch.Tensor)
+    every chain and coordinate, shape (chains, d) each. Raises ``ValueError`` for a
+    ``p`` that is not a finite floating tensor, or whose square overflows."""
+    p = _checks.tensor("p", p)
     optimizer = _checks.instance("optimizer", optimizer, RMSProp)
     state = optimizer.state.get(p)
     s = state["s"] if state else torch.zeros_like(p)
-    return {"phi_sq": p.detach() ** 2, "s": s.detach().clone()}
+    phi_sq = _checks.finite_result(p.detach() ** 2, "p", "Phi² overflows")
+    return {"phi_sq": phi_sq, "s": s.detach().clone()}
 
 
 def rmsprop_nqm_error(
@@ -326,6 +344,9 @@ def rmsprop_nqm_error(
     phi0 = _checks.real_in("phi0", phi0)
     if phi0 == 0:
         raise ValueError("phi0 must be nonzero (the error is relative to it)")
+    _checks.finite_result(phi0 * phi0, "phi0", "phi0² overflows: lower |phi0|")
+    if phi0 * phi0 < 1 / np.finfo(np.float64).max:
+        raise ValueError(f"phi0 is too small: 1/phi0² overflows, got {phi0!r}")
     try:
         run = run_nqm(
             problem,
@@ -340,8 +361,11 @@ def rmsprop_nqm_error(
     except FloatingPointError as err:
         raise _checks.Diverged(f"lr, N_s, phi0: the run diverged ({err})") from err
     _checks.finite_result(run["phi_sq"], "lr, N_s, phi0", "the run overflowed")
-    error, se = mean_and_se(run["phi_sq"] / phi0**2)
-    s = mean_and_se(run["s"])[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        error, se = mean_and_se(run["phi_sq"] / phi0**2)
+        s = mean_and_se(run["s"])[0]
+    for value in (error, se, s):
+        _checks.finite_result(value, "lr, N_s, phi0", "the run overflowed")
     k = error.argmax(-1)
     rows = np.arange(len(k))
     return {

@@ -239,6 +239,8 @@ def window_average(x, N: int, dim: int = 0):
     _checks.work("N × len(x)", N * xt.shape[dim])
     seq = xt.movedim(dim, -1)
     S = seq.shape[-1]
+    if S == 0:
+        return back(xt.clone())  # no values, no means
     padded = torch.nn.functional.pad(seq, (N - 1, 0))
     sums = padded.unfold(-1, N, 1).sum(-1)
     counts = torch.clamp(torch.arange(1, S + 1, device=seq.device), max=N).to(seq.dtype)
@@ -328,6 +330,8 @@ def best_memory(r: float, sigma2: float) -> float:
     r = real_in("r", r)
     if r == 0:
         raise ValueError("r must be nonzero: without drift the longest memory is best")
+    if r * r == 0.0:
+        raise ValueError(f"r is too small: r² underflows to 0, got {r!r}")
     ratio = nonnegative("sigma2", sigma2) / (r * r)
     if not math.isfinite(ratio) or ratio > 1e300:
         raise ValueError("r, sigma2: sigma2/r² overflows; use a larger |r|")

@@ -1,25 +1,21 @@
 """The rest of the chapter modules: what is left in rmsprop, momentum, adam, convergence
 and running_averages (functions added by the chapters' rework included)."""
 
-PENDING = (
-    "lab.rmsprop.sgd_best_lr",
-    "lab.rmsprop.rmsprop_nqm_error",
-    "lab.rmsprop.rmsprop_moments",
-    "lab.rmsprop.s_at_fixed_phi",
-    "lab.momentum.optimal_heavy_ball",
-    "lab.momentum.momentum_nqm_loss",
-    "lab.momentum.momentum_trajectory",
-    "lab.adam.adam_nqm",
-    "lab.convergence.final_errors",
-    "lab.convergence.window_decades",
-    "lab.convergence.optimal_final_error",
-    "lab.convergence.step_decay_schedule",
-    "lab.convergence.cosine_schedule",
-    "lab.convergence.warmup_linear_schedule",
-    "lab.running_averages.best_memory",
-    "lab.running_averages.drift_tracking_mse",
-    "lab.running_averages.half_life",
-)
+import numpy as np
+
+import lab.convergence
+
+PENDING = ()
+
+VALID = {
+    # lab.convergence: a schedule factory (peak rate, steps) and a sweep of peak rates
+    "make_schedule": lambda c: lab.convergence.cosine_schedule,
+    "peaks": lambda c: np.array([0.1, 0.5]),
+    "errors": lambda c: np.array([0.3, 0.2]),
+    "limit": lambda c: 0.5,
+    # lab.running_averages: the drift of the mean per step
+    "r": lambda c: 0.01,
+}
 
 OVERRIDES = {
     # a point on the 1-D quadratic (VALID's "phi" is an NQM position)
