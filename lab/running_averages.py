@@ -136,7 +136,8 @@ def weighted_running_average(x, weights, dim: int = 0):
     :math:`x_1..x_S` along ``dim``; ``weights``: :math:`S` numbers (a sequence, array or
     1-d tensor). Returns :math:`\\hat\\mu_1..\\hat\\mu_S` with the shape, type and device
     of ``x``. Raises ``ValueError`` when ``len(weights)`` is not the length of ``x``
-    along ``dim`` or a weight is outside [0, 1].
+    along ``dim``, a weight is outside [0, 1], ``x`` is not finite or has more than
+    10⁷ values, or the average overflows.
     """
     xt, back = _as_tensor(x)
     dim = _check_dim(xt, dim)
@@ -154,6 +155,7 @@ def weighted_running_average(x, weights, dim: int = 0):
     for t in range(S):
         update_average_(mu, seq[t], w[t])
         out[t] = mu
+    _checks.finite_result(out, "x", "the average overflows: scale x down")
     return back(out.movedim(0, dim))
 
 
@@ -231,7 +233,7 @@ def window_average(x, N: int, dim: int = 0):
     For :math:`t < N` it is the mean of the :math:`t` values there are (so it equals
     :func:`corrected_average` there). ``x`` as in :func:`weighted_running_average`.
     Raises ``ValueError`` unless ``N`` is an integer in [1, 10⁷] (and N × len(x) is
-    at most 10⁹).
+    at most 10⁹), and for sums that overflow.
     """
     xt, back = _as_tensor(x)
     dim = _check_dim(xt, dim)
@@ -244,7 +246,8 @@ def window_average(x, N: int, dim: int = 0):
     padded = torch.nn.functional.pad(seq, (N - 1, 0))
     sums = padded.unfold(-1, N, 1).sum(-1)
     counts = torch.clamp(torch.arange(1, S + 1, device=seq.device), max=N).to(seq.dtype)
-    return back((sums / counts).movedim(-1, dim))
+    means = _checks.finite_result(sums / counts, "x", "the sums overflow: scale x down")
+    return back(means.movedim(-1, dim))
 
 
 def ema_weights(N: float, t: int) -> np.ndarray:
