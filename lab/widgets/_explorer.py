@@ -14,12 +14,15 @@ from __future__ import annotations
 import base64
 import io
 import itertools
+import numbers
 import os
 
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .. import _checks
 
 __all__ = ["Explorer", "StaticExplorer", "make_explorer", "explorer_mode"]
 
@@ -32,14 +35,79 @@ FRAME_COLORS = 64
 
 LIVE_NOTE = "Binder, Colab or <code>make lab</code> give continuous sliders."
 
+#: Settings (frames) of one static view: each is computed and drawn once.
+MAX_FRAMES = 512
+#: Pixels of an explorer's figure (``figsize`` × ``dpi``²).
+MAX_PIXELS = 10**7
+
 
 def explorer_mode(mode: str | None = None) -> str:
     """``mode`` if given, else ``$LAB_EXPLORERS``, else ``"live"``; checked."""
     if mode is None:
         mode = os.environ.get(MODE_VARIABLE, "") or "live"
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    return mode
+        if mode not in MODES:
+            raise ValueError(
+                f"mode (from ${MODE_VARIABLE}) must be one of {MODES}, got {mode!r}"
+            )
+    return _checks.choice("mode", mode, MODES)
+
+
+def _controls(controls) -> dict:
+    """``controls``, checked: slider name → spec with a ``value`` and either
+    ``options`` (holding it) or numbers ``min`` <= ``value`` <= ``max``."""
+    if not isinstance(controls, dict) or not controls:
+        raise TypeError(
+            f"controls must be a non-empty dict of slider specs, got {controls!r:.80}"
+        )
+    for name, spec in controls.items():
+        where = f"controls[{name!r}]"
+        if not isinstance(name, str) or not isinstance(spec, dict):
+            raise TypeError(
+                f"{where} must be a dict keyed by a string, got {spec!r:.80}"
+            )
+        if "value" not in spec:
+            raise ValueError(f"{where} must have a 'value'")
+        if "options" in spec:
+            options = spec["options"]
+            if not isinstance(options, list | tuple) or spec["value"] not in options:
+                raise ValueError(
+                    f"{where}['options'] must be a list holding the value "
+                    f"{spec['value']!r}, got {options!r:.80}"
+                )
+            continue
+        bounds = [spec.get(k) for k in ("min", "value", "max")]
+        if (
+            not all(_is_real(b) for b in bounds)
+            or not bounds[0] <= bounds[1] <= bounds[2]
+        ):
+            raise ValueError(
+                f"{where} must have 'options' or numbers min <= value <= max, "
+                f"got {spec!r:.80}"
+            )
+    return controls
+
+
+def _is_real(value) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and bool(np.isfinite(value))
+    )
+
+
+def _figure_size(figsize, dpi) -> tuple:
+    """(figsize, dpi), checked: two sizes in (0, 100] inches, dpi in [10, 600], and
+    at most :data:`MAX_PIXELS` pixels."""
+    size = _checks.array("figsize", figsize, 0.0, 100.0, low_open=True, ndim=1)
+    if size.size != 2:
+        raise ValueError(f"figsize must be (width, height) in inches, got {figsize!r}")
+    pixels = size[0] * size[1] * _checks.real_in("dpi", dpi, 10.0, 600.0) ** 2
+    if pixels > MAX_PIXELS:
+        raise ValueError(
+            f"figsize, dpi: the figure must have at most {MAX_PIXELS:.0e} pixels, "
+            f"got {pixels:.3g}"
+        )
+    return (float(size[0]), float(size[1])), dpi
 
 
 def _slider(name: str, spec: dict, options=None):
@@ -92,6 +160,9 @@ class Explorer(widgets.VBox):
     maps each parameter name to the keyword arguments of its slider (``options`` gives
     a ``SelectionSlider``, otherwise a ``FloatSlider``). Attributes: ``sliders`` (name →
     slider), ``image`` (the PNG widget), ``state`` (the last computed state), ``figure``.
+    Raises ``TypeError``/``ValueError`` for a ``compute`` or ``draw`` that is not
+    callable, malformed ``controls``, a ``figsize`` outside (0, 100] inches, a ``dpi``
+    outside [10, 600] or a figure over 10⁷ pixels.
     """
 
     def __init__(
@@ -104,6 +175,10 @@ class Explorer(widgets.VBox):
         dpi: int = 100,
         **fixed,
     ):
+        compute = _checks.function("compute", compute)
+        draw = _checks.function("draw", draw)
+        controls = _controls(controls)
+        figsize, dpi = _figure_size(figsize, dpi)
         self._compute, self._draw, self._fixed = compute, draw, fixed
         self.sliders = {name: _slider(name, spec) for name, spec in controls.items()}
         self.figure = Figure(figsize=figsize, dpi=dpi)
@@ -135,14 +210,22 @@ def grid_settings(controls: dict, grid: dict) -> list[dict]:
     ``grid`` maps some of ``controls``' names to the values the page offers; the other
     controls stay at their default ``value``. The product runs over ``grid`` in
     ``controls`` order, the last name varying fastest. Raises ``ValueError`` for a name
-    that is not a control, a grid without the control's default, or a value outside
-    the control's options or range.
+    that is not a control, a grid without the control's default, a value outside
+    the control's options or range, or more than 512 settings (each is a frame
+    computed and drawn when the page is built).
     """
+    controls = _controls(controls)
+    if not isinstance(grid, dict):
+        raise TypeError(f"grid must be a dict of slider values, got {grid!r:.80}")
     unknown = set(grid) - set(controls)
     if unknown:
         raise ValueError(f"grid names {sorted(unknown)} are not controls")
     for name, values in grid.items():
         spec = controls[name]
+        if not isinstance(values, list | tuple):
+            raise TypeError(
+                f"grid[{name!r}] must be a list of values, got {values!r:.80}"
+            )
         if spec["value"] not in values:
             raise ValueError(
                 f"grid[{name!r}] must contain the default {spec['value']!r}"
@@ -151,10 +234,15 @@ def grid_settings(controls: dict, grid: dict) -> list[dict]:
             if "options" in spec:
                 if v not in spec["options"]:
                     raise ValueError(f"grid[{name!r}]: {v!r} is not an option")
-            elif not spec["min"] <= v <= spec["max"]:
+            elif not (_is_real(v) and spec["min"] <= v <= spec["max"]):
                 raise ValueError(
                     f"grid[{name!r}]: {v!r} is outside [{spec['min']}, {spec['max']}]"
                 )
+    frames = int(np.prod([len(v) for v in grid.values()]))
+    if frames > MAX_FRAMES:
+        raise ValueError(
+            f"grid must give at most {MAX_FRAMES} settings (frames), got {frames}"
+        )
     names = [n for n in controls if n in grid]
     defaults = {n: spec["value"] for n, spec in controls.items()}
     return [
@@ -173,6 +261,7 @@ class StaticExplorer(widgets.VBox):
     embeds holds the frames and the links, so the sliders switch frames in a plain
     browser. Attributes: ``sliders``, ``frames`` (PNG bytes, one per setting),
     ``settings``, ``stack`` (the outer ``Stack``), ``note`` (the line under the figure).
+    Raises as :class:`Explorer` and :func:`grid_settings` do (at most 512 frames).
     """
 
     def __init__(
@@ -186,7 +275,10 @@ class StaticExplorer(widgets.VBox):
         dpi: int = 100,
         **fixed,
     ):
+        compute = _checks.function("compute", compute)
+        draw = _checks.function("draw", draw)
         self.settings = grid_settings(controls, grid)
+        figsize, dpi = _figure_size(figsize, dpi)
         names = [n for n in controls if n in grid]
         figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(figure)
@@ -260,13 +352,22 @@ def make_explorer(
     """The explorer's view: :class:`Explorer` (live) or :class:`StaticExplorer`.
 
     ``mode`` ``"live"`` or ``"static"``; ``None`` reads ``$LAB_EXPLORERS`` (set to
-    ``static`` while the book is built) and falls back to ``"live"``.
+    ``static`` while the book is built) and falls back to ``"live"``. The arguments are
+    checked as :class:`StaticExplorer` checks them, in either mode.
     """
-    if explorer_mode(mode) == "static":
+    mode = explorer_mode(mode)
+    _checks.function("compute", compute)
+    _checks.function("draw", draw)
+    grid_settings(controls, grid)
+    if mode == "static":
         return StaticExplorer(compute, draw, controls, grid, **fixed)
     return Explorer(compute, draw, controls, **fixed)
 
 
 def frame_sizes(frames) -> np.ndarray:
     """Bytes of each frame as stored in a page (base64 inflates by 4/3)."""
+    if not isinstance(frames, list | tuple) or not all(
+        isinstance(f, bytes | bytearray) for f in frames
+    ):
+        raise TypeError(f"frames must be a list of PNG bytes, got {frames!r:.80}")
     return np.array([4 * ((len(f) + 2) // 3) for f in frames])
