@@ -9,6 +9,7 @@ import numpy as np
 from .. import _checks
 from ..adam import adam_constant_gradient_step, adam_nqm
 from ..plots import COLORS, ordered_colors, panels, series_style
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -70,15 +71,25 @@ def adam_state(
       (:func:`lab.adam.adam_constant_gradient_step`);
     * ``loss``: the population loss for each of ``corrections`` (``(3, steps + 1)``).
 
-    Raises ``ValueError`` for N_g, N_s < 1, lr <= 0 or an unknown correction.
+    Raises ``ValueError`` for N_g, N_s < 1, lr <= 0, an unknown correction, a
+    negative eps, curvatures outside [1e-6, 1e6] or ``h_min`` > ``h_max``, noise
+    outside [0, 10⁶], ``dim`` outside [1, 1000], steps outside [1, 10⁴], chains outside
+    [1, 10⁴], steps × chains × dim over 10⁷ or a negative seed.
     """
     N_g = _checks.real_in("N_g", N_g, 1.0)
     N_s = _checks.real_in("N_s", N_s, 1.0)
     lr = _checks.positive("lr", lr)
-    if bias_correction not in _CORRECTIONS:
-        raise ValueError(
-            f"bias_correction must be one of {_CORRECTIONS}, got {bias_correction!r}"
-        )
+    bias_correction = _args.choice("bias_correction", bias_correction, _CORRECTIONS)
+    eps = _checks.nonnegative("eps", eps)
+    h_min = _checks.real_in("h_min", h_min, 1e-6, 1e6)
+    h_max = _checks.real_in("h_max", h_max, 1e-6, 1e6)
+    if h_min > h_max:
+        raise ValueError(f"h_min must be <= h_max, got {h_min:g} > {h_max:g}")
+    noise = _checks.real_in("noise", noise, 0.0, 1e6)
+    dim = _args.dim(dim)
+    steps, chains = _args.steps(steps), _args.chains(chains)
+    _args.draws("steps × chains × dim", steps * chains * dim)
+    seed = _args.seed(seed)
     h = np.geomspace(h_min, h_max, dim)
     z = np.random.default_rng(seed).standard_normal((steps, chains, dim))
     run = adam_nqm(h, np.sqrt(noise * h), 1.0, z, lr, N_g, N_s, eps, _CORRECTIONS)
@@ -101,9 +112,15 @@ def adam_state(
     }
 
 
+#: What adam_figure reads from a state.
+_ADAM_KEYS = "corrections h loss predicted selected step t".split()
+
+
 def adam_figure(fig, state: dict):
     """Left: step sizes :math:`|\\Delta\\Phi_t|/\\eta` per coordinate; right: the loss under
     the three corrections."""
+    _args.figure(fig)
+    _args.state(state, _ADAM_KEYS, "adam_state")
     ax_s, ax_l = panels(
         fig, left=0.106, right=0.828, bottom=0.165, top=0.868, wspace=0.466
     )

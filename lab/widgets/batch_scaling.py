@@ -15,6 +15,7 @@ from ..batch_scaling import (
 )
 from ..plots import COLORS, ordered_colors, panels
 from ..problems import hessian_noise_nqm
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -73,10 +74,13 @@ def batch_scaling_state(
       point of SGD at B = 1 with η_1 (≈ 2/(η_1 h̄) ≥ ``b_stab``, independent of the
       noise scale, which multiplies Σ and E GᵀHG alike).
 
-    Raises ``ValueError`` for η_1 outside (0, 0.1], noise ≤ 0 or a budget < 1.
+    Raises ``ValueError`` for η_1 outside [1e-6, 0.1], noise outside [1e-6, 1000], a budget
+    < 1 or ``dim`` outside [2, 1000].
     """
-    lr_1 = _checks.real_in("lr_1", lr_1, 0.0, 0.1, low_open=True)
+    lr_1 = _checks.real_in("lr_1", lr_1, 1e-6, 0.1)
+    noise = _checks.real_in("noise", noise, 1e-6, 1000.0)
     E = _checks.integer_at_least("examples", examples, 1)
+    dim = _args.dim(dim, low=2)
     problem = hessian_noise_nqm(noise, dim)
     phi0 = np.ones(problem.dim)
     initial = 0.5 * float(problem.h.sum())
@@ -112,10 +116,18 @@ def batch_scaling_state(
     }
 
 
+#: What batch_scaling_figure reads from a state.
+_BATCH_SCALING_KEYS = (
+    "b_noise b_stab batch_sizes curve_batch_sizes curves grid initial ratio".split()
+)
+
+
 def batch_scaling_figure(fig, state: dict):
     """Left: E f against examples for several B with η_B = B η_1. Right: the loss ratio
     to B = 1 after the budget, against B, with B_stab = 2/(η₁h_max) and the stationary
     noise scale B_noise marked. Returns the two axes."""
+    _args.figure(fig)
+    _args.state(state, _BATCH_SCALING_KEYS, "batch_scaling_state")
     ax_c, ax_r = panels(
         fig, left=0.099, right=0.980, bottom=0.165, top=0.890, wspace=0.404
     )

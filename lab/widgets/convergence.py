@@ -13,6 +13,7 @@ from ..convergence import power_schedule, quadratic_moments
 from ..plots import COLORS, panels
 from ..problems import Quadratic1D
 from ..simulate import sgd_quadratic_1d
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -71,12 +72,19 @@ def convergence_state(
     * ``sum_verdict`` / ``sum_sq_verdict``: whether Σ η_t and Σ η_t² diverge ("= ∞")
       or converge ("< ∞") for this p (p ≤ 1 and p ≤ ½ respectively diverge).
 
-    Raises ``ValueError`` for c outside (0, 2) (the first step would diverge), p < 0, or
-    a batch size < 1.
+    Raises ``ValueError`` for c outside (0, 2) (the first step would diverge), p < 0,
+    a batch size < 1, σ outside [0.001, 1000], Φ₀ outside [−1000, 1000], steps outside
+    [1, 10⁴], chains outside [1, 10⁴], steps × chains over 10⁷, a negative seed or a
+    device this machine lacks.
     """
     c = _checks.real_in("c", c, 0.0, 2.0, low_open=True, high_open=True)
     p = _checks.nonnegative("p", p)
     B = _checks.batch_size("batch_size", batch_size)
+    sigma = _checks.real_in("sigma", sigma, 1e-3, 1000.0)
+    phi0 = _checks.real_in("phi0", phi0, -1000.0, 1000.0)
+    steps, chains = _args.steps(steps), _args.chains(chains)
+    _args.draws("steps × chains", steps * chains)
+    seed, device = _args.seed(seed), _args.device(device)
     problem = Quadratic1D(mean=0.0, sigma=sigma)
     schedule = power_schedule(c, p, steps)
     mean, var = quadratic_moments(
@@ -133,11 +141,17 @@ REGISTRY = (
 )
 
 
+#: What convergence_figure reads from a state.
+_CONVERGENCE_KEYS = "bias2 mean mse optimum paths sim_mse t".split()
+
+
 def convergence_figure(fig, state: dict):
     """The Chapter 2 explorer: E e_t² under η_t = c/t^p (log-log) and a few SGD paths.
 
     ``state`` comes from ``lab.widgets.convergence_state``. Returns the two axes.
     """
+    _args.figure(fig)
+    _args.state(state, _CONVERGENCE_KEYS, "convergence_state")
     ax_mse, ax_path = panels(
         fig, left=0.106, right=0.980, bottom=0.165, top=0.890, wspace=0.359
     )

@@ -13,6 +13,7 @@ from .. import generator as make_generator
 from ..gradient_flow import LIMITS, flow_path, langevin_density, sgd_paths
 from ..plots import COLORS, panels
 from ..problems import DoubleWell1D
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -80,26 +81,48 @@ def gradient_flow_state(
     (the fraction that ended in the deep valley Φ < 0); the gradient ``flow`` at
     ``times``; and, for ``limit="langevin"`` (noise variance Nσ²/B, so
     T = ησ²/(2B) at every N), the Langevin ``density`` at τ = ηt on ``grid`` and its
-    mass ``density_left`` in Φ < 0. Raises ``ValueError`` for N < 1, B < 1 or an
-    unknown ``limit``.
+    mass ``density_left`` in Φ < 0. Raises ``ValueError`` for N < 1, B < 1, an
+    unknown ``limit``, η outside [1e-4, 10], t outside (0, 10⁴], fewer than one or
+    more than 10⁴ steps N·t, N·t × chains over 10⁷, Φ₀ outside [−100, 100], σ outside
+    [0.001, 100], a tilt outside [−5, 5], chains outside [1, 10⁴], a negative seed, a
+    device this machine lacks, or runs that diverge (``Diverged``, naming the
+    arguments).
     """
-    N = _checks.integer_at_least("N", N, 1)
+    N = _checks.integer_at_least("N", N, 1, _args.MAX_STEPS)
     B = _checks.batch_size("batch_size", batch_size)
-    if limit not in LIMITS:
-        raise ValueError(f"limit must be one of {LIMITS}, got {limit!r}")
+    limit = _args.choice("limit", limit, LIMITS)
+    lr = _checks.real_in("lr", lr, 1e-4, 10.0)
+    t = _checks.real_in("t", t, 0.0, _args.MAX_STEPS, low_open=True)
+    if not 1 <= round(N * t, 9) <= _args.MAX_STEPS:
+        raise ValueError(
+            f"N, t: N·t (the number of steps) must be in [1, {_args.MAX_STEPS:.0e}], "
+            f"got {N * t:g}"
+        )
+    Phi0 = _checks.real_in("Phi0", Phi0, -100.0, 100.0)
+    sigma = _checks.real_in("sigma", sigma, 1e-3, 100.0)
+    tilt = _checks.real_in("tilt", tilt, -5.0, 5.0)
+    chains = _args.chains(chains)
+    _args.draws("N·t × chains", N * t * chains)
+    gen = make_generator(_args.seed(seed), _args.device(device))
     problem = DoubleWell1D(tilt=tilt, sigma=sigma)
-    times, paths = sgd_paths(
-        problem,
-        Phi0,
-        lr,
-        N,
-        t,
-        B,
-        chains,
-        make_generator(seed, device),
-        limit=limit,
-        record_every=max(1, N // 4),
-    )
+    try:
+        times, paths = sgd_paths(
+            problem,
+            Phi0,
+            lr,
+            N,
+            t,
+            B,
+            chains,
+            gen,
+            limit=limit,
+            record_every=max(1, N // 4),
+        )
+    except _checks.Diverged:
+        raise _checks.Diverged(
+            "lr, N, t, batch_size, sigma, tilt, Phi0: SGD diverged on the double well; "
+            "lower lr or sigma, or raise batch_size"
+        ) from None
     T = lr * sigma**2 / (2 * B)
     state = {
         "params": {"N": N, "batch_size": B, "limit": limit, "lr": lr, "t": t},
@@ -118,9 +141,15 @@ def gradient_flow_state(
     return state
 
 
+#: What gradient_flow_figure reads from a state.
+_GRADIENT_FLOW_KEYS = "final flow grid paths times".split()
+
+
 def gradient_flow_figure(fig, state: dict):
     """Left: SGD paths against the gradient flow. Right: where the runs are at time t,
     against the flow's end point (and the Langevin density). Returns the two axes."""
+    _args.figure(fig)
+    _args.state(state, _GRADIENT_FLOW_KEYS, "gradient_flow_state")
     ax_p, ax_h = panels(
         fig,
         width_ratios=(1.3, 1),

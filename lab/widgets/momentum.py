@@ -17,6 +17,7 @@ import numpy as np
 from .. import _checks
 from ..momentum import heavy_ball_rate, momentum_nqm_loss, momentum_stationary_variance
 from ..plots import COLORS, panels
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -89,13 +90,21 @@ def momentum_state(
       :math:`\\tfrac12\\sum_i h_i \\Var_{\\infty,i}`
       (0 when unstable, with ``unstable`` True).
 
-    Raises ``ValueError`` for N < 1, lr <= 0, an unknown ``hold`` or a negative noise.
+    Raises ``ValueError`` for N < 1, lr <= 0, an unknown ``hold``, a negative noise,
+    curvatures outside [1e-6, 1e6] or ``h_min`` > ``h_max``, ``dim`` outside
+    [1, 1000], steps outside [1, 10⁴] or steps × dim over 10⁷.
     """
     N = _checks.real_in("N", N, 1.0)
     lr = _checks.positive("lr", lr)
-    if hold not in _HOLD:
-        raise ValueError(f"hold must be one of {_HOLD}, got {hold!r}")
+    hold = _args.choice("hold", hold, _HOLD)
     noise = _checks.nonnegative("noise", noise)
+    h_min = _checks.real_in("h_min", h_min, 1e-6, 1e6)
+    h_max = _checks.real_in("h_max", h_max, 1e-6, 1e6)
+    if h_min > h_max:
+        raise ValueError(f"h_min must be <= h_max, got {h_min:g} > {h_max:g}")
+    dim = _args.dim(dim)
+    steps = _args.steps(steps)
+    _args.draws("steps × dim", steps * dim)
     eta = lr / N if hold == _HOLD[0] else lr
     eta_prime = N * eta
     h = np.geomspace(h_min, h_max, dim)
@@ -128,8 +137,16 @@ def momentum_state(
     }
 
 
+#: What momentum_figure reads from a state.
+_MOMENTUM_KEYS = (
+    "diverged eta eta_prime floor h h_band loss loss_sgd rate rate_sgd t".split()
+)
+
+
 def momentum_figure(fig, state: dict):
     """Left: contraction factor ρ(h) per curvature; right: the exact expected loss over t."""
+    _args.figure(fig)
+    _args.state(state, _MOMENTUM_KEYS, "momentum_state")
     ax_r, ax_l = panels(
         fig, left=0.106, right=0.980, bottom=0.165, top=0.868, wspace=0.405
     )

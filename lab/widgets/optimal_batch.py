@@ -17,6 +17,7 @@ from ..optimal_batch import (
     noise_scale,
 )
 from ..plots import COLORS, panels
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -79,11 +80,17 @@ def optimal_batch_state(
     (L/2)η*(B)²ĝ²/B, ``B_star`` = 16σ̂²/ĝ². The expected-value version (g = ĝ, σ = σ̂):
     ``lr_expected`` (1/L)B/(B + B_noise), ``per_example_expected`` g²/(2L(B + B_noise)),
     ``B_noise`` = σ²/g² = B*/16. Raises ``ValueError`` for ĝ outside [0.01, 100],
-    σ̂ outside [0.01, 100] or L outside [0.01, 100].
+    σ̂ outside [0.01, 100], L outside [0.01, 100], ``B_min`` outside [1, 10¹²],
+    ``B_max`` outside [1, 10¹²], ``B_min`` > ``B_max`` or ``points`` outside [2, 10⁵].
     """
     g = _checks.real_in("g_hat", g_hat, 0.01, 100.0)
     s = _checks.real_in("sigma_hat", sigma_hat, 0.01, 100.0)
     L = _checks.real_in("L", L, 0.01, 100.0)
+    B_min = _checks.real_in("B_min", B_min, 1.0, _checks.MAX_BATCH)
+    B_max = _checks.real_in("B_max", B_max, 1.0, _checks.MAX_BATCH)
+    if B_min > B_max:
+        raise ValueError(f"B_min must be <= B_max, got {B_min:g} > {B_max:g}")
+    points = _checks.size("points", points, 2, 10**5)
     B = np.geomspace(B_min, B_max, points)
     B_star = float(bound_batch_size_star(g, s))
     B_noise = float(noise_scale(g, s))
@@ -105,11 +112,20 @@ def optimal_batch_state(
     }
 
 
+#: What optimal_batch_figure reads from a state.
+_OPTIMAL_BATCH_KEYS = (
+    "B B_noise B_star lr_bound lr_expected lr_scaled per_example_at_B_star "
+    "per_example_bound per_example_expected"
+).split()
+
+
 def optimal_batch_figure(fig, state: dict):
     """Left: learning rates against B; right: progress per example against B (log-log).
 
     ``state`` comes from :func:`optimal_batch_state`. Returns the two axes.
     """
+    _args.figure(fig)
+    _args.state(state, _OPTIMAL_BATCH_KEYS, "optimal_batch_state")
     ax_lr, ax_pe = panels(
         fig, left=0.106, right=0.960, bottom=0.175, top=0.868, wspace=0.439
     )

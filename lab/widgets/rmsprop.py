@@ -12,6 +12,7 @@ from .. import generator as make_generator
 from ..plots import COLORS, panels
 from ..problems import scaled_nqm
 from ..rmsprop import rmsprop_nqm_error, sgd_best_lr, sgd_nqm_second_moments
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -84,11 +85,18 @@ def rmsprop_state(
     step ``sgd_final``, ``rms_final`` (per coordinate), ``rms_lr_eff``
     (:math:`\\eta/\\sqrt{s_T[i]}`, chain mean of :math:`s`). Raises ``ValueError`` for a
     learning rate outside [1e-4, 0.3], :math:`N_s < 1`, :math:`B < 1`,
-    :math:`\\kappa < 1` or :math:`p` outside [0, 2].
+    :math:`\\kappa` outside [1, 10¹²], :math:`p` outside [0, 2], σ outside [0.001, 100],
+    ``dim`` outside [1, 1000], steps outside [1, 10⁴], chains outside [1, 10⁴],
+    steps × chains × dim over 10⁷, a negative seed or a device this machine lacks.
     """
     lr = _checks.real_in("lr", lr, 1e-4, 0.3)
     N_s = _checks.real_in("N_s", N_s, 1.0)
     B = _checks.batch_size("batch_size", batch_size)
+    dim = _args.dim(dim)
+    sigma = _checks.real_in("sigma", sigma, 1e-3, 100.0)
+    steps, chains = _args.steps(steps), _args.chains(chains)
+    _args.draws("steps × chains × dim", steps * chains * dim)
+    seed, device = _args.seed(seed), _args.device(device)
     problem = scaled_nqm(kappa, dim, sigma, power)
     sgd_lr, sgd_worst = sgd_best_lr(problem, B, 1.0, steps, SGD_LRS)
     sgd_final = sgd_nqm_second_moments(problem, sgd_lr, B, 1.0, steps)[-1]
@@ -114,9 +122,15 @@ def rmsprop_state(
     }
 
 
+#: What rmsprop_figure reads from a state.
+_RMSPROP_KEYS = "h rms_final rms_worst sgd_final sgd_worst t".split()
+
+
 def rmsprop_figure(fig, state: dict):
     """Left: worst-coordinate error over time. Right: every coordinate's error at the
     end, against its curvature. One legend for both, above them."""
+    _args.figure(fig)
+    _args.state(state, _RMSPROP_KEYS, "rmsprop_state")
     ax, ax_h = panels(
         fig, left=0.132, right=0.974, bottom=0.165, top=0.781, wspace=0.472
     )

@@ -10,6 +10,7 @@ import numpy as np
 from .. import _checks
 from ..plots import COLORS, panels, series_style
 from ..running_averages import CORRECTIONS, running_average_weight
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -78,13 +79,28 @@ def schedule_moments(weights, mean_signal, sigma: float, x=None):
     variance obeys :math:`V_t = (1-w_t)^2 V_{t-1} + w_t^2\\sigma^2`, :math:`V_0 = 0`. Returns
     float64 arrays of length :math:`S`: the mean, the variance and, if a realisation
     ``x`` is given, its average (else None). Plain floats in one loop: for S in the
-    hundreds this is faster than any tensor code.
+    hundreds this is faster than any tensor code. Raises ``ValueError`` for weights
+    outside [0, 1], more than 10⁷ of them, a ``mean_signal`` or ``x`` of another
+    length, non-finite values, a negative σ, or moments that overflow.
     """
-    w = [float(v) for v in weights]
-    m = [float(v) for v in mean_signal]
-    xs = None if x is None else [float(v) for v in x]
+    w = _checks.array("weights", weights, 0.0, 1.0, ndim=1, max_size=_args.MAX_DRAWS)
+    m = _checks.array("mean_signal", mean_signal, ndim=1, max_size=_args.MAX_DRAWS)
+    if m.size != w.size:
+        raise ValueError(
+            f"weights, mean_signal must have the same length, got {w.size}, {m.size}"
+        )
+    sigma = _checks.nonnegative("sigma", sigma)
+    xs = None
+    if x is not None:
+        xs = _checks.array("x", x, ndim=1, max_size=_args.MAX_DRAWS)
+        if xs.size != w.size:
+            raise ValueError(
+                f"weights, x must have the same length, got {w.size}, {xs.size}"
+            )
+        xs = xs.tolist()
+    w, m = w.tolist(), m.tolist()
     mean, var, real = [], [], []
-    mu, V, r, s2 = 0.0, 0.0, 0.0, float(sigma) ** 2
+    mu, V, r, s2 = 0.0, 0.0, 0.0, sigma * sigma
     for t, wt in enumerate(w):
         mu = (1 - wt) * mu + wt * m[t]
         V = (1 - wt) ** 2 * V + wt * wt * s2
@@ -93,7 +109,12 @@ def schedule_moments(weights, mean_signal, sigma: float, x=None):
         if xs is not None:
             r = (1 - wt) * r + wt * xs[t]
             real.append(r)
-    return np.array(mean), np.array(var), (np.array(real) if xs is not None else None)
+    names = "weights, mean_signal, sigma" + ("" if xs is None else ", x")
+    mean, var = np.array(mean), np.array(var)
+    _checks.finite_result(mean, names), _checks.finite_result(var, names)
+    if xs is None:
+        return mean, var, None
+    return mean, var, _checks.finite_result(np.array(real), names)
 
 
 def running_averages_state(
@@ -117,15 +138,17 @@ def running_averages_state(
     expectation (``mean``), standard deviation (``sd``) and root-mean-square error
     :math:`\\sqrt{(\\E\\hat\\mu_t - \\mu_t)^2 + \\Var\\,\\hat\\mu_t}` (``rmse``), each a dict
     by schedule. ``correction`` picks the schedule drawn in front. Raises
-    ``ValueError`` for an integer ``N`` < 1, σ outside [0, 5], a drift outside [−5, 5]
-    or an unknown ``correction``.
+    ``ValueError`` for an integer ``N`` outside [1, 10⁶], σ outside [0, 5], a drift
+    outside [−5, 5], an unknown ``correction``, steps outside [2, 10⁴], a start outside
+    [−1000, 1000] or a negative seed.
     """
-    N = _checks.integer_at_least("N", N, 1)
+    N = _checks.integer_at_least("N", N, 1, 10**6)
     sigma = _checks.real_in("sigma", sigma, 0.0, 5.0)
     drift = _checks.real_in("drift", drift, -5.0, 5.0)
-    if correction not in CORRECTIONS:
-        raise ValueError(f"correction must be one of {CORRECTIONS}, got {correction!r}")
-    S = _checks.steps("steps", steps, 2)
+    correction = _args.choice("correction", correction, CORRECTIONS)
+    S = _args.steps(steps, low=2)
+    start = _checks.real_in("start", start, -1000.0, 1000.0)
+    seed = _args.seed(seed)
     t = np.arange(1, S + 1)
     m = start + drift * t / 100.0
     x = m + sigma * np.random.default_rng(seed).standard_normal(S)
@@ -150,9 +173,15 @@ def running_averages_state(
     }
 
 
+#: What running_averages_figure reads from a state.
+_RUNNING_AVERAGES_KEYS = "m mean realised rmse sd stationary_sd t x".split()
+
+
 def running_averages_figure(fig, state: dict):
     """Left: the signal, one realised average and its exact mean ± 2 sd. Right: RMS
     error of every schedule."""
+    _args.figure(fig)
+    _args.state(state, _RUNNING_AVERAGES_KEYS, "running_averages_state")
     ax, ax_err = panels(
         fig, left=0.093, right=0.974, bottom=0.165, top=0.890, wspace=0.313
     )

@@ -13,6 +13,7 @@ from ..plots import COLORS, panels, twin
 from ..problems import DoubleWell1D
 from ..sgd_as_mcmc import temperature
 from ..simulate import sgd_1d
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -75,29 +76,35 @@ def sgd_as_mcmc_state(
 
     Raises ``ValueError`` for η outside [0.001, 0.06] (the quartic's gradient grows like
     Φ³, and for larger η hot runs that wander far enough overshoot and diverge), a batch
-    size < 1 or a non-finite tilt.
+    size < 1, a tilt outside [−5, 5], σ outside [0.001, 100], Φ₀ outside [−100, 100],
+    steps outside [1, 10⁴], chains outside [1, 10⁴], steps × chains over 10⁷,
+    ``record_every`` outside [1, 10⁴], a negative seed, a device this machine lacks,
+    or runs that diverge (``Diverged``, naming the arguments).
     """
     lr = _checks.real_in("lr", lr, 0.001, 0.06)
     B = _checks.batch_size("batch_size", batch_size)
+    tilt = _checks.real_in("tilt", tilt, -5.0, 5.0)
+    sigma = _checks.real_in("sigma", sigma, 1e-3, 100.0)
+    phi0 = _checks.real_in("phi0", phi0, -100.0, 100.0)
+    steps, chains = _args.steps(steps), _args.chains(chains)
+    record_every = _args.steps(record_every, "record_every")
+    _args.draws("steps × chains", steps * chains)
+    gen = make_generator(_args.seed(seed), _args.device(device))
     problem = DoubleWell1D(tilt=tilt, sigma=sigma)
     T = temperature(lr, problem.sigma, B)
     grid = np.linspace(-2.2, 2.2, 441)
     gibbs = problem.gibbs_density(grid, T)
     dx = grid[1] - grid[0]
-    path = (
-        sgd_1d(
-            problem,
-            phi0,
-            lr,
-            B,
-            steps,
-            chains,
-            make_generator(seed, device),
-            record_every=record_every,
+    try:
+        path = sgd_1d(
+            problem, phi0, lr, B, steps, chains, gen, record_every=record_every
         )
-        .cpu()
-        .numpy()
-    )
+    except _checks.Diverged:
+        raise _checks.Diverged(
+            "lr, batch_size, sigma, tilt, phi0: SGD diverged on the double well; "
+            "lower lr or sigma, or raise batch_size"
+        ) from None
+    path = path.cpu().numpy()
     return {
         "params": {"lr": lr, "batch_size": B, "tilt": problem.tilt},
         "temperature": T,
@@ -135,11 +142,17 @@ REGISTRY = (
 )
 
 
+#: What sgd_as_mcmc_figure reads from a state.
+_SGD_AS_MCMC_KEYS = "final gibbs gibbs_left grid left_fraction loss t".split()
+
+
 def sgd_as_mcmc_figure(fig, state: dict):
     """The Chapter 3 explorer: Gibbs density, SGD histogram, and occupancy of the deep valley.
 
     ``state`` comes from ``lab.widgets.sgd_as_mcmc_state``. Returns the two axes.
     """
+    _args.figure(fig)
+    _args.state(state, _SGD_AS_MCMC_KEYS, "sgd_as_mcmc_state")
     ax_den, ax_occ = panels(
         fig, left=0.093, right=0.980, bottom=0.165, top=0.890, wspace=0.357
     )

@@ -14,6 +14,7 @@ from ..plots import COLORS, gradient_histogram, panels, trajectory_bundle
 from ..problems import Quadratic1D
 from ..simulate import sgd_quadratic_1d
 from ..vanilla_sgd import gradient_estimates
+from . import _args
 
 if TYPE_CHECKING:
     from ._explorer import Explorer
@@ -86,14 +87,24 @@ def vanilla_sgd_state(
     * ``paths``: ``chains`` SGD runs Φ_t, t = 0..steps, shape (steps + 1, chains);
     * ``mean``, ``sd``: the exact mean and sd of Φ_t; ``stationary_sd`` = √(ησ²/(B(2 − η))).
 
-    Raises ``ValueError`` naming the parameter for a batch size < 1, η outside (0, 2)
-    (SGD on this problem diverges for η ≥ 2), σ ≤ 0 or a non-finite Φ₀.
+    Raises ``ValueError`` naming the parameter for a batch size < 1, η outside [1e-4, 2)
+    (SGD on this problem diverges for η ≥ 2), σ outside [0.001, 1000], Φ₀ or μ outside
+    [−1000, 1000], steps outside [1, 10⁴], chains outside [1, 10⁴], samples outside
+    [2, 10⁷], more than 10⁷ examples drawn (samples × B or steps × chains × B), a
+    negative seed or a device this machine lacks.
     """
     B = _checks.batch_size("batch_size", batch_size)
-    lr = _checks.real_in("lr", lr, 0.0, 2.0, low_open=True, high_open=True)
-    phi0 = _checks.real_in("phi0", phi0)
+    lr = _checks.real_in("lr", lr, 1e-4, 2.0, high_open=True)
+    sigma = _checks.real_in("sigma", sigma, 1e-3, 1000.0)
+    phi0 = _checks.real_in("phi0", phi0, -1000.0, 1000.0)
+    mean = _checks.real_in("mean", mean, -1000.0, 1000.0)
+    steps = _args.steps(steps)
+    chains = _args.chains(chains)
+    samples = _checks.integer_at_least("samples", samples, 2, _args.MAX_DRAWS)
+    _args.draws("samples × batch_size", samples * B)
+    _args.draws("steps × chains × batch_size", steps * chains * B)
+    gen = make_generator(_args.seed(seed), _args.device(device))
     problem = Quadratic1D(mean=mean, sigma=sigma)
-    gen = make_generator(seed, device)
     ghat = gradient_estimates(problem, problem.optimum, B, samples, gen)
     paths = sgd_quadratic_1d(problem, phi0, lr, B, steps, chains, gen)
     t = torch.arange(steps + 1, dtype=torch.float64)
@@ -134,12 +145,18 @@ REGISTRY = (
 )
 
 
+#: What vanilla_sgd_figure reads from a state.
+_VANILLA_SGD_KEYS = "ghat ghat_variance mean optimum paths sd stationary_sd t".split()
+
+
 def vanilla_sgd_figure(fig, state: dict):
     """The Chapter 1 explorer's picture of ``state`` (from ``lab.widgets.vanilla_sgd_state``).
 
     Left: the distribution of ĝ at the optimum for the chosen B and σ. Right: a bundle
     of SGD trajectories with the exact mean and spread. Returns the two axes.
     """
+    _args.figure(fig)
+    _args.state(state, _VANILLA_SGD_KEYS, "vanilla_sgd_state")
     ax_hist, ax_path = panels(
         fig,
         width_ratios=(1, 1.4),

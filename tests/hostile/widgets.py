@@ -1,3 +1,3 @@
 """lab.widgets: states, figures, explorer classes, explorer_mode."""
 
-PENDING = ("lab.widgets.",)
+PENDING = ()
