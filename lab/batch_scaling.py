@@ -55,6 +55,42 @@ __all__ = [
 
 #: Exponents above this are clipped: e^700 is finite in float64, e^710 is not.
 _MAX_EXPONENT = 700.0
+#: The most power iterations of :func:`hessian_max_eigenvalue`.
+MAX_ITERS = 10**4
+#: The most phases of :func:`smith_schedules`; its examples per phase are at most
+#: ``MAX_EXAMPLES`` (10**12: step counts stay exact).
+MAX_PHASES = 64
+MAX_EXAMPLES = 10**12
+#: Step counts of :func:`nqm_steps_to_target` are exact floats up to 2**53.
+MAX_TARGET_STEPS = 2**53
+#: The most seeds (initialisations) of :func:`momentum_scaling_runs`.
+MAX_SEEDS = 8
+
+
+def _like(name: str, value, shape) -> np.ndarray:
+    """``value`` (finite, a number or 1-D) broadcast to ``shape``, or a ``ValueError``."""
+    a = _checks.array(name, value, ndim=(0, 1))
+    try:
+        return np.broadcast_to(a, shape)
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a number or have shape {shape}, got shape {a.shape}"
+        ) from None
+
+
+def _nqm(problem) -> tuple[np.ndarray, np.ndarray]:
+    """(h, sigma) of a :class:`~lab.problems.NoisyQuadratic`, as float64 arrays."""
+    problem = _checks.instance("problem", problem, NoisyQuadratic)
+    h = problem.h.detach().cpu().numpy().astype(np.float64)
+    return h, problem.sigma.detach().cpu().numpy().astype(np.float64)
+
+
+def _batch_sizes(name: str, values) -> list[int]:
+    """``values``: a 1-D sequence of batch sizes (integers in [1, 10**12])."""
+    a = _checks.array(name, values, ndim=1, max_size=10**6)
+    if a.size == 0:
+        raise ValueError(f"{name} must not be empty")
+    return [_checks.batch_size(name, b) for b in a]
 
 
 def nqm_second_moment(h, sigma, phi0, lr: float, batch_size: int, steps) -> np.ndarray:
@@ -69,17 +105,18 @@ def nqm_second_moment(h, sigma, phi0, lr: float, batch_size: int, steps) -> np.n
     tensors); ``steps``: an integer or array of step counts. Returns an array of shape
     ``(*steps.shape, d)``. A diverging coordinate (``|a| > 1``) grows like a^{2t}; its exponent
     is clipped at 700 so the result stays finite (about 1e304). Raises ``ValueError`` for
-    η < 0, B < 1, negative steps or non-finite inputs.
+    η < 0, B < 1 (or > 10**12), negative steps, non-finite inputs, shapes that do not
+    broadcast, more than 10**8 results, or a result that overflows.
     """
-    h, sigma, phi0 = (
-        _checks.real_array(n, v)
-        for n, v in (("h", h), ("sigma", sigma), ("phi0", phi0))
+    h, sigma, phi0 = _checks.broadcast(
+        h=_checks.array("h", h, ndim=(0, 1)),
+        sigma=_checks.array("sigma", sigma, ndim=(0, 1)),
+        phi0=_checks.array("phi0", phi0, ndim=(0, 1)),
     )
-    lr = _checks.nonnegative("lr", lr)
+    lr = np.float64(_checks.nonnegative("lr", lr))  # lr**2 may overflow: to inf
     B = _checks.batch_size("batch_size", batch_size)
-    t = _checks.real_array("steps", steps)
-    if np.any(t < 0):
-        raise ValueError("steps must be >= 0")
+    t = _checks.array("steps", steps, 0.0)
+    _checks.work("steps × len(h)", t.size * h.size, _checks.MAX_ELEMENTS)
     t = t[..., None]
     a2 = (1.0 - lr * h) ** 2
     log_a2 = np.log(np.maximum(a2, 1e-300))
@@ -91,7 +128,8 @@ def nqm_second_moment(h, sigma, phi0, lr: float, batch_size: int, steps) -> np.n
     geometric = np.where(
         near_one, t, (1.0 - decay) / np.where(near_one, 1.0, one_minus_a2)
     )
-    return decay * phi0**2 + noise * geometric
+    moment = decay * phi0**2 + noise * geometric
+    return _checks.finite_result(moment, "h, sigma, phi0, lr, steps")
 
 
 def nqm_expected_loss(
@@ -100,19 +138,14 @@ def nqm_expected_loss(
     """E f(Φ_t) = ½ Σ_i h_i E Φ_t[i]² for SGD with learning rate η and batch size B.
 
     Exact for any population whose per-example noise has variance σ_i² (not only
-    Gaussian): only the first two moments enter. ``phi0`` is a length-d start.
-    Returns an array shaped like ``steps``. See :func:`nqm_second_moment`.
+    Gaussian): only the first two moments enter. ``phi0`` is a length-d start (or a
+    number). Returns an array shaped like ``steps``. See :func:`nqm_second_moment`.
     """
-    h, sigma = problem.h.cpu().numpy(), problem.sigma.cpu().numpy()
+    h, sigma = _nqm(problem)
     m2 = nqm_second_moment(
-        h,
-        sigma,
-        np.broadcast_to(_checks.real_array("phi0", phi0), h.shape),
-        lr,
-        batch_size,
-        steps,
+        h, sigma, _like("phi0", phi0, h.shape), lr, batch_size, steps
     )
-    return 0.5 * (m2 * h).sum(-1)
+    return _checks.finite_result(0.5 * (m2 * h).sum(-1), "phi0, lr, steps")
 
 
 def nqm_loss_after_examples(
@@ -122,14 +155,27 @@ def nqm_loss_after_examples(
 
     For each B in ``batch_sizes`` and each budget E in ``examples`` (multiples of B are
     exact; otherwise ⌊E/B⌋ steps are taken), SGD runs ⌊E/B⌋ steps at η_B = B η_1.
-    Returns an array of shape (len(batch_sizes), len(examples)).
+    Returns an array of shape (len(batch_sizes), len(examples)). Raises ``ValueError``
+    for η_1 ≤ 0, batch sizes that are not integers in [1, 10**12], negative budgets,
+    more than 10**8 results, or a loss that overflows.
     """
+    h, _ = _nqm(problem)
+    _like("phi0", phi0, h.shape)
     lr_1 = _checks.positive("lr_1", lr_1)
-    E = _checks.real_array("examples", examples)
+    Bs = _batch_sizes("batch_sizes", batch_sizes)
+    E = _checks.array("examples", examples, 0.0)
+    _checks.work(
+        "len(batch_sizes) × examples × len(h)",
+        len(Bs) * E.size * h.size,
+        _checks.MAX_ELEMENTS,
+    )
     rows = []
-    for B in batch_sizes:
-        B = _checks.batch_size("batch_size", B)
-        rows.append(nqm_expected_loss(problem, phi0, B * lr_1, B, np.floor(E / B)))
+    for B in Bs:
+        lr_B = _checks.finite_result(B * lr_1, "lr_1, batch_sizes")
+        try:
+            rows.append(nqm_expected_loss(problem, phi0, lr_B, B, np.floor(E / B)))
+        except ValueError as err:
+            raise ValueError(f"lr_1, batch_sizes, examples: {err}") from None
     return np.array(rows)
 
 
@@ -143,7 +189,7 @@ def stability_limit(h) -> float:
     h = _checks.real_array("h", h)
     if h.size == 0 or np.any(h <= 0):
         raise ValueError("h (curvatures) must be > 0")
-    return 2.0 / float(h.max())
+    return _checks.finite_result(2.0 / float(h.max()), "h")
 
 
 def stability_batch_size(lr_1: float, h) -> float:
@@ -155,7 +201,7 @@ def stability_batch_size(lr_1: float, h) -> float:
     η_1 ≤ 0 or a curvature that is not > 0.
     """
     lr_1 = _checks.positive("lr_1", lr_1)
-    return stability_limit(h) / lr_1
+    return _checks.finite_result(stability_limit(h) / lr_1, "lr_1, h")
 
 
 def _curvatures_and_noise(h, sigma):
@@ -184,7 +230,11 @@ def nqm_noise_scale(h, sigma, second_moment) -> np.ndarray:
     m2 = _checks.real_array("second_moment", second_moment)
     if m2.shape[-1:] != h.shape or np.any(m2 < 0):
         raise ValueError(f"second_moment must be >= 0 with last axis {h.shape[0]}")
-    return (h * sigma**2).sum() / (h**3 * m2).sum(-1)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        scale = (h * sigma**2).sum() / (h**3 * m2).sum(-1)
+    return _checks.finite_result(
+        scale, "h, sigma, second_moment", "E GᵀHG must be > 0 and the ratio finite"
+    )
 
 
 def nqm_stationary_noise_scale(h, sigma, lr: float, batch_size: int) -> float:
@@ -206,7 +256,12 @@ def nqm_stationary_noise_scale(h, sigma, lr: float, batch_size: int) -> float:
             f"lr must be < 2/h_max = {2 / h.max():.4g} for a stationary point, got {lr}"
         )
     m2 = lr * sigma**2 / (B * h * (2 - lr * h))
-    return float(nqm_noise_scale(h, sigma, m2))
+    try:
+        return float(nqm_noise_scale(h, sigma, _checks.finite_result(m2, "")))
+    except ValueError:
+        raise ValueError(
+            "h, sigma, lr, batch_size: the result overflows (not finite)"
+        ) from None
 
 
 def noise_weighted_curvature(h, sigma) -> float:
@@ -217,8 +272,9 @@ def noise_weighted_curvature(h, sigma) -> float:
     noise that is negative or all 0.
     """
     h, sigma = _curvatures_and_noise(h, sigma)
-    w = h * sigma**2
-    return float((h * w).sum() / w.sum())
+    with np.errstate(over="ignore", invalid="ignore"):
+        w = h * sigma**2
+        return float(_checks.finite_result((h * w).sum() / w.sum(), "h, sigma"))
 
 
 def scaled_momentum_N(N_1: float, batch_size: int) -> float:
@@ -252,7 +308,7 @@ def running_average_memory(N: float, batch_size: int) -> dict:
     N = _checks.real_in("N", N, 1.0)
     B = _checks.batch_size("batch_size", batch_size)
     return {
-        "examples": N * B,
+        "examples": _checks.finite_result(N * B, "N, batch_size"),
         "age_batches": N - 1.0,
         "age_examples": (N - 1.0) * B,
         "variance_factor": 1.0 / (B * (2.0 * N - 1.0)),
@@ -270,10 +326,11 @@ def per_example_gradients(
     :func:`lab.distributed.per_example_gradients` (``torch.func``: ``vmap`` over
     examples of ``grad``), with each parameter's gradients flattened and concatenated
     in the model's order. The mean over rows is the batch gradient ĝ. Works on any
-    device (that of ``X``).
+    device (that of ``X``). At most ``lab.distributed.MAX_EXAMPLES`` examples.
     """
     from lab import distributed
 
+    _checks.function("loss", loss)
     grads = distributed.per_example_gradients(model, loss, X, y)
     return torch.cat([g.reshape(X.shape[0], -1) for g in grads.values()], dim=1)
 
@@ -289,12 +346,23 @@ def second_moment_estimates(
     batch of g_j[i]² (expectation g[i]² + σ[i]², independent of B). Also returns the
     population values ``g2`` = g[i]² and ``var`` = σ[i]² (over the n rows, 1/n
     normalisation), the per-coordinate standard errors ``*_se`` of both estimates and
-    the standard errors ``*_total_se`` of their sums over coordinates.
+    the standard errors ``*_total_se`` of their sums over coordinates. Bounds:
+    ``batches`` in [2, 10**6], batches × batch_size at most 10**9, batches × n and
+    batches × P at most 10**8. Raises ``ValueError``/``TypeError`` naming a bad
+    argument, or when a result overflows.
     """
+    G = _checks.tensor("per_example", per_example, ndim=2)
+    n, P = G.shape
+    if n < 1 or P < 1:
+        raise ValueError(
+            f"per_example must have shape (n, P) with n, P >= 1, got {tuple(G.shape)}"
+        )
     B = _checks.batch_size("batch_size", batch_size)
-    K = _checks.integer_at_least("batches", batches, 2)
-    G = per_example
-    n = G.shape[0]
+    K = _checks.integer_at_least("batches", batches, 2, 10**6)
+    generator = _checks.generator("generator", generator)
+    _checks.work("batches × batch_size", K * B)
+    _checks.work("batches × len(per_example)", K * n, _checks.MAX_ELEMENTS)
+    _checks.work("batches × per_example.shape[1]", K * P, _checks.MAX_ELEMENTS)
     idx = torch.randint(n, (K, B), generator=generator, device=generator.device).to(
         G.device
     )
@@ -308,6 +376,8 @@ def second_moment_estimates(
         out[name] = x.mean(0)
         out[name + "_se"] = x.std(0) / math.sqrt(K)
         out[name + "_total_se"] = float(x.sum(1).std() / math.sqrt(K))
+    for value in out.values():
+        _checks.finite_result(value, "per_example", "use smaller gradients")
     return out
 
 
@@ -324,11 +394,28 @@ def hessian_max_eigenvalue(
     Each iteration is one Hessian-vector product (double backward), so the P×P Hessian
     is never formed. The start vector comes from ``generator``. Power iteration finds the
     eigenvalue of largest magnitude; near a minimum that is h_max. Raises ``ValueError``
-    for ``iters`` < 1.
+    for ``iters`` outside [1, 10**4] (``MAX_ITERS``), ``TypeError``/``ValueError``
+    naming a bad argument (a model that does not take X, y, ...) and ``ValueError``
+    when the eigenvalue overflows.
     """
-    n_iter = _checks.integer_at_least("iters", iters, 1)
+    model = _checks.instance("model", model, torch.nn.Module)
+    _checks.tensor("X", X)
+    _checks.tensor("y", y, floating=False)
+    if X.dim() < 1 or y.dim() < 1 or X.shape[0] != y.shape[0] or X.shape[0] < 1:
+        raise ValueError(
+            "X and y must hold the same number (>= 1) of examples, got shapes "
+            f"{tuple(X.shape)} and {tuple(y.shape)}"
+        )
+    generator = _checks.generator("generator", generator)
+    n_iter = _checks.integer_at_least("iters", iters, 1, MAX_ITERS)
+    loss = _checks.function("loss", loss)
     params = [p for p in model.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(loss(model(X), y), params, create_graph=True)
+    if not params:
+        raise ValueError("model has no trainable parameters")
+    try:
+        grads = torch.autograd.grad(loss(model(X), y), params, create_graph=True)
+    except (RuntimeError, IndexError, TypeError, ValueError) as err:
+        raise ValueError(f"model, X, y, loss: no gradient of the loss: {err}") from None
     v = [
         torch.randn(
             p.shape, generator=generator, device=generator.device, dtype=p.dtype
@@ -338,11 +425,14 @@ def hessian_max_eigenvalue(
     lam = 0.0
     for _ in range(n_iter):
         norm = torch.sqrt(sum((u * u).sum() for u in v))
+        if not norm > 0:  # H v = 0: v is an eigenvector of eigenvalue 0
+            break
         v = [u / norm for u in v]
-        Hv = torch.autograd.grad(grads, params, v, retain_graph=True)
+        Hv = torch.autograd.grad(grads, params, v, retain_graph=True, allow_unused=True)
+        Hv = [torch.zeros_like(u) if w is None else w for u, w in zip(v, Hv)]
         lam = float(sum((a * b).sum() for a, b in zip(Hv, v)))
         v = [u.detach() for u in Hv]
-    return lam
+    return _checks.finite_result(lam, "model, X, y", "the curvature overflows")
 
 
 def smith_schedules(
@@ -354,17 +444,23 @@ def smith_schedules(
     and multiplies B by ``factor``. Every phase consumes ``examples_per_phase``
     examples (``steps = examples_per_phase // B``), so both schedules change at the
     same numbers of examples and η/B, the temperature of Chapter 3, follows the same
-    path. Raises ``ValueError`` for η ≤ 0, B < 1, factor < 2, phases < 1, or a phase
-    with fewer examples than the largest batch.
+    path. Raises ``ValueError`` for η ≤ 0, B < 1, factor < 2, phases outside [1, 64],
+    ``examples_per_phase`` outside [1, 10**12], or a phase with fewer examples than the
+    largest batch.
     """
     lr = _checks.positive("lr", lr)
     B = _checks.batch_size("batch_size", batch_size)
-    E = _checks.integer_at_least("examples_per_phase", examples_per_phase, 1)
+    E = _checks.integer_at_least(
+        "examples_per_phase", examples_per_phase, 1, MAX_EXAMPLES
+    )
     k = _checks.integer_at_least("factor", factor, 2)
-    n = _checks.integer_at_least("phases", phases, 1)
+    n = _checks.integer_at_least("phases", phases, 1, MAX_PHASES)
     if E < B * k ** (n - 1):
+        largest = B * k ** (n - 1)
+        shown = str(largest) if largest < 10**15 else f"about 1e{len(str(largest)) - 1}"
         raise ValueError(
-            f"examples_per_phase must be at least the largest batch {B * k ** (n - 1)}"
+            "examples_per_phase must be at least the largest batch, batch_size × "
+            f"factor**(phases - 1) = {shown}, got {E}"
         )
     return {
         "decay": [(lr / k**j, B, E // B) for j in range(n)],
@@ -373,6 +469,11 @@ def smith_schedules(
 
 
 def _check_schedule(schedule) -> list:
+    if not isinstance(schedule, list | tuple):
+        raise TypeError(
+            f"schedule must be a list of phases (lr, batch_size, steps), got "
+            f"{schedule!r:.80}"
+        )
     phases = []
     for j, phase in enumerate(schedule):
         try:
@@ -384,8 +485,8 @@ def _check_schedule(schedule) -> list:
         phases.append(
             (
                 _checks.positive(f"schedule[{j}] lr", eta),
-                _checks.integer_at_least(f"schedule[{j}] batch_size", B, 1),
-                _checks.integer_at_least(f"schedule[{j}] steps", steps, 1),
+                _checks.batch_size(f"schedule[{j}] batch_size", B),
+                _checks.steps(f"schedule[{j}] steps", steps),
             )
         )
     if not phases:
@@ -399,19 +500,31 @@ def nqm_schedule_loss(h, sigma, phi0, schedule) -> tuple[np.ndarray, np.ndarray]
 
     Within a phase :func:`nqm_second_moment` applies; E Φ² at a phase's end starts the
     next. Returns ``(examples, loss)``: the examples consumed after each step (starting
-    at 0) and ½ Σ_i h_i E Φ_i² there. Raises ``ValueError`` for a malformed schedule.
+    at 0) and ½ Σ_i h_i E Φ_i² there. Raises ``ValueError`` for a malformed schedule,
+    shapes that do not match, more than 10**8 results (total steps × len(h)), or a
+    loss that overflows.
     """
     phases = _check_schedule(schedule)
-    h = _checks.real_array("h", h)
-    second = np.broadcast_to(_checks.real_array("phi0", phi0) ** 2, h.shape).copy()
+    h, sigma, phi0 = _checks.broadcast(
+        h=_checks.array("h", h, ndim=(0, 1)),
+        sigma=_checks.array("sigma", sigma, ndim=(0, 1)),
+        phi0=_checks.array("phi0", phi0, ndim=(0, 1)),
+    )
+    second = phi0**2
+    total = sum(steps for _, _, steps in phases)
+    _checks.work("schedule steps × len(h)", total * h.size, _checks.MAX_ELEMENTS)
+    names = "h, sigma, phi0, schedule"
     examples, losses = [0], [0.5 * float((h * second).sum())]
-    for eta, B, steps in phases:
-        t = np.arange(1, steps + 1)
-        moments = nqm_second_moment(h, sigma, np.sqrt(second), eta, B, t)
-        losses.extend(0.5 * (moments * h).sum(-1))
-        examples.extend(examples[-1] + B * t)
-        second = moments[-1]
-    return np.asarray(examples), np.asarray(losses)
+    try:
+        for eta, B, steps in phases:
+            t = np.arange(1, steps + 1)
+            moments = nqm_second_moment(h, sigma, np.sqrt(second), eta, B, t)
+            losses.extend(0.5 * (moments * h).sum(-1))
+            examples.extend(examples[-1] + B * t)
+            second = moments[-1]
+    except ValueError as err:
+        raise ValueError(f"{names}: {err}") from None
+    return np.asarray(examples), _checks.finite_result(np.asarray(losses), names)
 
 
 def nqm_schedule_sgd(
@@ -422,15 +535,23 @@ def nqm_schedule_sgd(
     Each phase is one :func:`lab.simulate.run_nqm` at its η and B, started where the
     previous phase left every run (the first at ``phi0``). Returns numpy arrays
     ``examples`` and ``updates`` (after each step, from 0), ``loss`` (the mean over
-    chains of f(Φ_t)) and ``se`` (its standard error). Raises ``ValueError`` for a
-    malformed schedule or chains < 1.
+    chains of f(Φ_t)) and ``se`` (its standard error). Bounds: chains at most 10**6 and
+    total steps × chains × d at most 10**9. Raises ``ValueError`` for a malformed
+    schedule (rates above 10**6 included), bad counts, or a run that overflows.
     """
     from .optim import SGD
+    from .optim.updates import LR_MAX
     from .simulate import run_nqm
 
+    problem = _checks.instance("problem", problem, NoisyQuadratic)
     phases = _check_schedule(schedule)
+    for j, (eta, _, _) in enumerate(phases):
+        _checks.real_in(f"schedule[{j}] lr", eta, 0.0, LR_MAX, low_open=True)
     C = _checks.chains("chains", chains)
+    generator = _checks.generator("generator", generator)
     phi = _checks.real_in("phi0", phi0)
+    total = sum(steps for _, _, steps in phases)
+    _checks.work("schedule steps × chains × d", total * C * problem.dim)
     end = {}
 
     def observe(t, p, optimizer):
@@ -441,26 +562,30 @@ def nqm_schedule_sgd(
 
     examples, losses, ses = [0], [], []
     for j, (eta, B, steps) in enumerate(phases):
-        run = run_nqm(
-            problem,
-            lambda params, eta=eta: SGD(params, lr=eta),
-            steps,
-            C,
-            generator,
-            batch_size=B,
-            phi0=phi,
-            observe=observe,
-        )
+        try:
+            run = run_nqm(
+                problem,
+                lambda params, eta=eta: SGD(params, lr=eta),
+                steps,
+                C,
+                generator,
+                batch_size=B,
+                phi0=phi,
+                observe=observe,
+            )
+        except ValueError as err:
+            raise ValueError(f"schedule[{j}], phi0: {err}") from None
         first = 0 if j == 0 else 1  # a later phase's t = 0 is the last one's end
         losses.extend(run["loss"][first:])
         ses.extend(run["se"][first:])
         examples.extend(examples[-1] + B * np.arange(1, steps + 1))
         phi = end["phi"].clone()
+    names = "schedule, phi0"
     return {
         "examples": np.asarray(examples),
         "updates": np.arange(len(examples)),
-        "loss": np.asarray(losses, dtype=np.float64),
-        "se": np.asarray(ses, dtype=np.float64),
+        "loss": _checks.finite_result(np.asarray(losses, dtype=np.float64), names),
+        "se": _checks.finite_result(np.asarray(ses, dtype=np.float64), names),
     }
 
 
@@ -476,18 +601,20 @@ def nqm_steps_to_target(
     decreases with t when every coordinate starts above its stationary value ησ_i²/(B h_i
     (2 − ηh_i)) and η h_max < 2; rates for which that fails, and rates that never reach
     the target within ``max_steps``, give ``inf``. Returns an array shaped like ``lrs``.
-    Raises ``ValueError`` for curvatures that are not > 0, rates that are not > 0, B < 1,
-    a target that is not > 0 or ``max_steps`` < 1.
+    Raises ``ValueError`` for curvatures that are not > 0, rates that are not > 0, B < 1
+    (or > 10**12, other than inf), a target that is not > 0, ``max_steps`` outside
+    [1, 2**53] or more than 10**8 pairs of rate and coordinate.
     """
     h, sigma = _curvatures_and_noise(h, sigma)
-    phi2 = np.broadcast_to(_checks.real_array("phi0", phi0) ** 2, h.shape)
+    phi2 = _like("phi0", phi0, h.shape) ** 2
     eta = _checks.real_array("lrs", lrs, 0.0, low_open=True)
-    if batch_size == math.inf:
+    if isinstance(batch_size, float) and batch_size == math.inf:
         noise = np.zeros_like(h)
     else:
-        noise = sigma**2 / _checks.integer_at_least("batch_size", batch_size, 1)
+        noise = sigma**2 / _checks.batch_size("batch_size", batch_size)
     target = _checks.positive("target", target)
-    T = _checks.integer_at_least("max_steps", max_steps, 1)
+    T = _checks.integer_at_least("max_steps", max_steps, 1, MAX_TARGET_STEPS)
+    _checks.work("len(lrs) × len(h)", eta.size * h.size, _checks.MAX_ELEMENTS)
     flat = eta.reshape(-1, 1)
     x = flat * h  # η h_i
     stable = np.all(x < 2, axis=1)
@@ -521,19 +648,28 @@ def nqm_critical_batch(h, sigma, phi0, batch_sizes, lrs, target: float) -> dict:
     examples, and their ratio, the critical batch ``B_crit`` = E_min/S_min, at which the
     two asymptotes S = E_min/B (perfect scaling) and S = S_min meet. Returns numpy arrays
     ``batch_sizes``, ``steps``, ``lr`` and floats ``S_min``, ``E_min``, ``B_crit``.
-    Raises ``ValueError`` as :func:`nqm_steps_to_target`, or when the target is out of
-    reach at some B.
+    Raises ``ValueError`` as :func:`nqm_steps_to_target`, when the target is out of
+    reach at some B or not below the loss at the start.
     """
-    Bs = [_checks.integer_at_least("batch_sizes", B, 1) for B in batch_sizes]
+    h, sigma = _curvatures_and_noise(h, sigma)
+    Bs = _batch_sizes("batch_sizes", batch_sizes)
     grid = _checks.real_array("lrs", lrs, 0.0, low_open=True).ravel()
+    _checks.work("len(batch_sizes) × len(lrs) × len(h)", len(Bs) * grid.size * h.size)
     steps, best = [], []
     for B in Bs:
         S = nqm_steps_to_target(h, sigma, phi0, grid, B, target)
         if not np.isfinite(S.min()):
-            raise ValueError(f"target {target} is out of reach at batch_size {B}")
+            raise ValueError(
+                f"target {target} is out of reach from phi0 at batch_sizes entry {B} "
+                "(for every rate in lrs)"
+            )
         steps.append(S.min())
         best.append(grid[np.argmin(S)])
     S_min = nqm_steps_to_target(h, sigma, phi0, grid, math.inf, target).min()
+    if S_min == 0:
+        raise ValueError(
+            f"target must be below the loss at phi0 (reached in 0 steps), got {target}"
+        )
     steps = np.array(steps)
     E_min = float((steps * np.array(Bs)).min())
     return {
@@ -569,16 +705,23 @@ def momentum_scaling_runs(
     large-batch rates ramp linearly from 1/warmup_steps of their value. Returns the
     final training losses, arrays of shape (len(lr_effective), seeds) under each key
     (``inf`` where training diverged), with ``lr_effective``, ``k`` and ``N_scaled``.
-    Raises ``ValueError`` for rates that are not > 0, B_large not a multiple of B_small,
-    N/k < 1 or counts < 1.
+    Bounds: ``lr_effective`` a number or 1-D, ``seeds`` at most 8 (each seed is three
+    training runs per rate), ``hidden`` at most 10**5, ``examples // batch_small``
+    steps at most 10**7, 3 × len(lr_effective) × seeds × examples at most 10**9
+    examples, every torch ``lr`` at most 10**6. Raises ``ValueError`` for rates that are not > 0, B_large not a
+    multiple of B_small, N/k < 1, counts < 1 or these bounds.
     """
     from . import generator as make_generator
     from . import train as tr
     from .optim import Momentum
+    from .optim.updates import LR_MAX
 
-    rates = _checks.real_array("lr_effective", lr_effective, 0.0, low_open=True)
-    b1 = _checks.integer_at_least("batch_small", batch_small, 1)
-    b2 = _checks.integer_at_least("batch_large", batch_large, b1)
+    data = _checks.instance("data", data, tr.Digits)
+    rates = _checks.array("lr_effective", lr_effective, 0.0, low_open=True, ndim=(0, 1))
+    if rates.size == 0:
+        raise ValueError("lr_effective must not be empty")
+    b1 = _checks.batch_size("batch_small", batch_small)
+    b2 = _checks.batch_size("batch_large", batch_large, b1)
     if b2 % b1:
         raise ValueError(
             f"batch_large must be a multiple of batch_small={b1}, got {b2}"
@@ -589,9 +732,23 @@ def momentum_scaling_runs(
     if N_scaled < 1:
         raise ValueError(f"N/k must be >= 1 to scale N, got N={N:g}, k={k}")
     E = _checks.integer_at_least("examples", examples, b2)
-    n_seeds = _checks.integer_at_least("seeds", seeds, 1)
-    hidden = _checks.integer_at_least("hidden", hidden, 1)
-    warm = _checks.integer_at_least("warmup_steps", warmup_steps, 0)
+    n_seeds = _checks.integer_at_least("seeds", seeds, 1, MAX_SEEDS)
+    hidden = _checks.integer_at_least("hidden", hidden, 1, tr.MAX_HIDDEN)
+    warm = _checks.steps("warmup_steps", warmup_steps, 0)
+    if E // b1 > _checks.MAX_STEPS:
+        raise ValueError(
+            f"examples // batch_small must be at most {_checks.MAX_STEPS:.0e} steps, "
+            f"got {E // b1}"
+        )
+    _checks.work(
+        "3 × len(lr_effective) × seeds × examples", 3 * rates.size * n_seeds * E
+    )
+    if k * k * float(rates.max()) / N > LR_MAX:
+        raise ValueError(
+            f"lr_effective, N, batch_large / batch_small: the largest torch lr, "
+            f"k² max(lr_effective)/N = {k * k * float(rates.max()) / N:.3g}, must be at "
+            f"most {LR_MAX:g}"
+        )
 
     def final_loss(lr, N_run, B, ramp, seed):
         model = tr.make_model(hidden, make_generator(100 + seed))

@@ -53,7 +53,6 @@ Two ways:
 
 from __future__ import annotations
 
-import math
 import time
 from datetime import timedelta
 
@@ -88,23 +87,50 @@ def _world():
     return 0, 1, None
 
 
-def _check_batch(model, loss_fn, X, y):
+#: The most workers of :func:`digits_worker`'s process group.
+MAX_WORKERS = 1024
+#: The most steps of one :func:`data_parallel_train`.
+MAX_STEPS = 10**6
+
+
+def _check_data(model, loss_fn, X, y):
+    """model, loss_fn, X and y (a batch dimension, as many examples, X finite)."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable, got {loss_fn!r}")
+        raise TypeError(f"loss_fn must be callable, got {loss_fn!r:.80}")
     if not isinstance(X, torch.Tensor) or X.dim() < 1:
-        raise TypeError(f"X must be a tensor with a batch dimension, got {X!r}")
+        raise TypeError(f"X must be a tensor with a batch dimension, got {X!r:.80}")
     if not isinstance(y, torch.Tensor) or y.dim() < 1:
-        raise TypeError(f"y must be a tensor with a batch dimension, got {y!r}")
+        raise TypeError(f"y must be a tensor with a batch dimension, got {y!r:.80}")
     if X.shape[0] != y.shape[0]:
         raise ValueError(
             f"X and y must hold the same number of examples, got {X.shape[0]} and "
             f"{y.shape[0]}"
         )
-    _checks.integer_at_least("X.shape[0]", X.shape[0], 1, MAX_EXAMPLES)
+    if X.shape[0] < 1:
+        raise ValueError("X and y must hold at least one example")
     if X.is_floating_point() and not bool(torch.isfinite(X).all()):
         raise ValueError("X must be finite everywhere")
+
+
+def _check_batch(model, loss_fn, X, y, with_losses=False):
+    """:func:`_check_data`, at most ``MAX_EXAMPLES`` examples, and one example through
+    the model and the loss: a scalar, or a ``ValueError`` naming the arguments."""
+    _check_data(model, loss_fn, X, y)
+    _checks.integer_at_least("X.shape[0]", X.shape[0], 1, MAX_EXAMPLES)
+    _checks.flag("with_losses", with_losses)
+    try:
+        with torch.no_grad():
+            out = loss_fn(model(X[:1]), y[:1])
+    except (RuntimeError, IndexError, TypeError, ValueError) as err:
+        raise ValueError(
+            f"model, loss_fn, X, y: the loss of one example fails: {err}"
+        ) from None
+    if not isinstance(out, torch.Tensor) or out.numel() != 1:
+        raise ValueError(
+            f"loss_fn must return the mean loss (a scalar tensor), got {out!r:.80}"
+        )
 
 
 def per_example_gradients(model, loss_fn, X, y, *, with_losses: bool = False):
@@ -121,7 +147,7 @@ def per_example_gradients(model, loss_fn, X, y, *, with_losses: bool = False):
     """
     from torch.func import functional_call, grad, vmap
 
-    _check_batch(model, loss_fn, X, y)
+    _check_batch(model, loss_fn, X, y, with_losses)
     net = _unwrap(model)
     params = {k: p.detach() for k, p in net.named_parameters() if p.requires_grad}
     buffers = {k: b.detach() for k, b in net.named_buffers()}
@@ -201,21 +227,23 @@ def data_parallel_train(
     ``second_moment`` the gradient comes from :func:`backward_with_second_moment` (for
     ``SNR(second_moment="examples")``), else from an ordinary backward pass (averaged by
     DDP when ``model`` is a ``DistributedDataParallel``). Returns the global batch's mean
-    loss at every step (the workers' local losses averaged). At most 10**6 steps.
+    loss at every step (the workers' local losses averaged). At most 10**6 steps,
+    steps × len(X) at most 10**9 (a permutation per step), and with ``second_moment``
+    at most ``MAX_EXAMPLES`` examples per worker.
     """
     import torch.distributed as dist
 
     rank, world, group = _world()
-    steps = _checks.integer_at_least("steps", steps, 0, 10**6)
+    loss_fn = torch.nn.functional.cross_entropy if loss_fn is None else loss_fn
+    _check_training(model, optimizer, X, y, generator, second_moment, loss_fn)
+    steps = _checks.integer_at_least("steps", steps, 0, MAX_STEPS)
     n = X.shape[0]
     global_batch = _checks.integer_at_least("global_batch", global_batch, 1, n)
     if global_batch % world:
         raise ValueError(
             f"global_batch must be divisible by the {world} workers, got {global_batch}"
         )
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {generator!r}")
-    loss_fn = torch.nn.functional.cross_entropy if loss_fn is None else loss_fn
+    _check_sizes(steps, n, global_batch // world, second_moment)
     local = global_batch // world
     losses = []
     for _ in range(steps):
@@ -243,6 +271,25 @@ def data_parallel_train(
     return losses
 
 
+def _check_training(model, optimizer, X, y, generator, second_moment, loss_fn):
+    """The objects :func:`data_parallel_train` takes, checked."""
+    _check_data(model, loss_fn, X, y)
+    _checks.instance("optimizer", optimizer, torch.optim.Optimizer)
+    _checks.generator("generator", generator)
+    _checks.flag("second_moment", second_moment)
+
+
+def _check_sizes(steps: int, n: int, local: int, second_moment: bool) -> None:
+    """The work of :func:`data_parallel_train`: a permutation of n per step, and at
+    most ``MAX_EXAMPLES`` per-example gradients per worker."""
+    _checks.work("steps × len(X)", steps * n)
+    if second_moment and local > MAX_EXAMPLES:
+        raise ValueError(
+            f"global_batch must be at most {MAX_EXAMPLES} per worker with "
+            f"second_moment, got {local}"
+        )
+
+
 def ring_allreduce_seconds(
     n_bytes: float, workers: int, bandwidth: float, latency: float = 0.0
 ) -> float:
@@ -260,7 +307,7 @@ def ring_allreduce_seconds(
     latency = _checks.nonnegative("latency", latency)
     k = workers
     seconds = 2 * (k - 1) / k * n_bytes / bandwidth + 2 * (k - 1) * latency
-    return _finite_or_raise("ring_allreduce_seconds", seconds)
+    return _checks.finite_result(seconds, "n_bytes, bandwidth, latency")
 
 
 def step_seconds(
@@ -284,7 +331,9 @@ def step_seconds(
     batch_per_worker = _checks.integer_at_least(
         "batch_per_worker", batch_per_worker, 1, 10**9
     )
-    compute = _finite_or_raise("compute", seconds_per_example * batch_per_worker)
+    compute = _checks.finite_result(
+        seconds_per_example * batch_per_worker, "seconds_per_example, batch_per_worker"
+    )
     return compute, ring_allreduce_seconds(n_bytes, workers, bandwidth, latency)
 
 
@@ -310,13 +359,19 @@ def digits_worker(rank: int, world_size: int, init_file: str, job: dict, out: st
     parameters and losses to ``out`` (``torch.save``), with, when ``job["time_steps"]``
     is set, the median seconds of a step's compute and of its all-reduce over that many
     steps. ``job["fail_rank"]``, when set, makes that worker raise at once (the tests
-    use it).
+    use it). Every argument is checked before the group is joined: ``world_size`` in
+    [1, 1024], ``rank`` in [0, world_size), the paths strings, ``job`` as above.
     """
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
     from lab import train
 
+    world_size = _checks.integer_at_least("world_size", world_size, 1, MAX_WORKERS)
+    rank = _checks.integer_at_least("rank", rank, 0, world_size - 1)
+    _checks.text("init_file", init_file, empty=False)
+    _checks.text("out", out, empty=False)
+    _check_job(job, world_size)
     torch.set_num_threads(1)
     dist.init_process_group(
         "gloo",
@@ -359,6 +414,45 @@ def digits_worker(rank: int, world_size: int, init_file: str, job: dict, out: st
         dist.destroy_process_group()
 
 
+def _check_job(job, world_size: int) -> None:
+    """``job`` of :func:`digits_worker`: a dict with ``optimizers`` (a list of specs
+    naming a :mod:`lab.optim` class), ``steps``, ``global_batch``, ``hidden``, ``seed``
+    and optionally ``timeout``, ``time_steps`` and ``fail_rank``."""
+    from collections.abc import Mapping
+
+    from lab import _seed, optim, train
+
+    if not isinstance(job, Mapping):
+        raise TypeError(f"job must be a dict, got {job!r:.80}")
+    missing = {"optimizers", "steps", "global_batch", "hidden", "seed"} - set(job)
+    if missing:
+        raise ValueError(f"job must have the keys {sorted(missing)}")
+    specs = job["optimizers"]
+    if not isinstance(specs, list | tuple) or not specs:
+        raise TypeError(
+            f"job['optimizers'] must be a non-empty list, got {specs!r:.80}"
+        )
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, Mapping) or spec.get("name") not in optim.__all__:
+            raise ValueError(
+                f"job['optimizers'][{i}] must be a dict whose 'name' is a class of "
+                f"lab.optim, got {spec!r:.80}"
+            )
+    _checks.integer_at_least("job['steps']", job["steps"], 0, MAX_STEPS)
+    batch = _checks.integer_at_least(
+        "job['global_batch']", job["global_batch"], 1, MAX_EXAMPLES
+    )
+    if batch % world_size:
+        raise ValueError(
+            f"job['global_batch'] must be divisible by the {world_size} workers, "
+            f"got {batch}"
+        )
+    _checks.integer_at_least("job['hidden']", job["hidden"], 0, train.MAX_HIDDEN)
+    _seed("job['seed']", job["seed"])
+    _checks.positive("job['timeout']", job.get("timeout", 30))
+    _checks.integer_at_least("job['time_steps']", job.get("time_steps", 0), 0, 10**4)
+
+
 def _time_step(data, job, world_size, rank):
     """Median seconds of one step's compute (forward and backward, no communication)
     and of the all-reduce of the gradient, on this worker."""
@@ -390,9 +484,3 @@ def _time_step(data, job, world_size, rank):
         "local_batch": local,
         "rank": rank,
     }
-
-
-def _finite_or_raise(name: str, value: float) -> float:
-    if not math.isfinite(value):
-        raise ValueError(f"{name} overflowed: {value!r}")
-    return value
