@@ -57,10 +57,9 @@ __all__ = [
 _MAX_EXPONENT = 700.0
 #: The most power iterations of :func:`hessian_max_eigenvalue`.
 MAX_ITERS = 10**4
-#: The most phases of :func:`smith_schedules`; its examples per phase are at most
-#: ``MAX_EXAMPLES`` (10**12: step counts stay exact).
+#: The most phases of :func:`smith_schedules`, and the most examples per phase.
 MAX_PHASES = 64
-MAX_EXAMPLES = 10**12
+MAX_EXAMPLES_PER_PHASE = 10**12
 #: Step counts of :func:`nqm_steps_to_target` are exact floats up to 2**53.
 MAX_TARGET_STEPS = 2**53
 #: The most seeds (initialisations) of :func:`momentum_scaling_runs`.
@@ -253,11 +252,13 @@ def nqm_stationary_noise_scale(h, sigma, lr: float, batch_size: int) -> float:
     B = _checks.batch_size("batch_size", batch_size)
     if lr * h.max() >= 2:
         raise ValueError(
-            f"lr must be < 2/h_max = {2 / h.max():.4g} for a stationary point, got {lr}"
+            f"lr must be < 2/max(h) = {2 / h.max():.4g} for a stationary point, "
+            f"got {lr}"
         )
-    m2 = lr * sigma**2 / (B * h * (2 - lr * h))
+    with np.errstate(over="ignore", invalid="ignore"):
+        m2 = lr * sigma**2 / (B * h * (2 - lr * h))
     try:
-        return float(nqm_noise_scale(h, sigma, _checks.finite_result(m2, "")))
+        return float(nqm_noise_scale(h, sigma, m2))
     except ValueError:
         raise ValueError(
             "h, sigma, lr, batch_size: the result overflows (not finite)"
@@ -451,7 +452,7 @@ def smith_schedules(
     lr = _checks.positive("lr", lr)
     B = _checks.batch_size("batch_size", batch_size)
     E = _checks.integer_at_least(
-        "examples_per_phase", examples_per_phase, 1, MAX_EXAMPLES
+        "examples_per_phase", examples_per_phase, 1, MAX_EXAMPLES_PER_PHASE
     )
     k = _checks.integer_at_least("factor", factor, 2)
     n = _checks.integer_at_least("phases", phases, 1, MAX_PHASES)
@@ -654,6 +655,8 @@ def nqm_critical_batch(h, sigma, phi0, batch_sizes, lrs, target: float) -> dict:
     h, sigma = _curvatures_and_noise(h, sigma)
     Bs = _batch_sizes("batch_sizes", batch_sizes)
     grid = _checks.real_array("lrs", lrs, 0.0, low_open=True).ravel()
+    if grid.size == 0:
+        raise ValueError("lrs must not be empty")
     _checks.work("len(batch_sizes) × len(lrs) × len(h)", len(Bs) * grid.size * h.size)
     steps, best = [], []
     for B in Bs:
@@ -661,7 +664,7 @@ def nqm_critical_batch(h, sigma, phi0, batch_sizes, lrs, target: float) -> dict:
         if not np.isfinite(S.min()):
             raise ValueError(
                 f"target {target} is out of reach from phi0 at batch_sizes entry {B} "
-                "(for every rate in lrs)"
+                "for every rate in lrs (with these h, sigma)"
             )
         steps.append(S.min())
         best.append(grid[np.argmin(S)])
@@ -708,8 +711,9 @@ def momentum_scaling_runs(
     Bounds: ``lr_effective`` a number or 1-D, ``seeds`` at most 8 (each seed is three
     training runs per rate), ``hidden`` at most 10**5, ``examples // batch_small``
     steps at most 10**7, 3 × len(lr_effective) × seeds × examples at most 10**9
-    examples, every torch ``lr`` at most 10**6. Raises ``ValueError`` for rates that are not > 0, B_large not a
-    multiple of B_small, N/k < 1, counts < 1 or these bounds.
+    examples, every torch ``lr`` at most 10**6. Raises ``ValueError`` for rates that
+    are not > 0, B_large not a multiple of B_small, N/k < 1, counts < 1 or these
+    bounds.
     """
     from . import generator as make_generator
     from . import train as tr
@@ -721,7 +725,9 @@ def momentum_scaling_runs(
     if rates.size == 0:
         raise ValueError("lr_effective must not be empty")
     b1 = _checks.batch_size("batch_small", batch_small)
-    b2 = _checks.batch_size("batch_large", batch_large, b1)
+    b2 = _checks.batch_size("batch_large", batch_large)
+    if b2 < b1:
+        raise ValueError(f"batch_large must be >= batch_small = {b1}, got {b2}")
     if b2 % b1:
         raise ValueError(
             f"batch_large must be a multiple of batch_small={b1}, got {b2}"
@@ -730,7 +736,10 @@ def momentum_scaling_runs(
     N = _checks.real_in("N", N, 1.0)
     N_scaled = N / k
     if N_scaled < 1:
-        raise ValueError(f"N/k must be >= 1 to scale N, got N={N:g}, k={k}")
+        raise ValueError(
+            "N/k must be >= 1 to scale N (k = batch_large/batch_small), "
+            f"got N={N:g}, k={k}"
+        )
     E = _checks.integer_at_least("examples", examples, b2)
     n_seeds = _checks.integer_at_least("seeds", seeds, 1, MAX_SEEDS)
     hidden = _checks.integer_at_least("hidden", hidden, 1, tr.MAX_HIDDEN)

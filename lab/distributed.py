@@ -116,10 +116,16 @@ def _check_data(model, loss_fn, X, y):
 
 def _check_batch(model, loss_fn, X, y, with_losses=False):
     """:func:`_check_data`, at most ``MAX_EXAMPLES`` examples, and one example through
-    the model and the loss: a scalar, or a ``ValueError`` naming the arguments."""
+    the model and the loss."""
     _check_data(model, loss_fn, X, y)
     _checks.integer_at_least("X.shape[0]", X.shape[0], 1, MAX_EXAMPLES)
     _checks.flag("with_losses", with_losses)
+    _check_loss(model, loss_fn, X, y)
+
+
+def _check_loss(model, loss_fn, X, y):
+    """One example through the model and the loss: a scalar, or a ``ValueError``
+    naming the arguments."""
     try:
         with torch.no_grad():
             out = loss_fn(model(X[:1]), y[:1])
@@ -143,7 +149,9 @@ def per_example_gradients(model, loss_fn, X, y, *, with_losses: bool = False):
     its batch (as ``torch.nn.functional.cross_entropy`` is), so that the mean of these
     gradients is the batch gradient :math:`\\hat g`. With ``with_losses`` it returns
     the pair (gradients, per-example losses of shape (B,)). At most ``MAX_EXAMPLES``
-    examples.
+    examples. Raises ``TypeError``/``ValueError`` naming a bad argument, and
+    :class:`lab._checks.Diverged` (a ``ValueError`` and ``FloatingPointError``) when a
+    gradient is not finite.
     """
     from torch.func import functional_call, grad, vmap
 
@@ -158,6 +166,8 @@ def per_example_gradients(model, loss_fn, X, y, *, with_losses: bool = False):
         return loss, loss.detach()
 
     grads, losses = vmap(grad(one, has_aux=True), in_dims=(None, 0, 0))(params, X, y)
+    if not all(bool(g.isfinite().all()) for g in grads.values()):
+        raise _checks.Diverged("model, X: a per-example gradient is not finite")
     return (grads, losses) if with_losses else grads
 
 
@@ -277,6 +287,7 @@ def _check_training(model, optimizer, X, y, generator, second_moment, loss_fn):
     _checks.instance("optimizer", optimizer, torch.optim.Optimizer)
     _checks.generator("generator", generator)
     _checks.flag("second_moment", second_moment)
+    _check_loss(model, loss_fn, X, y)
 
 
 def _check_sizes(steps: int, n: int, local: int, second_moment: bool) -> None:
@@ -444,7 +455,7 @@ def _check_job(job, world_size: int) -> None:
     )
     if batch % world_size:
         raise ValueError(
-            f"job['global_batch'] must be divisible by the {world_size} workers, "
+            f"job['global_batch'] must be divisible by world_size = {world_size}, "
             f"got {batch}"
         )
     _checks.integer_at_least("job['hidden']", job["hidden"], 0, train.MAX_HIDDEN)

@@ -12,6 +12,7 @@ Everything takes its randomness from an explicit generator.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -178,11 +179,15 @@ def full_loss(
 
     ``X``: a finite floating tensor (n, features), ``y``: n integer labels in 0..9.
     Raises ``TypeError``/``ValueError`` naming the argument otherwise, or when the
-    model does not take them.
+    model does not take them, and :class:`lab._checks.Diverged` (a ``ValueError`` and
+    ``FloatingPointError``) when the loss is not finite.
     """
     model = _checks.instance("model", model, torch.nn.Module)
     _examples("X", X, "y", y)
-    return _loss_and_accuracy(model, X, y, "model, X, y")
+    loss, accuracy = _loss_and_accuracy(model, X, y, "model, X, y")
+    if not math.isfinite(loss):
+        raise _checks.Diverged(f"model, X: the loss is not finite ({loss})")
+    return loss, accuracy
 
 
 def train(
