@@ -327,13 +327,15 @@ def per_example_gradients(
     :func:`lab.distributed.per_example_gradients` (``torch.func``: ``vmap`` over
     examples of ``grad``), with each parameter's gradients flattened and concatenated
     in the model's order. The mean over rows is the batch gradient ĝ. Works on any
-    device (that of ``X``). At most ``lab.distributed.MAX_EXAMPLES`` examples.
+    device (that of ``X``). At most ``lab.distributed.MAX_EXAMPLES`` examples; a
+    ``ValueError`` naming model and X when a gradient is not finite.
     """
     from lab import distributed
 
     _checks.function("loss", loss)
     grads = distributed.per_example_gradients(model, loss, X, y)
-    return torch.cat([g.reshape(X.shape[0], -1) for g in grads.values()], dim=1)
+    flat = torch.cat([g.reshape(X.shape[0], -1) for g in grads.values()], dim=1)
+    return _checks.finite_result(flat, "model, X", "a gradient is not finite")
 
 
 def second_moment_estimates(

@@ -128,7 +128,7 @@ def _check_loss(model, loss_fn, X, y):
     naming the arguments."""
     try:
         with torch.no_grad():
-            out = loss_fn(model(X[:1]), y[:1])
+            out = loss_fn(_unwrap(model)(X[:1]), y[:1])  # no DDP collective
     except (RuntimeError, IndexError, TypeError, ValueError) as err:
         raise ValueError(
             f"model, loss_fn, X, y: the loss of one example fails: {err}"
@@ -149,9 +149,9 @@ def per_example_gradients(model, loss_fn, X, y, *, with_losses: bool = False):
     its batch (as ``torch.nn.functional.cross_entropy`` is), so that the mean of these
     gradients is the batch gradient :math:`\\hat g`. With ``with_losses`` it returns
     the pair (gradients, per-example losses of shape (B,)). At most ``MAX_EXAMPLES``
-    examples. Raises ``TypeError``/``ValueError`` naming a bad argument, and
-    :class:`lab._checks.Diverged` (a ``ValueError`` and ``FloatingPointError``) when a
-    gradient is not finite.
+    examples. Raises ``TypeError``/``ValueError`` naming a bad argument. Non-finite
+    gradients are returned as they are (inside a process group every worker must reach
+    the all-reduce; the optimizer then rejects them on every worker).
     """
     from torch.func import functional_call, grad, vmap
 
@@ -166,8 +166,6 @@ def per_example_gradients(model, loss_fn, X, y, *, with_losses: bool = False):
         return loss, loss.detach()
 
     grads, losses = vmap(grad(one, has_aux=True), in_dims=(None, 0, 0))(params, X, y)
-    if not all(bool(g.isfinite().all()) for g in grads.values()):
-        raise _checks.Diverged("model, X: a per-example gradient is not finite")
     return (grads, losses) if with_losses else grads
 
 
