@@ -628,8 +628,10 @@ def nqm_steps_to_target(
     base = 0.5 * (h * np.where(np.isfinite(floor), floor, 0.0)).sum(1)
 
     def loss(t):
-        decay = np.exp(np.maximum(t[:, None] * log_a2, -745.0))
-        return base + 0.5 * (h * decay * np.maximum(start, 0.0)).sum(1)
+        # unstable rows (|1 - ηh| > 1) overflow to inf·0 here; `monotone` excludes them
+        with np.errstate(over="ignore", invalid="ignore"):
+            decay = np.exp(np.maximum(t[:, None] * log_a2, -745.0))
+            return base + 0.5 * (h * decay * np.maximum(start, 0.0)).sum(1)
 
     lo, hi = np.zeros(len(flat)), np.full(len(flat), float(T))
     reach = monotone & (loss(hi) <= target)
