@@ -169,6 +169,22 @@ def per_example_gradients(model, loss_fn, X, y, *, with_losses: bool = False):
     return (grads, losses) if with_losses else grads
 
 
+def _worker_mean(tensors: list, world: int, group) -> list:
+    """``tensors`` averaged over the ``world`` workers of ``group`` (one all-reduce of
+    them all, flattened); as they are on one process."""
+    if world == 1:
+        return tensors
+    import torch.distributed as dist
+
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+    flat /= world
+    return [
+        f.reshape(t.shape)
+        for f, t in zip(flat.split([t.numel() for t in tensors]), tensors)
+    ]
+
+
 def backward_with_second_moment(model, loss_fn, X, y) -> torch.Tensor:
     """Set ``p.grad`` and ``p.grad_sq`` on every trainable parameter; return the loss.
 
@@ -183,18 +199,12 @@ def backward_with_second_moment(model, loss_fn, X, y) -> torch.Tensor:
     backward pass and ``lab`` all-reduces ``p.grad_sq``; with a plain module, ``lab``
     all-reduces both. The loss returned is that of the local batch.
     """
-    import torch.distributed as dist
 
     grads, losses = per_example_gradients(model, loss_fn, X, y, with_losses=True)
     _, world, group = _world()
     net = _unwrap(model)
     named = dict(net.named_parameters())
-    squares = [grads[k].square().mean(0) for k in grads]
-    if world > 1:
-        flat = torch.cat([s.reshape(-1) for s in squares])
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
-        flat /= world
-        squares = list(flat.split([s.numel() for s in squares]))
+    squares = _worker_mean([grads[k].square().mean(0) for k in grads], world, group)
     for k, sq in zip(grads, squares):
         named[k].grad_sq = sq.reshape(named[k].shape)
     if model is not net:  # DistributedDataParallel: its backward averages p.grad
@@ -203,12 +213,7 @@ def backward_with_second_moment(model, loss_fn, X, y) -> torch.Tensor:
         loss = loss_fn(model(X), y)
         loss.backward()
         return loss.detach()
-    means = [grads[k].mean(0) for k in grads]
-    if world > 1:
-        flat = torch.cat([m.reshape(-1) for m in means])
-        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
-        flat /= world
-        means = list(flat.split([m.numel() for m in means]))
+    means = _worker_mean([grads[k].mean(0) for k in grads], world, group)
     for k, m in zip(grads, means):
         named[k].grad = m.reshape(named[k].shape).clone()
     return losses.mean()

@@ -44,12 +44,14 @@ def documented_name(obj) -> str:
     """The dotted name under which the API appendix documents ``obj``.
 
     The shortest ``lab.*`` module path that exports ``obj`` (``lab.optim.momentum_update``
-    rather than ``lab.optim.updates.momentum_update``).
+    rather than ``lab.optim.updates.momentum_update``); for a method, its class's.
     """
     import sys
 
     _named("obj", obj)
-    name = obj.__qualname__
+    # a method is linked through its class (the appendix documents classes, not
+    # every method)
+    name = obj.__qualname__.split(".")[0]
     owners = [
         mod_name
         for mod_name, mod in list(sys.modules.items())

@@ -179,7 +179,7 @@ def full_loss(
 
     ``X``: a finite floating tensor (n, features), ``y``: n integer labels in 0..9.
     Raises ``TypeError``/``ValueError`` naming the argument otherwise, or when the
-    model does not take them, and :class:`lab._checks.Diverged` (a ``ValueError`` and
+    model does not take them, and ``Diverged`` (a ``ValueError`` and
     ``FloatingPointError``) when the loss is not finite.
     """
     model = _checks.instance("model", model, torch.nn.Module)
