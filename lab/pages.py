@@ -115,13 +115,19 @@ def _lines(value) -> tuple[int, int] | None:
     return int(value[0]), int(value[1])
 
 
-def source_excerpt(obj, *, lines=None, docstring: bool = False) -> str:
+def source_excerpt(
+    obj, *, lines=None, start=None, stop=None, docstring: bool = False
+) -> str:
     """The source of ``obj`` as a string, shortened for the page.
 
     Without its docstring (unless ``docstring``); with ``lines`` a ``(first, last)`` pair of
     1-based line numbers of the remaining text, only those lines (an elided line ``...``
-    marks what was cut). Raises ``ValueError`` for lines outside the source, and an error
-    naming the argument for an ``obj`` without source or a ``lines`` that is not a pair.
+    marks what was cut). ``start`` and ``stop`` pick the same way by text, which survives
+    edits above the excerpt: from the first line that begins (after its indent) with
+    ``start`` to the first line from there that begins with ``stop``. Raises
+    ``ValueError`` for lines outside the source or a ``start``/``stop`` not found, and an
+    error naming the argument for an ``obj`` without source or a ``lines`` that is not a
+    pair.
     """
     import ast
     import textwrap
@@ -143,7 +149,28 @@ def source_excerpt(obj, *, lines=None, docstring: bool = False) -> str:
         ):
             src = text.splitlines()
             first, last = body[0].lineno - 1, body[0].end_lineno
-            text = "\n".join(src[:first] + src[last:]) + "\n"
+            rest = src[last:]
+            if rest and not rest[0].strip():  # the blank line that followed it
+                rest = rest[1:]
+            text = "\n".join(src[:first] + rest) + "\n"
+    if (start is None) != (stop is None):
+        raise ValueError("start and stop must be given together")
+    if start is not None:
+        if lines is not None:
+            raise ValueError("give lines, or start and stop, not both")
+        start, stop = _checks.text("start", start), _checks.text("stop", stop)
+        src = text.splitlines()
+        firsts = [k for k, line in enumerate(src, 1) if line.strip().startswith(start)]
+        if not firsts:
+            raise ValueError(f"start: no line of the source begins with {start!r}")
+        lasts = [
+            k
+            for k, line in enumerate(src, 1)
+            if k >= firsts[0] and line.strip().startswith(stop)
+        ]
+        if not lasts:
+            raise ValueError(f"stop: no line from start on begins with {stop!r}")
+        lines = (firsts[0], lasts[0])
     if lines is not None:
         src = text.splitlines()
         first, last = lines
@@ -161,12 +188,21 @@ def source_excerpt(obj, *, lines=None, docstring: bool = False) -> str:
     return text
 
 
-def show_source(obj, *, lines=None, docstring: bool = False, link: bool = True) -> None:
+def show_source(
+    obj,
+    *,
+    lines=None,
+    start=None,
+    stop=None,
+    docstring: bool = False,
+    link: bool = True,
+) -> None:
     """Display the source of a ``lab`` function or class as a Python code block.
 
     The page shows the lines that teach: the docstring is left out (the API appendix
-    renders it) unless ``docstring``; ``lines=(first, last)`` keeps only those lines of
-    what remains (see :func:`source_excerpt`). With ``link`` a line under the code links
+    renders it) unless ``docstring``; ``start="for t in"``, ``stop="return"`` (or
+    ``lines=(first, last)``) keep only those lines of what remains (see
+    :func:`source_excerpt`). With ``link`` a line under the code links
     to the full entry in the API appendix, whose ``[source]`` link shows every line.
     """
     from IPython.display import Markdown, display
@@ -174,7 +210,10 @@ def show_source(obj, *, lines=None, docstring: bool = False, link: bool = True) 
     from lab import _checks
 
     link = _checks.flag("link", link)
-    text = f"```python\n{source_excerpt(obj, lines=lines, docstring=docstring)}```"
+    excerpt = source_excerpt(
+        obj, lines=lines, start=start, stop=stop, docstring=docstring
+    )
+    text = f"```python\n{excerpt}```"
     if link:
         name = documented_name(obj)
         text += f"\n\nFull source and documentation: {{py:obj}}`{name}`."

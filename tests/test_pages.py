@@ -148,3 +148,18 @@ def test_check_and_the_figures_name_a_bad_argument():
     t, three = np.arange(3.0), np.zeros(3)
     with pytest.raises(ValueError, match="paths"):
         plots.trajectory_bundle(ax, t, np.zeros(4), three, three, 0.0)
+
+
+def test_source_excerpt_picks_lines_by_their_text():
+    from lab import convergence
+
+    part = pages.source_excerpt(
+        convergence.quadratic_moments, start="for t, et in", stop="m[t + 1]"
+    ).splitlines()
+    assert part[0].startswith("def quadratic_moments(") and part[1].strip() == "..."
+    assert part[2].strip().startswith("for t, et in") and part[-1].strip() == "..."
+    assert part[-2].strip().startswith("m[t + 1]")
+    with pytest.raises(ValueError, match="start"):
+        pages.source_excerpt(convergence.quadratic_moments, start="nowhere", stop="x")
+    with pytest.raises(ValueError, match="together"):
+        pages.source_excerpt(convergence.quadratic_moments, start="for t")
