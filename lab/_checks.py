@@ -412,13 +412,6 @@ def integer_between(name: str, value, low: int, high: int) -> int:
     return n
 
 
-def one_of(name: str, value, allowed: tuple[str, ...]) -> str:
-    """``value``, checked to be one of the strings ``allowed``."""
-    if not isinstance(value, str) or value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
-    return value
-
-
 def checked_in_group(where: str, check) -> None:
     """Run ``check()``; a ``ValueError`` it raises is raised again with ``where``
     (e.g. ``"Adam param group 1"``) in front of its message."""

@@ -52,25 +52,18 @@ def documented_name(obj) -> str:
     # a method is linked through its class (the appendix documents classes, not
     # every method)
     name = obj.__qualname__.split(".")[0]
+    owner = getattr(sys.modules.get(obj.__module__), name, None)
     owners = [
         mod_name
         for mod_name, mod in list(sys.modules.items())
         if mod_name.split(".")[0] == "lab"
         and mod is not None
-        and getattr(mod, name.split(".")[0], None) is _top(obj)
+        and getattr(mod, name, None) is owner
     ]
     if not owners:
         return f"{obj.__module__}.{name}"
     best = min(owners, key=lambda m: (m.count("."), len(m)))
     return f"{best}.{name}"
-
-
-def _top(obj):
-    """The module-level object that holds ``obj`` (its class, for a method)."""
-    import sys
-
-    head = obj.__qualname__.split(".")[0]
-    return getattr(sys.modules.get(obj.__module__), head, None)
 
 
 def _named(name: str, obj):
@@ -307,7 +300,7 @@ def reading_minutes(page, *, words_per_minute: float = 180.0) -> int:
 
     from lab import _checks
 
-    words_per_minute = _positive_real("words_per_minute", words_per_minute)
+    words_per_minute = _checks.positive("words_per_minute", words_per_minute)
     if isinstance(page, bool) or not isinstance(page, str | os.PathLike):
         raise TypeError(f"page must be a path (a string or a Path), got {page!r:.80}")
     if not Path(page).is_file():
@@ -325,9 +318,3 @@ def reading_minutes(page, *, words_per_minute: float = 180.0) -> int:
     minutes = words / words_per_minute + equations + visible
     _checks.finite_result(minutes, "words_per_minute", "use a larger rate")
     return int(5 * math.ceil(minutes / 5))
-
-
-def _positive_real(name: str, value) -> float:
-    from lab import _checks
-
-    return _checks.positive(name, value)

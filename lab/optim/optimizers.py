@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from lab._checks import one_of
+from lab._checks import choice
 from lab.optim import _foreach, updates
 from lab.optim._base import LabOptimizer
 from lab.optim.updates import (
@@ -276,7 +276,7 @@ class Adam(LabOptimizer):
         group["N_g"] = check_N("N_g", group["N_g"])
         group["N_s"] = check_N("N_s", group["N_s"])
         group["eps"] = check_eps(group["eps"])
-        one_of("bias_correction", group["bias_correction"], BIAS_CORRECTIONS)
+        choice("bias_correction", group["bias_correction"], BIAS_CORRECTIONS)
 
     def _next_bounds(self, group, G, SQ, M, lim):
         # Running averages with weights in [0, 1]; the step is at most lr mu / eps.
@@ -475,7 +475,7 @@ class SNR(LabOptimizer):
         if group["eta_max"] is not None:
             group["eta_max"] = check_scale("eta_max", group["eta_max"])
         group["lr"] = check_lr(group["lr"])
-        one_of("second_moment", group["second_moment"], ("batch", "examples"))
+        choice("second_moment", group["second_moment"], ("batch", "examples"))
 
     def _next_bounds(self, group, G, SQ, M, lim):
         # Running averages with weights in [0, 1]; the largest intermediates are

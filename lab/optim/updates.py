@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from lab._checks import integer_between, one_of, real_between, real_in
+from lab._checks import choice, integer_between, real_between, real_in
 from lab.running_averages import update_average_
 
 #: The upper bound of ``lr`` (:math:`\\eta`, or SNR's multiplier on it).
@@ -102,7 +102,7 @@ def _snr_common(batch_size, K, t, second_moment) -> None:
     check_batch_size(batch_size)
     check_K(K)
     integer_between("t", t, 0, T_MAX)
-    one_of("second_moment", second_moment, SECOND_MOMENTS)
+    choice("second_moment", second_moment, SECOND_MOMENTS)
 
 
 __all__ = [
@@ -207,7 +207,7 @@ def snr_variance(g_tilde, s_tilde, batch_size: int, second_moment: str = "batch"
     ``second_moment``.
     """
     batch_size = check_batch_size(batch_size)
-    one_of("second_moment", second_moment, SECOND_MOMENTS)
+    choice("second_moment", second_moment, SECOND_MOMENTS)
     var = (s_tilde - g_tilde * g_tilde).clamp_min(0)
     return var * batch_size if second_moment == "batch" else var
 

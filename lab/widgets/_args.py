@@ -47,25 +47,6 @@ def seed(value) -> int:
     return _checks.integer_at_least("seed", value, 0, MAX_SEED)
 
 
-def device(value):
-    """``value`` as a ``torch.device`` that can hold a generator on this machine."""
-    import torch
-
-    dev = _checks.device("device", value)
-    try:
-        torch.Generator(device=dev)
-    except (RuntimeError, AssertionError, ValueError) as err:
-        raise ValueError(
-            f"device must be available on this machine, got {value!r} ({err})"
-        ) from None
-    return dev
-
-
-def choice(name: str, value, options):
-    """``value``, checked to be one of ``options`` (strings)."""
-    return _checks.choice(name, value, options)
-
-
 def figure(value):
     """``value``, checked to be a matplotlib ``Figure`` (what a figure function draws on)."""
     from matplotlib.figure import Figure

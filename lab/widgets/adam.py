@@ -79,7 +79,7 @@ def adam_state(
     N_g = _checks.real_in("N_g", N_g, 1.0)
     N_s = _checks.real_in("N_s", N_s, 1.0)
     lr = _checks.positive("lr", lr)
-    bias_correction = _args.choice("bias_correction", bias_correction, _CORRECTIONS)
+    bias_correction = _checks.choice("bias_correction", bias_correction, _CORRECTIONS)
     eps = _checks.nonnegative("eps", eps)
     h_min = _checks.real_in("h_min", h_min, 1e-6, 1e6)
     h_max = _checks.real_in("h_max", h_max, 1e-6, 1e6)

@@ -84,7 +84,7 @@ def convergence_state(
     phi0 = _checks.real_in("phi0", phi0, -1000.0, 1000.0)
     steps, chains = _args.steps(steps), _args.chains(chains)
     _args.draws("steps × chains", steps * chains)
-    seed, device = _args.seed(seed), _args.device(device)
+    gen = make_generator(_args.seed(seed), device)  # it checks device
     problem = Quadratic1D(mean=0.0, sigma=sigma)
     schedule = power_schedule(c, p, steps)
     mean, var = quadratic_moments(
@@ -98,7 +98,7 @@ def convergence_state(
             B,
             steps,
             chains,
-            make_generator(seed, device),
+            gen,
             sample_batches=False,
         )
         .cpu()

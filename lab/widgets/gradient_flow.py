@@ -90,7 +90,7 @@ def gradient_flow_state(
     """
     N = _checks.integer_at_least("N", N, 1, _args.MAX_STEPS)
     B = _checks.batch_size("batch_size", batch_size)
-    limit = _args.choice("limit", limit, LIMITS)
+    limit = _checks.choice("limit", limit, LIMITS)
     lr = _checks.real_in("lr", lr, 1e-4, 10.0)
     t = _checks.real_in("t", t, 0.0, _args.MAX_STEPS, low_open=True)
     if not 1 <= round(N * t, 9) <= _args.MAX_STEPS:
@@ -103,7 +103,7 @@ def gradient_flow_state(
     tilt = _checks.real_in("tilt", tilt, -5.0, 5.0)
     chains = _args.chains(chains)
     _args.draws("N·t × chains", N * t * chains)
-    gen = make_generator(_args.seed(seed), _args.device(device))
+    gen = make_generator(_args.seed(seed), device)  # it checks device
     problem = DoubleWell1D(tilt=tilt, sigma=sigma)
     try:
         times, paths = sgd_paths(

@@ -96,7 +96,7 @@ def momentum_state(
     """
     N = _checks.real_in("N", N, 1.0)
     lr = _checks.positive("lr", lr)
-    hold = _args.choice("hold", hold, _HOLD)
+    hold = _checks.choice("hold", hold, _HOLD)
     noise = _checks.nonnegative("noise", noise)
     h_min = _checks.real_in("h_min", h_min, 1e-6, 1e6)
     h_max = _checks.real_in("h_max", h_max, 1e-6, 1e6)

@@ -96,13 +96,11 @@ def rmsprop_state(
     sigma = _checks.real_in("sigma", sigma, 1e-3, 100.0)
     steps, chains = _args.steps(steps), _args.chains(chains)
     _args.draws("steps × chains × dim", steps * chains * dim)
-    seed, device = _args.seed(seed), _args.device(device)
+    gen = make_generator(_args.seed(seed), device)  # it checks device
     problem = scaled_nqm(kappa, dim, sigma, power)
     sgd_lr, sgd_worst = sgd_best_lr(problem, B, 1.0, steps, SGD_LRS)
     sgd_final = sgd_nqm_second_moments(problem, sgd_lr, B, 1.0, steps)[-1]
-    run = rmsprop_nqm_error(
-        problem, lr, N_s, B, steps, chains, make_generator(seed, device)
-    )
+    run = rmsprop_nqm_error(problem, lr, N_s, B, steps, chains, gen)
     return {
         "params": {
             "lr": lr,

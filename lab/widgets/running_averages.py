@@ -145,7 +145,7 @@ def running_averages_state(
     N = _checks.integer_at_least("N", N, 1, 10**6)
     sigma = _checks.real_in("sigma", sigma, 0.0, 5.0)
     drift = _checks.real_in("drift", drift, -5.0, 5.0)
-    correction = _args.choice("correction", correction, CORRECTIONS)
+    correction = _checks.choice("correction", correction, CORRECTIONS)
     S = _args.steps(steps, low=2)
     start = _checks.real_in("start", start, -1000.0, 1000.0)
     seed = _args.seed(seed)

@@ -89,7 +89,7 @@ def sgd_as_mcmc_state(
     steps, chains = _args.steps(steps), _args.chains(chains)
     record_every = _args.steps(record_every, "record_every")
     _args.draws("steps × chains", steps * chains)
-    gen = make_generator(_args.seed(seed), _args.device(device))
+    gen = make_generator(_args.seed(seed), device)  # it checks device
     problem = DoubleWell1D(tilt=tilt, sigma=sigma)
     T = temperature(lr, problem.sigma, B)
     grid = np.linspace(-2.2, 2.2, 441)

@@ -103,7 +103,7 @@ def vanilla_sgd_state(
     samples = _checks.integer_at_least("samples", samples, 2, _args.MAX_DRAWS)
     _args.draws("samples × batch_size", samples * B)
     _args.draws("steps × chains × batch_size", steps * chains * B)
-    gen = make_generator(_args.seed(seed), _args.device(device))
+    gen = make_generator(_args.seed(seed), device)  # it checks device
     problem = Quadratic1D(mean=mean, sigma=sigma)
     ghat = gradient_estimates(problem, problem.optimum, B, samples, gen)
     paths = sgd_quadratic_1d(problem, phi0, lr, B, steps, chains, gen)
