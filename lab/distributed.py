@@ -244,7 +244,6 @@ def data_parallel_train(
     steps × len(X) at most 10**9 (a permutation per step), and with ``second_moment``
     at most ``MAX_EXAMPLES`` examples per worker.
     """
-    import torch.distributed as dist
 
     rank, world, group = _world()
     loss_fn = torch.nn.functional.cross_entropy if loss_fn is None else loss_fn
@@ -270,17 +269,13 @@ def data_parallel_train(
             loss = loss_fn(model(xb), yb)
             loss.backward()
             loss = loss.detach()
-            if world > 1 and model is _unwrap(model):
-                for p in model.parameters():  # a plain module: average by hand
-                    if p.grad is not None:
-                        dist.all_reduce(p.grad, op=dist.ReduceOp.SUM, group=group)
-                        p.grad /= world
+            if model is _unwrap(model):  # a plain module: average by hand
+                params = [p for p in model.parameters() if p.grad is not None]
+                means = _worker_mean([p.grad for p in params], world, group)
+                for p, g in zip(params, means):
+                    p.grad = g
         optimizer.step()
-        if world > 1:
-            loss = loss.clone()
-            dist.all_reduce(loss, op=dist.ReduceOp.SUM, group=group)
-            loss /= world
-        losses.append(float(loss))
+        losses.append(float(_worker_mean([loss], world, group)[0]))
     return losses
 
 
