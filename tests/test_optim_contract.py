@@ -413,6 +413,64 @@ def test_a_parameter_already_inf_is_left_alone_on_every_impl(name, impl):
     )
 
 
+# Every case of the rule in one tensor, spread over two of the C++ step's blocks (16384
+# elements each; a third has none): the C++ loop tests only the new values and settles a
+# block where it kept anything (SNR's runs a block unchecked where its bounds allow), so
+# each case must come out as the reference's rule gives it.
+MIXED = {
+    100: ("param", math.inf),  # already inf: steps (stays inf), its state moves
+    101: ("param", -math.inf),
+    102: ("param", math.nan),
+    103: ("grad", math.nan),  # non-finite gradient: kept
+    104: ("grad", math.inf),
+    105: ("grad", 3e38),  # finite, but the step or a square overflows: kept
+    16500: ("param", math.inf),  # an inf parameter with a non-finite gradient: kept
+    16501: ("grad", -math.inf),
+    20000: ("param", math.nan),  # alone in its block with finite gradients
+}
+
+
+@pytest.mark.parametrize("mode", [True, False])
+@pytest.mark.parametrize("name", CLASSES)
+def test_every_case_of_the_rule_in_one_tensor_alike_on_every_impl(name, mode):
+    cls, kw = CLASSES[name]
+    results = {}
+    for impl in IMPLS:
+        if impl == "fused" and cls is not O.Adam and _fused.ops() is None:
+            continue
+        g = torch.Generator().manual_seed(1)
+        p = torch.randn(40_000, generator=g).requires_grad_()
+        opt = cls([p], impl=impl, check_finite=mode, **kw)
+        for _ in range(3):
+            p.grad = torch.randn(p.shape, generator=g) * 0.1 + 0.5
+            opt.step()
+        grad = torch.randn(p.shape, generator=g) * 0.1 + 0.5
+        with torch.no_grad():
+            for i, (where, value) in MIXED.items():
+                (p if where == "param" else grad)[i] = value
+        p.grad = grad
+        try:
+            opt.step()
+            message = None
+        except FloatingPointError as error:
+            message = str(error).split(" entries")[0]
+        state = {k: v.clone() for k, v in opt.state[p].items() if torch.is_tensor(v)}
+        results[impl] = (p.detach().clone(), state, message)
+    p_ref, state_ref, message_ref = results["reference"]
+    if mode:
+        assert message_ref is not None
+    for impl, (q, state, message) in results.items():
+        assert message == message_ref, impl
+        # Equal up to the float32 round-off of the foreach and C++ arithmetic, with inf
+        # and NaN in the same places (unchecked, only non-finite in the same places: SNR's
+        # C++ loop rearranges the equations, so an inf may come out as NaN).
+        for a, b in [(q, p_ref)] + [(state[k], state_ref[k]) for k in state]:
+            if not mode:
+                assert torch.equal(torch.isfinite(a), torch.isfinite(b)), impl
+                a, b = a.nan_to_num(0, 0, 0), b.nan_to_num(0, 0, 0)
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
 @pytest.mark.parametrize("name", CLASSES)
 @given(
     exponent=st.integers(-40, 38),

@@ -14,7 +14,7 @@ import torch
 
 from lab._checks import choice
 from lab.optim import _foreach, updates
-from lab.optim._base import LabOptimizer
+from lab.optim._base import SLACK, LabOptimizer
 from lab.optim.updates import (
     check_batch_size,
     check_eps,
@@ -432,6 +432,7 @@ class SNR(LabOptimizer):
     _state_names = ("g_tilde", "s_tilde")
     _nonnegative_state = ("s_tilde",)
     _bucket_by_step = True
+    _fused_bounds = True
     # The foreach step's block: on CPU a block of at most 32768 elements (torch's grain
     # size) keeps each op on one thread and in a core's L2 cache; on a GPU each op is
     # one kernel launch, so blocks are large.
@@ -551,13 +552,19 @@ class SNR(LabOptimizer):
             self._scratch_arrays[key] = pair
         return pair
 
-    def _fused(self, ops, group, ps, gs, sqs, states, step, freeze):
+    def _fused(self, ops, group, ps, gs, sqs, states, step, freeze, known):
+        # With freeze, the C++ step runs a block unchecked where the gradients' and the
+        # state's magnitudes show that nothing can overflow (``known``: the state's
+        # bounds, see lab.optim._base), and returns the largest |g| and |sq| it read,
+        # from which the bounds after the step follow (running averages with weights in
+        # [0, 1] stay within the larger of the old bound and the new value).
         K, B, examples = group["K"], group["batch_size"], sqs is not None
         sqs = [sq.to(p.dtype) for sq, p in zip(sqs, ps)] if examples else []
         # The warm-up weight min(1, B/K) while the averages are updated with it
         # (t - 1 <= K), else -1: the per-coordinate weight min(1, B/B*).
         warm = (1.0 if K == 0 else min(1.0, B / K)) if step - 1 <= K else -1.0
-        return ops.snr_step(
+        M_g, M_s = (known["g_tilde"], known["s_tilde"]) if known else (math.inf,) * 2
+        counts, G, SQ = ops.snr_step(
             ps,
             gs,
             [s["g_tilde"] for s in states],
@@ -573,7 +580,16 @@ class SNR(LabOptimizer):
             group["lr"],
             1 if examples else B,
             freeze,
+            M_g,
+            M_s,
         )
+        after = None
+        if freeze and all(map(math.isfinite, (M_g, M_s, G, SQ))):
+            after = {
+                "g_tilde": max(M_g, G) * (1 + SLACK),
+                "s_tilde": max(M_s, SQ) * (1 + SLACK),
+            }
+        return counts, after
 
     def _foreach(self, group, ps, gs, sqs, states, step):
         if sqs is not None:

@@ -17,14 +17,20 @@ of :mod:`lab.optim.updates` in one pass over memory:
 - ``adam_step(params, grads, mu, s, lr, w_g, w_s, eps, freeze)``:
   :func:`~lab.optim.adam_update`;
 - ``snr_step(params, grads, g_tilde, s_tilde, grad_sq, warm_weight, update_params,
-  batch_size, lambda_B, lambda_eta, eps, eta_max, lr, variance_scale, freeze)``:
-  :func:`~lab.optim.snr_update` rearranged (equal up to round-off;
-  ``warm_weight < 0``: the per-coordinate weight; ``grad_sq`` empty: :math:`\\hat g^2`);
+  batch_size, lambda_B, lambda_eta, eps, eta_max, lr, variance_scale, freeze,
+  g_tilde_bound, s_tilde_bound)``: :func:`~lab.optim.snr_update` rearranged (equal up
+  to round-off; ``warm_weight < 0``: the per-coordinate weight; ``grad_sq`` empty:
+  :math:`\\hat g^2`); with ``freeze`` and finite bounds on the state's magnitudes,
+  each coordinate's gradient is tested against the largest one for which the step
+  cannot leave the finite range (cheaper than testing the new values: this loop is bound
+  by arithmetic), else the new values are tested; returns the counts and the largest
+  :math:`|\\hat g|` and :math:`|{\\rm sq}|` read (NaN where not read);
 - ``all_finite(tensors)``: whether every element is finite, reading each once.
 
-The steps return, per tensor, how many coordinates had a non-finite gradient; with
-``freeze`` those coordinates keep their parameter and state (without it the counts are
-0 and NaN propagates, as in torch).
+The steps return, per tensor, how many coordinates kept their values; with ``freeze`` a
+coordinate keeps its parameter and state where its gradient, a new state value, or its
+new parameter (where the old one was finite) is inf or NaN (without it the counts are 0
+and NaN propagates, as in torch).
 
 Where the build fails (no C++ compiler or ninja, an unsupported platform) :func:`ops`
 warns once and returns None, and :mod:`lab.optim` keeps its foreach paths. The

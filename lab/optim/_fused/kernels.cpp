@@ -11,11 +11,14 @@
 // equations to fewer operations (see snr_loop): bit for bit during warm-up, equal up to
 // round-off after it.
 //
-// Non-finite gradients and results (lab.optim's check_finite): with freeze, a step checks
-// each gradient as it reads it and each new value as it computes it, and a coordinate keeps
-// its parameter and state when its gradient is inf or NaN, when a new state value is, or
-// when the new parameter is and the old one was finite (no extra pass over memory); the
-// step returns the count per tensor.
+// Non-finite gradients and results (lab.optim's check_finite): with freeze, a coordinate
+// keeps its parameter and state when its gradient is inf or NaN, when a new state value
+// is, or when the new parameter is and the old one was finite; the step returns the count
+// per tensor. The loop tests only the new values (a non-finite gradient always makes one
+// of them non-finite, and so does a parameter that already was), and where a block kept
+// any coordinate, a second pass over the block (settle) steps the coordinates whose
+// parameter already was inf or NaN by the rule. No extra pass over memory in the common
+// case, and no masked stores (see select).
 // all_finite is the read-only check of check_finite="strict", run over every gradient
 // before any step writes, so that a non-finite gradient changes nothing: a step cannot
 // promise that by itself, since a NaN in its last block is found after the first blocks
@@ -28,8 +31,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <algorithm>
 #include <limits>
 #include <mutex>
+#include <tuple>
+#include <type_traits>
 #include <vector>
 
 namespace {
@@ -60,14 +66,50 @@ inline T clamp_min(T x, T lo) { return x < lo ? lo : x; }
 template <typename T>
 inline T clamp_max(T x, T hi) { return x > hi ? hi : x; }
 
-// Whether a coordinate keeps its values (see the top of the file): `checked` is the sum
-// of x - x over the gradient and the new state values, 0 exactly when all are finite
-// (x - x is NaN exactly for inf and NaN; kept under -fno-trapping-math, which still
-// honours NaN).
+// Whether x is inf or NaN (x - x is NaN exactly then; kept under -fno-trapping-math,
+// which still honours NaN).
 template <typename T>
-inline bool keep_old(T checked, T p_new, T p_old) {
-  // Bitwise, not short-circuit: the loops stay branch-free and vectorize.
-  return (checked != T(0)) | ((p_new - p_new != T(0)) & (p_old - p_old == T(0)));
+inline bool non_finite(T x) { return x - x != T(0); }
+
+// Whether any of the values is inf or NaN, in one multiply-add per value: x * 0 is NaN
+// exactly for inf and NaN (else a zero), and adding zeros is exact.
+template <typename T>
+inline T zero_or_nan(T x) { return x * T(0); }
+template <typename T, typename... Rest>
+inline T zero_or_nan(T x, Rest... rest) { return fmadd(x, T(0), zero_or_nan(rest...)); }
+template <typename T, typename... Rest>
+inline bool any_non_finite(T x, Rest... rest) { return zero_or_nan(x, rest...) != T(0); }
+
+// The second half of a checked loop (see the top of the file). The loop keeps every
+// coordinate whose new parameter or new state is inf or NaN, which is the rule except
+// where the parameter already was inf or NaN: there the rule keeps the coordinate only
+// for a non-finite gradient or new state. Those coordinates hold their old values still
+// (and only they have a non-finite parameter after the loop), so redo(i) steps such a
+// coordinate by the rule and returns 1 where it now took the step. Runs only for a block
+// that kept something, which is rare.
+template <typename T, typename Redo>
+int32_t settle(const T* p, int64_t n, int32_t frozen, const Redo& redo) {
+  for (int64_t i = 0; i < n; ++i) {
+    if (non_finite(p[i])) frozen -= redo(i);
+  }
+  return frozen;
+}
+
+// keep ? old_value : new_value, on the bits. Written as a plain select, GCC turns a store
+// of `keep ? x[i] : new` into a masked store of `new` (vmaskmovps on AVX2), which is
+// microcoded and several times slower than the whole loop on AMD processors; the blend on
+// integer bits keeps every store a plain vector store.
+template <typename T>
+inline T select(bool keep, T old_value, T new_value) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  U a, b;
+  std::memcpy(&a, &old_value, sizeof(U));
+  std::memcpy(&b, &new_value, sizeof(U));
+  const U mask = U(0) - U(keep);
+  const U bits = (a & mask) | (b & ~mask);
+  T out;
+  std::memcpy(&out, &bits, sizeof(U));
+  return out;
 }
 
 // True when no element has the all-ones exponent of inf and NaN. Adding the exponent's
@@ -163,70 +205,84 @@ struct Operands {
 
 // SGD, momentum, averaged momentum, RMSProp -----------------------------------------------
 
-// The reference functions of lab/optim/updates.py op for op; with kFreeze a coordinate whose
-// gradient is inf or NaN keeps p and its state. Each returns how many coordinates did.
+// The reference functions of lab/optim/updates.py op for op. Each *_one computes one
+// coordinate's new parameter and state from the old; each loop, with kFreeze, keeps a
+// coordinate whose new parameter or new state is inf or NaN (a non-finite gradient always
+// gives one), then settles the coordinates whose parameter already was (settle). Each
+// loop returns how many coordinates kept their values.
 
 // sgd_update: p -= lr * g.
+template <typename T>
+inline T sgd_one(T p, T g, T lr) { return p - lr * g; }
+
 template <typename T, bool kFreeze>
 int32_t sgd_loop(T* p, const T* g, int64_t n, T lr) {
   int32_t frozen = 0;  // a block has at most kBlock elements
   for (int64_t i = 0; i < n; ++i) {
-    const T gi = g[i], pi = p[i];
-    const T stepped = pi - lr * gi;
-    const bool keep = kFreeze & keep_old(gi - gi, stepped, pi);
+    const T pi = p[i];
+    const T stepped = sgd_one(pi, g[i], lr);
+    // A non-finite gradient gives a non-finite step (lr * inf is inf, or NaN for lr = 0).
+    const bool keep = kFreeze & any_non_finite(stepped);
     frozen += keep;
-    p[i] = keep ? pi : stepped;
+    p[i] = keep ? pi : stepped;  // a float blend here (see select)
   }
-  return frozen;
+  if (!(kFreeze && frozen)) return frozen;
+  return settle(p, n, frozen, [&](int64_t i) {
+    if (non_finite(g[i])) return 0;
+    p[i] = sgd_one(p[i], g[i], lr);
+    return 1;
+  });
 }
 
+// A new parameter and one new state value.
+template <typename T>
+struct Stepped1 { T p, a; };
+
 // momentum_update: v = v * (1 - 1/N) + lr * g; p -= v.
-template <typename T, bool kFreeze>
-int32_t momentum_loop(T* p, const T* g, T* v, int64_t n, T lr, T decay) {
-  int32_t frozen = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const T gi = g[i], pi = p[i], vi = v[i];
-    const T vn = vi * decay + lr * gi;
-    const T stepped = pi - vn;
-    const bool keep = kFreeze & keep_old((gi - gi) + (vn - vn), stepped, pi);
-    frozen += keep;
-    v[i] = keep ? vi : vn;
-    p[i] = keep ? pi : stepped;
-  }
-  return frozen;
+template <typename T>
+inline Stepped1<T> momentum_one(T p, T g, T v, T lr, T decay) {
+  const T vn = v * decay + lr * g;
+  return {p - vn, vn};
 }
 
 // averaged_momentum_update: mu = lerp(mu, g, 1/N); p -= lr * mu.
-template <typename T, bool kFreeze>
-int32_t averaged_momentum_loop(T* p, const T* g, T* mu, int64_t n, T lr, T w) {
-  int32_t frozen = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const T gi = g[i], pi = p[i], mi = mu[i];
-    const T m = lerp(mi, gi, w);
-    const T stepped = pi - lr * m;
-    const bool keep = kFreeze & keep_old((gi - gi) + (m - m), stepped, pi);
-    frozen += keep;
-    mu[i] = keep ? mi : m;
-    p[i] = keep ? pi : stepped;
-  }
-  return frozen;
+template <typename T>
+inline Stepped1<T> averaged_momentum_one(T p, T g, T mu, T lr, T w) {
+  const T m = lerp(mu, g, w);
+  return {p - lr * m, m};
 }
 
 // rmsprop_update: s = lerp(s, g*g, 1/N_s); p -= lr * (g / max(sqrt(s + eps), tiny)).
-template <typename T, bool kFreeze>
-int32_t rmsprop_loop(T* p, const T* g, T* s, int64_t n, T lr, T w, T eps) {
-  const T tiny = std::numeric_limits<T>::min();
-  int32_t frozen = 0;
+template <typename T>
+inline Stepped1<T> rmsprop_one(T p, T g, T s, T lr, T w, T eps) {
+  const T v = lerp(s, g * g, w);
+  return {p - lr * (g / clamp_min(std::sqrt(v + eps), std::numeric_limits<T>::min())), v};
+}
+
+// The loop of an optimizer with one state tensor; one(p, g, state) is its *_one.
+// kStateInStep: a non-finite new state always makes the new parameter non-finite (momentum:
+// p - inf; averaged momentum: lr * inf), so the loop tests the parameter only; RMSProp's
+// inf state gives a step of 0 and is tested too.
+template <typename T, bool kFreeze, bool kStateInStep, typename One>
+int32_t one_state_loop(T* p, const T* g, T* state, int64_t n, const One& one) {
+  int32_t frozen = 0;  // a block has at most kBlock elements
   for (int64_t i = 0; i < n; ++i) {
-    const T gi = g[i], pi = p[i], si = s[i];
-    const T v = lerp(si, gi * gi, w);
-    const T stepped = pi - lr * (gi / clamp_min(std::sqrt(v + eps), tiny));
-    const bool keep = kFreeze & keep_old((gi - gi) + (v - v), stepped, pi);
+    const T pi = p[i], si = state[i];
+    const Stepped1<T> x = one(pi, g[i], si);
+    const bool keep =
+        kFreeze & (kStateInStep ? any_non_finite(x.p) : any_non_finite(x.p, x.a));
     frozen += keep;
-    s[i] = keep ? si : v;
-    p[i] = keep ? pi : stepped;
+    state[i] = select(keep, si, x.a);
+    p[i] = select(keep, pi, x.p);
   }
-  return frozen;
+  if (!(kFreeze && frozen)) return frozen;
+  return settle(p, n, frozen, [&](int64_t i) {
+    const Stepped1<T> x = one(p[i], g[i], state[i]);
+    if (non_finite(g[i]) | non_finite(x.a)) return 0;
+    state[i] = x.a;
+    p[i] = x.p;
+    return 1;
+  });
 }
 
 // The four optimizers that share simple_step_t, named at compile time.
@@ -244,12 +300,19 @@ std::vector<int64_t> simple_step_t(const Operands& x, double lr, double a, doubl
       k = sgd_loop<T, kFreeze>(p, g, n, T(lr));
     } else {
       T* state = x.data<T>(2, i) + begin;
+      const T lr_ = T(lr), a_ = T(a), b_ = T(b);
       if constexpr (kKind == Simple::kMomentum) {
-        k = momentum_loop<T, kFreeze>(p, g, state, n, T(lr), T(a));
+        k = one_state_loop<T, kFreeze, true>(p, g, state, n, [&](T pi, T gi, T si) {
+          return momentum_one(pi, gi, si, lr_, a_);
+        });
       } else if constexpr (kKind == Simple::kAveragedMomentum) {
-        k = averaged_momentum_loop<T, kFreeze>(p, g, state, n, T(lr), T(a));
+        k = one_state_loop<T, kFreeze, true>(p, g, state, n, [&](T pi, T gi, T si) {
+          return averaged_momentum_one(pi, gi, si, lr_, a_);
+        });
       } else {
-        k = rmsprop_loop<T, kFreeze>(p, g, state, n, T(lr), T(a), T(b));
+        k = one_state_loop<T, kFreeze, false>(p, g, state, n, [&](T pi, T gi, T si) {
+          return rmsprop_one(pi, gi, si, lr_, a_, b_);
+        });
       }
     }
     frozen.add(i, k);
@@ -301,25 +364,43 @@ std::vector<int64_t> rmsprop_step(at::TensorList params, at::TensorList grads,
 
 // Adam ---------------------------------------------------------------------------------
 
+// A new parameter and two new state values.
+template <typename T>
+struct Stepped2 { T p, a, b; };
+
 // adam_update: mu = lerp(mu, g, w_g); s = lerp(s, g*g, w_s);
-// p -= lr * (mu / max(sqrt(s) + eps, tiny)). With kFreeze, a coordinate with a non-finite
-// gradient or result (keep_old) keeps p, mu and s; returns how many did.
+// p -= lr * (mu / max(sqrt(s) + eps, tiny)).
+template <typename T>
+inline Stepped2<T> adam_one(T p, T g, T mu, T s, T lr, T w_g, T w_s, T eps) {
+  const T m = lerp(mu, g, w_g);
+  const T v = lerp(s, g * g, w_s);
+  return {p - lr * (m / clamp_min(std::sqrt(v) + eps, std::numeric_limits<T>::min())), m,
+          v};
+}
+
+// With kFreeze, keeps a coordinate whose new p or s is inf or NaN (a non-finite mu gives a
+// non-finite p; an inf s gives a step of 0), then settles (see one_state_loop).
 template <typename T, bool kFreeze>
 int64_t adam_loop(T* p, const T* g, T* mu, T* s, int64_t n, T lr, T w_g, T w_s, T eps) {
-  const T tiny = std::numeric_limits<T>::min();
   int32_t frozen = 0;  // a block has at most kBlock elements
   for (int64_t i = 0; i < n; ++i) {
-    const T gi = g[i], mi = mu[i], si = s[i], pi = p[i];
-    const T m = lerp(mi, gi, w_g);
-    const T v = lerp(si, gi * gi, w_s);
-    const T stepped = pi - lr * (m / clamp_min(std::sqrt(v) + eps, tiny));
-    const bool keep = kFreeze & keep_old((gi - gi) + (m - m) + (v - v), stepped, pi);
+    const T mi = mu[i], si = s[i], pi = p[i];
+    const Stepped2<T> x = adam_one(pi, g[i], mi, si, lr, w_g, w_s, eps);
+    const bool keep = kFreeze & any_non_finite(x.p, x.b);
     frozen += keep;
-    mu[i] = keep ? mi : m;
-    s[i] = keep ? si : v;
-    p[i] = keep ? pi : stepped;
+    mu[i] = select(keep, mi, x.a);
+    s[i] = select(keep, si, x.b);
+    p[i] = select(keep, pi, x.p);
   }
-  return frozen;
+  if (!(kFreeze && frozen)) return frozen;
+  return settle(p, n, frozen, [&](int64_t i) {
+    const Stepped2<T> x = adam_one(p[i], g[i], mu[i], s[i], lr, w_g, w_s, eps);
+    if (non_finite(g[i]) | non_finite(x.a) | non_finite(x.b)) return 0;
+    mu[i] = x.a;
+    s[i] = x.b;
+    p[i] = x.p;
+    return 1;
+  });
 }
 
 template <typename T, bool kFreeze>
@@ -368,98 +449,259 @@ struct SnrHyper {
 // (v <= 0 gives tiny, as the reference's clip of sigma~^2 at 0 does), and the averages
 // move as g~ + w (g - g~), except at the capped weight w = 1, where they restart from the
 // newest gradient exactly (so v' = 0 there, as in the reference's lerp). With kFreeze, a
-// coordinate with a non-finite gradient, sq or result (keep_old) keeps p, g~ and s~;
-// returns how many did.
+// newest gradient exactly (so v' = 0 there, as in the reference's lerp). snr_one computes
+// one coordinate; with kFreeze, the loop keeps a coordinate whose new p, g~ or s~ is inf or
+// NaN (a non-finite g or sq always gives one), then settles (see one_state_loop).
+// SnrHyper in the loop's type, read once before the loop.
+template <typename T>
+struct SnrConstants {
+  T warm, eps, eta_max, lr, c_w, c_eta;
+  explicit SnrConstants(const SnrHyper& h)
+      : warm(h.warm_weight),
+        eps(h.eps),
+        eta_max(h.eta_max),
+        lr(h.lr),
+        c_w(h.lambda_B * h.variance_scale / h.batch_size),
+        c_eta(h.variance_scale / h.lambda_eta) {}
+};
+
+template <typename T, bool kWarm, bool kUpdate>
+inline Stepped2<T> snr_one(T p, T g, T gt, T st, T sq, const SnrConstants<T>& c) {
+  const T tiny = std::numeric_limits<T>::min();
+  T g_tilde, s_tilde;
+  if (kWarm) {  // the reference's lerp with the one warm-up weight: bit for bit
+    g_tilde = lerp(gt, g, c.warm);
+    s_tilde = lerp(st, sq, c.warm);
+  } else {
+    const T a = gt * gt;
+    const T w = clamp_max((a + c.eps) / clamp_min(c.c_w * (st - a), tiny), T(1));
+    const bool restart = w == T(1);
+    g_tilde = restart ? g : fmadd(w, g - gt, gt);
+    s_tilde = restart ? sq : fmadd(w, sq - st, st);
+  }
+  if (!kUpdate) return {p, g_tilde, s_tilde};
+  const T a = g_tilde * g_tilde;
+  const T eta = clamp_max(a / clamp_min(c.c_eta * (s_tilde - a), tiny), c.eta_max);
+  return {p - c.lr * (eta * g), g_tilde, s_tilde};
+}
+
 template <typename T, bool kWarm, bool kSq, bool kUpdate, bool kFreeze>
 int64_t snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const SnrHyper& h) {
-  const T tiny = std::numeric_limits<T>::min();
-  const T c_w = h.lambda_B * h.variance_scale / h.batch_size;
-  const T c_eta = h.variance_scale / h.lambda_eta;
-  const T eps = h.eps, eta_max = h.eta_max, lr = h.lr, warm = h.warm_weight;
+  const SnrConstants<T> c(h);
+  // sq is g*g (not read) in "batch" mode; a non-finite one shows in s~ then.
+  const auto one = [&](int64_t i, T pi, T gti, T sti) {
+    const T gi = g[i];
+    return snr_one<T, kWarm, kUpdate>(pi, gi, gti, sti, kSq ? sq[i] : gi * gi, c);
+  };
+  int32_t frozen = 0;  // a block has at most kBlock elements
+  for (int64_t i = 0; i < n; ++i) {
+    const T gti = gt[i], sti = st[i];
+    const T pi = kUpdate ? p[i] : T(0);
+    const Stepped2<T> x = one(i, pi, gti, sti);
+    const bool keep =
+        kFreeze & (kUpdate ? any_non_finite(x.p, x.a, x.b) : any_non_finite(x.a, x.b));
+    frozen += keep;
+    gt[i] = select(keep, gti, x.a);
+    st[i] = select(keep, sti, x.b);
+    if (kUpdate) p[i] = select(keep, pi, x.p);
+  }
+  if (!(kUpdate && kFreeze && frozen)) return frozen;
+  return settle(p, n, frozen, [&](int64_t i) {
+    const Stepped2<T> x = one(i, p[i], gt[i], st[i]);
+    if (non_finite(g[i]) | (kSq && non_finite(sq[i])) | non_finite(x.a) | non_finite(x.b))
+      return 0;
+    gt[i] = x.a;
+    st[i] = x.b;
+    p[i] = x.p;
+    return 1;
+  });
+}
+
+// An SNR step's counts and the largest |g| and |sq| it read (sq = g*g in "batch" mode;
+// +inf where one was inf or NaN; NaN where the step did not read them).
+struct SnrResult {
+  std::vector<int64_t> frozen;
+  double g_max, sq_max;
+};
+
+// Per coordinate, the largest |g| (and, with grad_sq, the largest |sq|) for which snr_one
+// keeps every value finite, given the state's bounds |g~| <= Mg, |s~| <= Ms: g - g~ and
+// sq - s~ stay finite, w lies in [0, 1] (an inf g~^2 gives the capped weight 1), eta in
+// [0, eta_max], and the step lr eta |g| stays below half an ulp of the largest number, so a
+// finite parameter stays finite (the limits of lab.optim._base, with the same sixteenth).
+// Negative where no gradient is safe (bounds unknown, inf, or too large).
+struct SnrSafe {
+  double g, sq;
+};
+
+template <typename T>
+SnrSafe snr_safe(double Mg, double Ms, bool grad_sq, const SnrHyper& h) {
+  if (!(std::isfinite(Mg) && std::isfinite(Ms))) return {-1.0, -1.0};
+  const double big = static_cast<double>(std::numeric_limits<T>::max()) / 16;
+  const double ulp = big * std::numeric_limits<T>::epsilon();
+  const double sq = big - Ms;
+  // lr = 0 gives ulp / 0 = inf: no bound from the step.
+  double g = std::min({big - Mg, big / h.eta_max, ulp / (h.lr * h.eta_max)});
+  if (!grad_sq) g = std::min(g, std::sqrt(std::max(sq, 0.0)));  // sq is g*g
+  return {g, sq};
+}
+
+// The bits of |x| as a signed integer: for x >= 0 integer order is value order, and inf
+// and NaN lie above every finite number.
+template <typename T>
+using Magnitude = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+
+template <typename T>
+inline Magnitude<T> magnitude(T x) {
+  Magnitude<T> u;
+  std::memcpy(&u, &x, sizeof(u));
+  return u & std::numeric_limits<Magnitude<T>>::max();
+}
+
+// The magnitude of the largest T at most `limit` (limit >= 0), so that |x| <= limit reads
+// magnitude(x) <= this; inf and NaN are above it.
+template <typename T>
+Magnitude<T> magnitude_limit(double limit) {
+  T t = static_cast<T>(std::min(limit, static_cast<double>(std::numeric_limits<T>::max())));
+  if (static_cast<double>(t) > limit) t = std::nextafter(t, T(0));
+  return magnitude(t);
+}
+
+template <typename T>
+double from_magnitude(Magnitude<T> m) {
+  const Magnitude<T> inf = magnitude(std::numeric_limits<T>::infinity());
+  if (m >= inf) return std::numeric_limits<double>::infinity();  // inf or NaN
+  T x;
+  std::memcpy(&x, &m, sizeof(m));
+  return static_cast<double>(x);
+}
+
+// SNR's checked loop where the state's bounds are known (see snr_step_t): a coordinate is
+// kept where its |g| (or |sq|) exceeds the safe limit, a test on the gradient alone, which
+// costs less than testing the new values in this loop bound by arithmetic; then, in a
+// block that kept any, each kept coordinate (its gradient tells which, and it still holds
+// its old values) takes the rule's verdict. Returns the count kept; g_max, sq_max: the
+// largest magnitudes read.
+template <typename T, bool kWarm, bool kSq, bool kUpdate>
+int64_t snr_bounded_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n,
+                         const SnrHyper& h, Magnitude<T> g_safe, Magnitude<T> sq_safe,
+                         Magnitude<T>& g_max, Magnitude<T>& sq_max) {
+  const SnrConstants<T> c(h);
+  const auto unsafe = [&](int64_t i) {
+    return (magnitude(g[i]) > g_safe) | (kSq && magnitude(sq[i]) > sq_safe);
+  };
+  Magnitude<T> gm = 0, sm = 0;
   int32_t frozen = 0;  // a block has at most kBlock elements
   for (int64_t i = 0; i < n; ++i) {
     const T gi = g[i], gti = gt[i], sti = st[i];
     const T sqi = kSq ? sq[i] : gi * gi;
-    T g_tilde, s_tilde;
-    if (kWarm) {  // the reference's lerp with the one warm-up weight: bit for bit
-      g_tilde = lerp(gti, gi, warm);
-      s_tilde = lerp(sti, sqi, warm);
-    } else {
-      const T a = gti * gti;
-      const T w = clamp_max((a + eps) / clamp_min(c_w * (sti - a), tiny), T(1));
-      const bool restart = w == T(1);
-      g_tilde = restart ? gi : fmadd(w, gi - gti, gti);
-      s_tilde = restart ? sqi : fmadd(w, sqi - sti, sti);
+    const Magnitude<T> ag = magnitude(gi);
+    gm = std::max(gm, ag);
+    bool keep = ag > g_safe;
+    if constexpr (kSq) {
+      const Magnitude<T> as = magnitude(sqi);
+      sm = std::max(sm, as);
+      keep |= as > sq_safe;
     }
-    // sqi is g*g (not read) in "batch" mode; a non-finite one shows in s_tilde then.
-    const T checked = (gi - gi) + (kSq ? sqi - sqi : T(0)) + (g_tilde - g_tilde) +
-                      (s_tilde - s_tilde);
-    if (kUpdate) {
-      const T a = g_tilde * g_tilde;
-      const T eta = clamp_max(a / clamp_min(c_eta * (s_tilde - a), tiny), eta_max);
-      const T pi = p[i];
-      const T stepped = pi - lr * (eta * gi);
-      const bool keep = kFreeze & keep_old(checked, stepped, pi);
-      frozen += keep;
-      gt[i] = keep ? gti : g_tilde;
-      st[i] = keep ? sti : s_tilde;
-      p[i] = keep ? pi : stepped;
-    } else {
-      const bool keep = kFreeze & (checked != T(0));
-      frozen += keep;
-      gt[i] = keep ? gti : g_tilde;
-      st[i] = keep ? sti : s_tilde;
-    }
+    const T pi = kUpdate ? p[i] : T(0);
+    const Stepped2<T> x = snr_one<T, kWarm, kUpdate>(pi, gi, gti, sti, sqi, c);
+    frozen += keep;
+    gt[i] = select(keep, gti, x.a);
+    st[i] = select(keep, sti, x.b);
+    if (kUpdate) p[i] = select(keep, pi, x.p);
+  }
+  g_max = std::max(g_max, gm);
+  sq_max = std::max(sq_max, sm);
+  if (!frozen) return 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (!unsafe(i)) continue;
+    const T gi = g[i], sqi = kSq ? sq[i] : gi * gi, pi = kUpdate ? p[i] : T(0);
+    const Stepped2<T> x = snr_one<T, kWarm, kUpdate>(pi, gi, gt[i], st[i], sqi, c);
+    const bool keep = non_finite(gi) | non_finite(sqi) | non_finite(x.a) | non_finite(x.b) |
+                      (kUpdate && non_finite(x.p) && !non_finite(pi));
+    if (keep) continue;
+    gt[i] = x.a;
+    st[i] = x.b;
+    if (kUpdate) p[i] = x.p;
+    --frozen;
   }
   return frozen;
 }
 
+// With kFreeze and the state's bounds Mg, Ms (lab.optim._base keeps them; +inf where
+// unknown): where the bounds leave room (snr_safe), the bounded loop, which also reads
+// the largest |g| and |sq| for the bounds after the step; else the checked loop (and NaN
+// for the largest magnitudes: the caller reads the state's bounds afresh).
 template <typename T, bool kWarm, bool kSq, bool kUpdate, bool kFreeze>
-std::vector<int64_t> snr_step_t(const Operands& x, const SnrHyper& h) {
+SnrResult snr_step_t(const Operands& x, const SnrHyper& h, double Mg, double Ms) {
   Counts frozen(x.sizes.size());
+  const SnrSafe safe = snr_safe<T>(Mg, Ms, kSq, h);
+  const bool bounded = kFreeze && safe.g >= 0 && safe.sq >= 0;
+  const Magnitude<T> g_safe = bounded ? magnitude_limit<T>(safe.g) : 0;
+  const Magnitude<T> sq_safe = bounded ? magnitude_limit<T>(safe.sq) : 0;
+  std::mutex lock;
+  Magnitude<T> g_max = 0, sq_max = 0;
   for_each_block(x.sizes, [&](int64_t i, int64_t b, int64_t e) {
-    frozen.add(i, snr_loop<T, kWarm, kSq, kUpdate, kFreeze>(
-                      x.data<T>(0, i) + b, x.data<T>(1, i) + b, x.data<T>(2, i) + b,
-                      x.data<T>(3, i) + b, kSq ? x.data<T>(4, i) + b : nullptr, e - b, h));
+    T* p = x.data<T>(0, i) + b;
+    const T* g = x.data<T>(1, i) + b;
+    T* gt = x.data<T>(2, i) + b;
+    T* st = x.data<T>(3, i) + b;
+    const T* sq = kSq ? x.data<T>(4, i) + b : nullptr;
+    if (!bounded) {
+      frozen.add(i, snr_loop<T, kWarm, kSq, kUpdate, kFreeze>(p, g, gt, st, sq, e - b, h));
+      return;
+    }
+    Magnitude<T> gm = 0, sm = 0;
+    frozen.add(i, snr_bounded_loop<T, kWarm, kSq, kUpdate>(p, g, gt, st, sq, e - b, h,
+                                                            g_safe, sq_safe, gm, sm));
+    std::lock_guard<std::mutex> guard(lock);
+    g_max = std::max(g_max, gm);
+    sq_max = std::max(sq_max, sm);
   });
-  return frozen.values();
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (!bounded) return {frozen.values(), nan, nan};
+  const double G = from_magnitude<T>(g_max);
+  return {frozen.values(), G, kSq ? from_magnitude<T>(sq_max) : G * G};
 }
 
 template <typename T, bool kFreeze>
-std::vector<int64_t> snr_dispatch(const Operands& x, bool sq, const SnrHyper& h) {
+SnrResult snr_dispatch(const Operands& x, bool sq, const SnrHyper& h, double Mg, double Ms) {
   const bool warm = h.warm_weight >= 0;
   switch (4 * warm + 2 * sq + h.update_params) {
-    case 0: return snr_step_t<T, false, false, false, kFreeze>(x, h);
-    case 1: return snr_step_t<T, false, false, true, kFreeze>(x, h);
-    case 2: return snr_step_t<T, false, true, false, kFreeze>(x, h);
-    case 3: return snr_step_t<T, false, true, true, kFreeze>(x, h);
-    case 4: return snr_step_t<T, true, false, false, kFreeze>(x, h);
-    case 5: return snr_step_t<T, true, false, true, kFreeze>(x, h);
-    case 6: return snr_step_t<T, true, true, false, kFreeze>(x, h);
-    default: return snr_step_t<T, true, true, true, kFreeze>(x, h);
+    case 0: return snr_step_t<T, false, false, false, kFreeze>(x, h, Mg, Ms);
+    case 1: return snr_step_t<T, false, false, true, kFreeze>(x, h, Mg, Ms);
+    case 2: return snr_step_t<T, false, true, false, kFreeze>(x, h, Mg, Ms);
+    case 3: return snr_step_t<T, false, true, true, kFreeze>(x, h, Mg, Ms);
+    case 4: return snr_step_t<T, true, false, false, kFreeze>(x, h, Mg, Ms);
+    case 5: return snr_step_t<T, true, false, true, kFreeze>(x, h, Mg, Ms);
+    case 6: return snr_step_t<T, true, true, false, kFreeze>(x, h, Mg, Ms);
+    default: return snr_step_t<T, true, true, true, kFreeze>(x, h, Mg, Ms);
   }
 }
 
-std::vector<int64_t> snr_step(at::TensorList params, at::TensorList grads,
-                              at::TensorList g_tilde, at::TensorList s_tilde,
-                              at::TensorList grad_sq, double warm_weight, bool update_params,
-                              double batch_size, double lambda_B, double lambda_eta,
-                              double eps, double eta_max, double lr, double variance_scale,
-                              bool freeze) {
+// Returns the counts, and the largest |g| and |sq| read (NaN where the step did not read
+// them: without freeze, or without usable bounds).
+std::tuple<std::vector<int64_t>, double, double> snr_step(
+    at::TensorList params, at::TensorList grads, at::TensorList g_tilde,
+    at::TensorList s_tilde, at::TensorList grad_sq, double warm_weight, bool update_params,
+    double batch_size, double lambda_B, double lambda_eta, double eps, double eta_max,
+    double lr, double variance_scale, bool freeze, double g_tilde_bound,
+    double s_tilde_bound) {
   const bool sq = !grad_sq.empty();
   const Operands x = sq ? Operands{params, grads, g_tilde, s_tilde, grad_sq}
                         : Operands{params, grads, g_tilde, s_tilde};
   const SnrHyper h{warm_weight, update_params, batch_size, lambda_B, lambda_eta, eps,
                    eta_max, lr, variance_scale};
+  const double Mg = g_tilde_bound, Ms = s_tilde_bound;
   const bool f32 = x.dtype == at::kFloat;
-  const auto frozen = f32 ? (freeze ? snr_dispatch<float, true>(x, sq, h)
-                                    : snr_dispatch<float, false>(x, sq, h))
-                          : (freeze ? snr_dispatch<double, true>(x, sq, h)
-                                    : snr_dispatch<double, false>(x, sq, h));
+  const SnrResult r = f32 ? (freeze ? snr_dispatch<float, true>(x, sq, h, Mg, Ms)
+                                    : snr_dispatch<float, false>(x, sq, h, Mg, Ms))
+                          : (freeze ? snr_dispatch<double, true>(x, sq, h, Mg, Ms)
+                                    : snr_dispatch<double, false>(x, sq, h, Mg, Ms));
   x.write_back(0, params);
   x.write_back(2, g_tilde);
   x.write_back(3, s_tilde);
-  return frozen;
+  return {r.frozen, r.g_max, r.sq_max};
 }
 
 // The finiteness check ------------------------------------------------------------------
@@ -544,7 +786,8 @@ TORCH_LIBRARY(lab_fused, m) {
   m.def("snr_step(Tensor(a!)[] params, Tensor[] grads, Tensor(b!)[] g_tilde, "
         "Tensor(c!)[] s_tilde, Tensor[] grad_sq, float warm_weight, bool update_params, "
         "float batch_size, float lambda_B, float lambda_eta, float eps, float eta_max, "
-        "float lr, float variance_scale, bool freeze) -> int[]",
+        "float lr, float variance_scale, bool freeze, float g_tilde_bound, "
+        "float s_tilde_bound) -> (int[], float, float)",
         &snr_step);
   m.def("sgd_step(Tensor(a!)[] params, Tensor[] grads, float lr, bool freeze) -> int[]",
         &sgd_step);
