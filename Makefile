@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 JB_FLAGS := -n -W --keep-going
 PORT ?= 8000
 
-.PHONY: book test unit lint format bench gpu-check serve lab clean venv
+.PHONY: book test unit lint format bench bench-compare gpu-check serve lab clean venv
 
 venv: $(STAMP)
 
@@ -58,6 +58,12 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+# lab.optim's step time against another revision, interleaved rounds, medians of ratios:
+# make bench-compare BASE=<rev>
+bench-compare: $(STAMP)
+	@test -n "$(BASE)" || { echo "usage: make bench-compare BASE=<git revision>"; exit 1; }
+	$(PY) -m bench.compare $(BASE)
 
 # The CUDA checks, on a machine with a GPU: the gpu-marked tests and the optimizer
 # benchmark on CUDA, in under 5 minutes, with the python that has CUDA torch

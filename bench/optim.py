@@ -11,11 +11,13 @@ on one thread and are timed in CPU seconds (``time.process_time``), which other 
 a shared machine inflate least; on CUDA, wall-clock seconds with
 ``torch.cuda.synchronize`` around each step.
 
-lab's rows: the default (``check_finite=True``: the C++ step checks each gradient as it
-reads it and freezes non-finite coordinates), ``check_finite="strict"`` (one more read
+lab's rows: the default (``check_finite=True``: the C++ step tests each coordinate's new
+values, SNR's each gradient against the bound its state's bounds give, and keeps the
+coordinates whose step would be inf or NaN), ``check_finite="strict"`` (one more read
 of every gradient before anything is written: 32 bytes per parameter instead of 28)
 and ``check_finite=False`` (no check, as torch). Below the CPU table: the time of the
-hyperparameter check each step runs first (``_check_groups``), alone.
+hyperparameter check each step runs first (``_check_groups``), alone. ``python -m
+bench.compare REV`` compares the step times with another revision, interleaved.
 """
 
 from __future__ import annotations
@@ -161,21 +163,36 @@ def run(device, sizes, layouts, repeats):
 
 def check_cost(results, n, repeats):
     """The hyperparameter check every step runs first (one group), in microseconds, and
-    as a share of the step on ``n`` parameters in one tensor."""
-    print("hyperparameter check per step (one group; lab.optim checks every step):")
+    as a share of the step on ``n`` parameters in one tensor: as a step runs it (the
+    group's values are the objects checked last time: one identity test each), and
+    after a value changed (a scheduler's new ``lr``: the full check)."""
+    print(
+        "hyperparameter check per step (one group; lab.optim checks every step): "
+        "values unchanged / lr just set"
+    )
     for label, _, factory in _candidates():
         if not label.startswith("lab") or "foreach" in label or "check" in label:
             continue
         opt = factory([torch.zeros(1, requires_grad=True)])
-        seconds = _best_time(
-            lambda opt=opt: [opt._check_groups() for _ in range(100)],
-            torch.device("cpu"),
-            repeats,
-        )
-        us = seconds / 100 * 1e6
+        group = opt.param_groups[0]
+
+        def unchanged(opt=opt):
+            for _ in range(100):
+                opt._check_groups()
+
+        def changed(opt=opt, group=group):
+            for _ in range(100):
+                group["lr"] = group["lr"] + 0.0  # a new float object, the same value
+                opt._check_groups()
+
+        cpu = torch.device("cpu")
+        us = [_best_time(f, cpu, repeats) / 100 * 1e6 for f in (unchanged, changed)]
         step = results.get((label, n, "one tensor"))
-        share = f" ({us * 1e3 / (step * n) * 100:.2f}% of the {n // 10**6}M step)"
-        print(f"  {label:24} {us:6.1f} us{share if step else ''}")
+        share = (
+            f" ({us[0] * 1e3 / (step * n) * 100:.2f}% / "
+            f"{us[1] * 1e3 / (step * n) * 100:.2f}% of the {n // 10**6}M step)"
+        )
+        print(f"  {label:24} {us[0]:6.1f} us / {us[1]:6.1f} us{share if step else ''}")
     print()
 
 
