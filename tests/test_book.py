@@ -74,6 +74,14 @@ def test_page_has_no_error_output_and_typeset_ready_math(built_book, doc):
     # Math that MyST did not turn into a math node would stay as raw $...$ on the page.
     raw = re.findall(r"\$\$|(?<![\\\w])\$[^$\s][^$]*\$", text)
     assert not raw, f"{doc}: raw TeX left outside math nodes: {raw[:3]}"
+    # A {ref} to a heading with math takes the heading's text without its delimiters:
+    # the link would show raw TeX ("\\eta^*(B)"); such a ref needs its own link text.
+    bare = [
+        a.get_text()
+        for a in soup.select("article a.reference.internal")
+        if re.search(r"\\[a-zA-Z]", re.sub(r"\\\(.*?\\\)", "", a.get_text()))
+    ]
+    assert not bare, f"{doc}: raw TeX in link text: {bare[:3]}"
     if "$" in (ROOT / f"{doc}.md").read_text():
         assert soup.select(".math"), (
             f"{doc}: source has math but the page has no math nodes"
