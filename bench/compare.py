@@ -3,7 +3,8 @@
 ``python -m bench.compare REV [--rounds N] [--quick]`` (``make bench-compare BASE=REV``)
 exports revision ``REV`` of this repository (``git archive``) into a temporary folder,
 then times, round after round and in alternating order, one process per tree: each
-optimizer's step on 1M and 10M float32 parameters in one tensor, one thread, the fastest
+optimizer's step on 1M and 10M float32 parameters in one tensor and on 1M in 1000
+tensors (``bench.optim``'s "many small tensors"), one thread, the fastest
 of several steps in CPU seconds (as ``bench.optim``), the C++ step built once per tree.
 It prints, per case, the median times and the median of the per-round ratios
 this/REV with their range: on a shared machine a single run can read the same kernel
@@ -45,12 +46,14 @@ def worker(tree: str, sizes: list[int], steps: int) -> None:
         "SNR": lambda ps: O.SNR(ps, batch_size=32, lambda_eta=1e-3, K=2),
     }
     out = {}
-    for n in sizes:
+    cases = [(n, 1) for n in sizes] + [(sizes[0], max(1, sizes[0] // 1000))]
+    for n, count in cases:
         for kind in KINDS:
             g = torch.Generator().manual_seed(0)
-            p = torch.zeros(n, requires_grad=True)
-            p.grad = torch.randn(n, generator=g) * 1e-2 + 1e-3
-            opt = make[kind]([p])
+            params = [torch.zeros(n // count, requires_grad=True) for _ in range(count)]
+            for p in params:
+                p.grad = torch.randn(p.shape, generator=g) * 1e-2 + 1e-3
+            opt = make[kind](params)
             for _ in range(3):  # the state, the C++ build, SNR's warm-up (K = 2)
                 opt.step()
             times = []
@@ -58,7 +61,8 @@ def worker(tree: str, sizes: list[int], steps: int) -> None:
                 start = time.process_time()
                 opt.step()
                 times.append(time.process_time() - start)
-            out[f"{kind} {n // 10**6}M"] = min(times)
+            layout = "" if count == 1 else f" in {count}"
+            out[f"{kind} {n // 10**6}M{layout}"] = min(times)
     print(json.dumps(out))
 
 
@@ -125,13 +129,13 @@ def main(argv=None) -> None:
         f"rounds, one thread, CPU time; load average {os.getloadavg()[0]:.2f} "
         f"on {os.cpu_count()} cores"
     )
-    header = f"{'case':14} {args.rev[:12]:>12} {'this':>10} {'median this/rev':>16} {'range':>14}"
+    header = f"{'case':19} {args.rev[:12]:>12} {'this':>10} {'median this/rev':>16} {'range':>14}"
     print(header)
     print("-" * len(header))
     for case in base[0]:
         ratios = [t[case] / b[case] for t, b in zip(this, base)]
         print(
-            f"{case:14} {statistics.median(b[case] for b in base) * 1e3:9.3f} ms"
+            f"{case:19} {statistics.median(b[case] for b in base) * 1e3:9.3f} ms"
             f" {statistics.median(t[case] for t in this) * 1e3:7.3f} ms"
             f" {statistics.median(ratios):16.3f} {min(ratios):6.3f}-{max(ratios):.3f}"
         )
