@@ -7,6 +7,7 @@ without a kernel is drawn by the same code as the live widget.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
@@ -20,6 +21,7 @@ __all__ = [
     "ordered_colors",
     "style",
     "use_style",
+    "figure_formats",
     "panels",
     "twin",
     "normal_pdf",
@@ -100,11 +102,37 @@ def style() -> dict:
     }
 
 
+#: Environment variable naming the formats a notebook's figures are displayed in, comma
+#: separated: the book build sets ``png,pdf`` (``book/_ext/static_explorers.py``), so the
+#: site shows the PNG and the PDF edition the vector figure.
+FORMATS_VARIABLE = "LAB_FIGURE_FORMATS"
+FORMATS = ("png", "pdf")
+
+
+def figure_formats() -> tuple[str, ...]:
+    """The formats in ``$LAB_FIGURE_FORMATS`` (``()`` when unset); each checked to be
+    one of ``png`` and ``pdf``."""
+    text = os.environ.get(FORMATS_VARIABLE, "")
+    formats = tuple(f.strip() for f in text.split(",") if f.strip())
+    for f in formats:
+        _checks.choice(f"a format in ${FORMATS_VARIABLE}", f, FORMATS)
+    return formats
+
+
 def use_style() -> None:
-    """Apply :func:`style` to matplotlib (each page's setup cell calls it)."""
+    """Apply :func:`style` to matplotlib (each page's setup cell calls it); in an IPython
+    kernel, display figures in :func:`figure_formats` too, where that is set."""
     import matplotlib as mpl
 
     mpl.rcParams.update(style())
+    formats = figure_formats()
+    if formats:
+        from IPython import get_ipython
+
+        if get_ipython() is not None:
+            from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+            set_matplotlib_formats(*formats)
 
 
 def normal_pdf(x: np.ndarray, mean: float, variance: float) -> np.ndarray:

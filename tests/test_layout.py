@@ -154,6 +154,7 @@ DISTRIBUTIONS = {
     "PIL": "pillow",
     "ipywidgets": "ipywidgets",
     "IPython": "ipython",
+    "matplotlib_inline": "matplotlib-inline",
     "sklearn": "scikit-learn",
     "threadpoolctl": "threadpoolctl",
     # lab.pages.glue: the book build has it; a notebook on Colab runs without it

@@ -108,6 +108,36 @@ def test_house_style_series_differ_in_colour_and_line_style():
         plots.ordered_colors(0)
 
 
+def test_figure_formats_come_from_the_environment_and_are_checked(monkeypatch):
+    from lab import plots
+
+    monkeypatch.delenv("LAB_FIGURE_FORMATS", raising=False)
+    assert plots.figure_formats() == ()
+    monkeypatch.setenv("LAB_FIGURE_FORMATS", "png, pdf")
+    assert plots.figure_formats() == ("png", "pdf")
+    monkeypatch.setenv("LAB_FIGURE_FORMATS", "png,svg")
+    with pytest.raises(ValueError, match="LAB_FIGURE_FORMATS"):
+        plots.figure_formats()
+
+
+def test_use_style_displays_figures_in_the_formats_asked_for_in_a_kernel(monkeypatch):
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from lab import plots
+
+    shell = InteractiveShell.instance()
+    try:
+        formatters = shell.display_formatter.formatters
+        monkeypatch.setenv("LAB_FIGURE_FORMATS", "png,pdf")
+        plots.use_style()
+        from matplotlib.figure import Figure
+
+        assert Figure in formatters["application/pdf"].type_printers
+        assert Figure in formatters["image/png"].type_printers
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_reading_minutes_grows_with_prose_equations_and_cells(tmp_path):
     page = tmp_path / "p.md"
     page.write_text("# T\n\n" + "word " * 890 + "\n## Exercises\n" + "more " * 5000)

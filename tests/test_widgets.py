@@ -181,6 +181,24 @@ def test_static_view_carries_its_default_figure_for_builders_without_javascript(
     )
 
 
+def test_static_view_carries_a_vector_default_figure_for_print_only_when_asked(
+    monkeypatch,
+):
+    import base64
+
+    monkeypatch.delenv("LAB_FIGURE_FORMATS", raising=False)
+    data, _ = _small_static(N=[3, 10], lr=[0.5, 2.0])._repr_mimebundle_()
+    assert "application/pdf" not in data  # a notebook on Binder stays small
+    monkeypatch.setenv("LAB_FIGURE_FORMATS", "png,pdf")
+    explorer = _small_static(N=[3, 10], lr=[0.5, 2.0])
+    data, _ = explorer._repr_mimebundle_()
+    pdf = base64.b64decode(data["application/pdf"])
+    assert pdf.startswith(b"%PDF")
+    # the default setting's figure: the PNG that rides along is its frame
+    default = explorer.settings.index({**explorer.settings[0], "N": 10, "lr": 0.5})
+    assert base64.b64decode(data["image/png"]) == explorer.frames[default]
+
+
 def test_mode_comes_from_the_environment_unless_given(monkeypatch):
     monkeypatch.delenv("LAB_EXPLORERS", raising=False)
     assert widgets.explorer_mode() == "live"

@@ -17,18 +17,35 @@ import os
 from pathlib import Path
 
 
+def _drop_print_figures(notebook) -> bool:
+    """Drop the figures' PDF copies (the PDF edition's) from ``notebook``'s
+    outputs; whether there were any."""
+    dropped = False
+    for cell in notebook.get("cells", []):
+        for output in cell.get("outputs", []):
+            if output.get("data", {}).pop("application/pdf", None) is not None:
+                dropped = True
+    return dropped
+
+
 def _drop_widget_state(app, exception):
     if exception is not None or app.builder.format != "html":
         return
     for path in Path(app.outdir, "_sources").rglob("*.ipynb"):
         notebook = json.loads(path.read_text(encoding="utf-8"))
-        if notebook.get("metadata", {}).pop("widgets", None) is not None:
+        dropped_state = (
+            notebook.get("metadata", {}).pop("widgets", None) is not None
+        )
+        if _drop_print_figures(notebook) or dropped_state:
             text = json.dumps(notebook, indent=1, ensure_ascii=False)
             path.write_text(text, encoding="utf-8")
 
 
 def setup(app):
     os.environ["LAB_EXPLORERS"] = "static"
+    # Figures come as PNG (the site) and PDF (the PDF edition, vector): the
+    # two builders share one execution cache (lab.plots.figure_formats).
+    os.environ["LAB_FIGURE_FORMATS"] = "png,pdf"
     app.connect("build-finished", _drop_widget_state)
     return {
         "version": "1",

@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from .. import _checks
+from ..plots import figure_formats
 
 __all__ = ["Explorer", "StaticExplorer", "make_explorer", "explorer_mode"]
 
@@ -150,6 +151,13 @@ def _render(figure, *, fast: bool) -> bytes:
     ).convert("RGB")
     buffer = io.BytesIO()
     rgb.quantize(colors=FRAME_COLORS).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _render_pdf(figure) -> bytes:
+    """The figure as vector PDF bytes (for print)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="pdf")
     return buffer.getvalue()
 
 
@@ -282,10 +290,14 @@ class StaticExplorer(widgets.VBox):
         names = [n for n in controls if n in grid]
         figure = Figure(figsize=figsize, dpi=dpi)
         FigureCanvasAgg(figure)
+        default = {n: controls[n]["value"] for n in controls}
         self.frames = []
+        self._default_pdf = None
         for setting in self.settings:
             draw(figure, compute(**setting, **fixed))
             self.frames.append(_render(figure, fast=False))
+            if setting == default and "pdf" in figure_formats():
+                self._default_pdf = _render_pdf(figure)
         self.sliders = {n: _slider(n, controls[n], grid[n]) for n in names}
         images = [widgets.Image(value=f, format="png") for f in self.frames]
         self._links = []
@@ -300,7 +312,6 @@ class StaticExplorer(widgets.VBox):
             f"<small>{len(self.frames)} precomputed settings on this page"
             f"{held_text}. {LIVE_NOTE}</small>"
         )
-        default = {n: controls[n]["value"] for n in controls}
         self._default_frame = self.frames[self.settings.index(default)]
         controls_box = widgets.HBox(
             list(self.sliders.values()), layout=widgets.Layout(flex_flow="row wrap")
@@ -337,6 +348,11 @@ class StaticExplorer(widgets.VBox):
             data, metadata = bundle, {}
         data = dict(data)
         data["image/png"] = base64.b64encode(self._default_frame).decode("ascii")
+        if self._default_pdf is not None:
+            # the PDF edition prints the default setting as a vector figure
+            data["application/pdf"] = base64.b64encode(self._default_pdf).decode(
+                "ascii"
+            )
         return data, metadata
 
 
