@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 JB_FLAGS := -n -W --keep-going
 PORT ?= 8000
 
-.PHONY: book test unit lint format bench bench-compare gpu-check serve lab clean venv
+.PHONY: book pdf test unit lint format bench bench-compare gpu-check serve lab clean venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,12 @@ $(STAMP): requirements.txt pyproject.toml
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is in _build/html/index.html"
+
+# The PDF edition, _build/pdf/sgd-book.pdf, typeset by XeLaTeX from the same sources; it
+# reuses the execution cache of `make book`. It installs nothing: where XeLaTeX or
+# poppler is missing it prints the `apt-get install` line (scripts/build_pdf.py).
+pdf: $(STAMP)
+	$(PY) scripts/build_pdf.py
 
 # Every test: lint, lab's unit tests, the strict clean book build, the built HTML and
 # the headless browser.

@@ -178,6 +178,7 @@ TOOLS = {
     "pyyaml": ("tests/conftest.py", r"import yaml"),
     "beautifulsoup4": ("tests/*.py", r"from bs4 import"),
     "nbformat": ("tests/*.py", r"import nbformat"),
+    "pypdf": ("tests/*.py", r"import pypdf|from pypdf import"),
     "playwright": ("tests/*.py", r"playwright"),
     "voila": ("tests/*.py", r"voila"),
 }
