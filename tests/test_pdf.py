@@ -123,6 +123,23 @@ def test_missing_tools_are_named_with_the_packages_to_install(monkeypatch):
     assert "xelatex" in hint
 
 
+def test_ci_and_the_workflow_install_the_packages_and_publish_the_pdf():
+    ci = (ROOT / ".ci" / "run").read_text()
+    workflow = (ROOT / ".github" / "workflows" / "book.yml").read_text()
+    for text in (ci, workflow):
+        assert "scripts/build_pdf.py --packages" in text
+    assert f"_build/pdf/{print_edition.PDF_NAME} _build/html/" in workflow
+
+
+@pytest.mark.book
+def test_intro_links_the_pdf_where_the_site_publishes_it(built_book):
+    soup = BeautifulSoup(
+        (built_book / "book" / "intro.html").read_text(), "html.parser"
+    )
+    url = print_edition.site_url(CONFIG["repository"]["url"]) + print_edition.PDF_NAME
+    assert soup.select(f"article a[href='{url}']"), f"the intro does not link {url}"
+
+
 # ---------------------------------------------------------------- the PDF itself
 
 
