@@ -14,6 +14,7 @@ uses too (the intro links the PDF through the ``pdf_edition`` substitution).
   to a "Solutions" section at the end of the chapter, titled and linked as on
   the site.
 - What the site folds (hidden inputs and outputs) is not printed.
+- The bibliography prints in the place of the references page.
 - An explorer prints as its default figure (the ``application/pdf`` its static
   view carries) with one line under it that says where its sliders are live.
 """
@@ -299,6 +300,54 @@ class MathInReferences(SphinxPostTransform):
                 inline += child.deepcopy()
 
 
+class BibliographyInPlace(SphinxPostTransform):
+    """The bibliography prints where the page with the ``bibliography``
+    directive stands in the contents, under its title, and links to that page
+    land on it. (Sphinx gathers the entries at the very end of the book, after
+    an appendix chapter that would keep only the page's opening sentence.)"""
+
+    default_priority = 751  # after Sphinx's BibliographyTransform (750)
+    formats = ("latex",)
+
+    def run(self, **kwargs):
+        from sphinx.builders.latex.nodes import thebibliography
+
+        bib = next(
+            (
+                c
+                for c in self.document.children
+                if isinstance(c, thebibliography)
+            ),
+            None,
+        )
+        if bib is None or not len(bib):
+            return
+        docname = bib[0].get("docname")
+        page = next(
+            (
+                s
+                for s in self.document.findall(addnodes.start_of_file)
+                if s["docname"] == docname
+            ),
+            None,
+        )
+        sections = _own(page, nodes.section) if page is not None else []
+        if not sections:
+            return
+        title = sections[0][0].astext()
+        anchor = f"\\detokenize{{{docname}::doc}}"
+        for child in list(page.children):
+            page.remove(child)
+        self.document.remove(bib)
+        page += nodes.raw(
+            "",
+            f"\\renewcommand{{\\bibname}}{{{title}}}\\clearpage"
+            f"\\phantomsection\\label{{{anchor}}}\n",
+            format="latex",
+        )
+        page += bib
+
+
 class PrintStructure(SphinxPostTransform):
     """Front matter, main matter, appendices; solutions end their chapter."""
 
@@ -379,6 +428,7 @@ def setup(app):
     app.add_post_transform(TableWidths)
     app.add_post_transform(WideDisplayMath)
     app.add_post_transform(MathInReferences)
+    app.add_post_transform(BibliographyInPlace)
     app.add_post_transform(PrintStructure)
     return {
         "version": "1",
