@@ -27,8 +27,8 @@ LATEX = ROOT / "_build" / "latex"
 PDF = ROOT / "_build" / "pdf" / "sgd-book.pdf"
 
 #: Debian packages of the PDF edition: XeLaTeX and the LaTeX packages Sphinx's classes
-#: load, latexmk, the FreeFont fonts Sphinx sets for XeLaTeX, and poppler's tools
-#: (pdftotext, pdfimages) for the tests.
+#: load, latexmk, the FreeFont fonts Sphinx sets for XeLaTeX, and poppler's pdftotext
+#: for the tests.
 PACKAGES = (
     "texlive-xetex",
     "texlive-latex-extra",
@@ -38,7 +38,7 @@ PACKAGES = (
     "poppler-utils",
 )
 #: The commands the build and the tests run.
-TOOLS = ("xelatex", "latexmk", "pdftotext", "pdfimages", "fc-list")
+TOOLS = ("xelatex", "latexmk", "pdftotext", "fc-list")
 #: The font family Sphinx's XeLaTeX setup uses.
 FONT = "FreeSerif"
 
