@@ -313,7 +313,8 @@ def errata() -> tuple[Erratum, ...]:
             "slide's statement false: on the quadratic, {prf:ref}`prop-quadratic-convergence` "
             "shows the slide's conditions enough for the mean squared error to vanish; "
             "for $\\eta_t = 1/\\sqrt t$ the variance decays like $\\eta_t\\sigma^2/(2hB)$ "
-            "({ref}`the convergence conditions of the power schedules <deriv-convergence>`). The caveat: "
+            "({ref}`the conditions for the power schedules <deriv-convergence>`). "
+            "The caveat: "
             "the cited proof covers only the schedules with $\\sum_t \\eta_t^2 < \\infty$, "
             "such as $\\eta_t = t^{-3/4}$; for a general smooth, non-negative loss under "
             "the slide's conditions alone the reference proves nothing.",
@@ -346,7 +347,8 @@ def errata() -> tuple[Erratum, ...]:
             "for $\\ghat > 0$ and fails for $\\ghat < 0$. In one dimension one may take "
             "$\\ghat > 0$ without loss of generality (flip the sign of $\\beta$), so the slide is "
             "defensible; with $|\\ghat|$ the bound holds for both signs (the corrected check is the "  # noqa: E501
-            "case $\\ghat = -v < 0$; the case $\\ghat > 0$ is in {ref}`the progress guarantee, η*(B) and B* <deriv-progress>`). $B^*$ and "
+            "case $\\ghat = -v < 0$; the case $\\ghat > 0$ is in {ref}`the progress "
+            "guarantee, η*(B) and B* <deriv-progress>`). $B^*$ and "
             "$\\eta_B$ depend on $\\ghat^2$ only, $\\eta^*(B)$ needs $|\\ghat|$.",
             category="caveat",
         )
