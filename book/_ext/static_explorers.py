@@ -28,7 +28,9 @@ def _drop_print_figures(notebook) -> bool:
     return dropped
 
 
-def _drop_widget_state(app, exception):
+def _trim_downloads(app, exception):
+    """The site's downloadable notebooks (``_sources``) without the widget
+    state and the figures' PDF copies."""
     if exception is not None or app.builder.format != "html":
         return
     for path in Path(app.outdir, "_sources").rglob("*.ipynb"):
@@ -46,7 +48,7 @@ def setup(app):
     # Figures come as PNG (the site) and PDF (the PDF edition, vector): the
     # two builders share one execution cache (lab.plots.figure_formats).
     os.environ["LAB_FIGURE_FORMATS"] = "png,pdf"
-    app.connect("build-finished", _drop_widget_state)
+    app.connect("build-finished", _trim_downloads)
     return {
         "version": "1",
         "parallel_read_safe": True,

@@ -20,8 +20,8 @@ exception from torch itself puts the step counts back). A coordinate whose gradi
 inf or NaN, or whose step would make a state value inf or NaN, or a finite parameter
 inf or NaN, is treated alike on every ``impl`` (kept, or the whole step undone under
 ``check_finite="strict"``). The C++ steps test each new value as they write it (SNR's,
-bound by arithmetic, tests instead each block's largest gradient against the bounds
-below and runs the block unchecked where they allow). The
+bound by arithmetic, tests instead each gradient against the largest one the state's
+bounds below allow). The
 Python steps (reference, foreach) cannot afford another read of the parameters and the
 state, so they keep, per group, device and dtype, an upper bound on the state's
 magnitudes, updated from the gradients' (read by the finiteness check anyway) and the
@@ -38,7 +38,6 @@ from __future__ import annotations
 import functools
 import math
 import operator
-from itertools import chain
 
 import torch
 from torch.optim.optimizer import (
@@ -296,35 +295,24 @@ class LabOptimizer(torch.optim.Optimizer):
     def profile_hook_step(func):
         """torch's wrapper of ``step`` (``torch.optim.Optimizer.profile_hook_step``: the
         step pre- and post-hooks, global and per optimizer, and the profiler's label),
-        with the label only while a profiler runs: entering ``record_function`` costs
-        about 20 µs a step, a tenth of a step on a million parameters."""
-        labelled = torch.optim.Optimizer.profile_hook_step(func)
+        skipped where there is nothing for it to do (no hook, no profiler running):
+        entering its ``record_function`` costs about 20 µs a step, a tenth of a step on
+        a million parameters."""
+        wrapped = torch.optim.Optimizer.profile_hook_step(func)
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            if torch.autograd._profiler_enabled():
-                return labelled(*args, **kwargs)
             self = args[0]
-            for pre_hook in chain(
-                _global_optimizer_pre_hooks.values(),
-                self._optimizer_step_pre_hooks.values(),
+            if (
+                torch.autograd._profiler_enabled()
+                or _global_optimizer_pre_hooks
+                or _global_optimizer_post_hooks
+                or self._optimizer_step_pre_hooks
+                or self._optimizer_step_post_hooks
             ):
-                result = pre_hook(self, args, kwargs)
-                if result is not None:
-                    if isinstance(result, tuple) and len(result) == 2:
-                        args, kwargs = result
-                    else:
-                        raise RuntimeError(
-                            f"{func} must return None or a tuple of (new_args, "
-                            f"new_kwargs), but got {result}."
-                        )
+                return wrapped(*args, **kwargs)
             out = func(*args, **kwargs)
             self._optimizer_step_code()
-            for post_hook in chain(
-                self._optimizer_step_post_hooks.values(),
-                _global_optimizer_post_hooks.values(),
-            ):
-                post_hook(self, args, kwargs)
             return out
 
         return wrapper

@@ -553,9 +553,9 @@ class SNR(LabOptimizer):
         return pair
 
     def _fused(self, ops, group, ps, gs, sqs, states, step, freeze, known):
-        # With freeze, the C++ step runs a block unchecked where the gradients' and the
-        # state's magnitudes show that nothing can overflow (``known``: the state's
-        # bounds, see lab.optim._base), and returns the largest |g| and |sq| it read,
+        # With freeze, the C++ step tests each gradient against the largest one for
+        # which nothing can overflow given ``known``, the state's bounds (see
+        # lab.optim._base), and returns the largest |g| and |sq| it read,
         # from which the bounds after the step follow (running averages with weights in
         # [0, 1] stay within the larger of the old bound and the new value).
         K, B, examples = group["K"], group["batch_size"], sqs is not None

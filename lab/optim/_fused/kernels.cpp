@@ -27,11 +27,11 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <algorithm>
 #include <limits>
 #include <mutex>
 #include <tuple>
@@ -448,10 +448,10 @@ struct SnrHyper {
 //   eta = min(g~'^2 / max(c_eta v', tiny), eta_max)      [= min(lambda_eta g~'^2/sigma~'^2, eta_max)]
 // (v <= 0 gives tiny, as the reference's clip of sigma~^2 at 0 does), and the averages
 // move as g~ + w (g - g~), except at the capped weight w = 1, where they restart from the
-// newest gradient exactly (so v' = 0 there, as in the reference's lerp). With kFreeze, a
 // newest gradient exactly (so v' = 0 there, as in the reference's lerp). snr_one computes
-// one coordinate; with kFreeze, the loop keeps a coordinate whose new p, g~ or s~ is inf or
+// one coordinate; with kFreeze, snr_loop keeps a coordinate whose new p, g~ or s~ is inf or
 // NaN (a non-finite g or sq always gives one), then settles (see one_state_loop).
+
 // SnrHyper in the loop's type, read once before the loop.
 template <typename T>
 struct SnrConstants {
@@ -485,6 +485,22 @@ inline Stepped2<T> snr_one(T p, T g, T gt, T st, T sq, const SnrConstants<T>& c)
   return {p - c.lr * (eta * g), g_tilde, s_tilde};
 }
 
+// Coordinate i, kept by a loop and so still holding its old values, stepped by the rule
+// (see the top of the file); returns 1 where it took the step, 0 where it stays kept.
+template <typename T, bool kWarm, bool kSq, bool kUpdate>
+int snr_by_the_rule(int64_t i, T* p, const T* g, T* gt, T* st, const T* sq,
+                    const SnrConstants<T>& c) {
+  const T gi = g[i], sqi = kSq ? sq[i] : gi * gi, pi = kUpdate ? p[i] : T(0);
+  const Stepped2<T> x = snr_one<T, kWarm, kUpdate>(pi, gi, gt[i], st[i], sqi, c);
+  const bool keep = non_finite(gi) | non_finite(sqi) | non_finite(x.a) | non_finite(x.b) |
+                    (kUpdate && non_finite(x.p) && !non_finite(pi));
+  if (keep) return 0;
+  gt[i] = x.a;
+  st[i] = x.b;
+  if (kUpdate) p[i] = x.p;
+  return 1;
+}
+
 template <typename T, bool kWarm, bool kSq, bool kUpdate, bool kFreeze>
 int64_t snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const SnrHyper& h) {
   const SnrConstants<T> c(h);
@@ -507,13 +523,7 @@ int64_t snr_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n, const S
   }
   if (!(kUpdate && kFreeze && frozen)) return frozen;
   return settle(p, n, frozen, [&](int64_t i) {
-    const Stepped2<T> x = one(i, p[i], gt[i], st[i]);
-    if (non_finite(g[i]) | (kSq && non_finite(sq[i])) | non_finite(x.a) | non_finite(x.b))
-      return 0;
-    gt[i] = x.a;
-    st[i] = x.b;
-    p[i] = x.p;
-    return 1;
+    return snr_by_the_rule<T, kWarm, kSq, kUpdate>(i, p, g, gt, st, sq, c);
   });
 }
 
@@ -614,16 +624,7 @@ int64_t snr_bounded_loop(T* p, const T* g, T* gt, T* st, const T* sq, int64_t n,
   sq_max = std::max(sq_max, sm);
   if (!frozen) return 0;
   for (int64_t i = 0; i < n; ++i) {
-    if (!unsafe(i)) continue;
-    const T gi = g[i], sqi = kSq ? sq[i] : gi * gi, pi = kUpdate ? p[i] : T(0);
-    const Stepped2<T> x = snr_one<T, kWarm, kUpdate>(pi, gi, gt[i], st[i], sqi, c);
-    const bool keep = non_finite(gi) | non_finite(sqi) | non_finite(x.a) | non_finite(x.b) |
-                      (kUpdate && non_finite(x.p) && !non_finite(pi));
-    if (keep) continue;
-    gt[i] = x.a;
-    st[i] = x.b;
-    if (kUpdate) p[i] = x.p;
-    --frozen;
+    if (unsafe(i)) frozen -= snr_by_the_rule<T, kWarm, kSq, kUpdate>(i, p, g, gt, st, sq, c);
   }
   return frozen;
 }
